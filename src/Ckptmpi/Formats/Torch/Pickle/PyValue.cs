@@ -1,0 +1,132 @@
+using System.Numerics;
+using Ckptmpi.Tensors;
+
+namespace Ckptmpi.Formats.Torch.Pickle;
+
+// The object graph of a torch.save pickle (formats-deepspeed.md A.5-A.8), as data. Nothing is ever executed:
+// allowlisted globals become typed values (tensors, OrderedDicts, dtypes), every other global becomes a
+// PyObject that records its class and arguments so it survives a read-modify-write unchanged.
+
+/// <summary>A Python value read from, or to be written to, a pickle.</summary>
+public abstract record PyValue;
+
+public sealed record PyNone : PyValue
+{
+    public static readonly PyNone Instance = new();
+}
+
+public sealed record PyBool(bool Value) : PyValue
+{
+    public static readonly PyBool True = new(true);
+    public static readonly PyBool False = new(false);
+}
+
+/// <summary>A Python int (arbitrary precision; almost always fits a long).</summary>
+public sealed record PyInt(BigInteger Value) : PyValue
+{
+    public PyInt(long value) : this(new BigInteger(value)) { }
+
+    public long AsLong => (long)Value;
+}
+
+public sealed record PyFloat(double Value) : PyValue;
+
+public sealed record PyString(string Value) : PyValue;
+
+public sealed record PyBytes(byte[] Value) : PyValue;
+
+public sealed record PyTuple(IReadOnlyList<PyValue> Items) : PyValue
+{
+    public static readonly PyTuple Empty = new(Array.Empty<PyValue>());
+
+    public PyTuple(params PyValue[] items) : this((IReadOnlyList<PyValue>)items) { }
+}
+
+public sealed record PyList(List<PyValue> Items) : PyValue
+{
+    public PyList() : this(new List<PyValue>()) { }
+}
+
+/// <summary>
+/// A dict or a <c>collections.OrderedDict</c>, in insertion order. <see cref="State"/> holds the BUILD state
+/// an OrderedDict may carry (<c>nn.Module.state_dict()</c>'s <c>_metadata</c> attribute), null if none.
+/// </summary>
+public sealed record PyDict(List<KeyValuePair<PyValue, PyValue>> Items, bool IsOrdered = false) : PyValue
+{
+    public PyDict(bool isOrdered = false) : this(new List<KeyValuePair<PyValue, PyValue>>(), isOrdered) { }
+
+    public PyValue? State { get; init; }
+
+    public void Add(string key, PyValue value) => Items.Add(new(new PyString(key), value));
+
+    /// <summary>Looks up a string key; null when absent.</summary>
+    public PyValue? Get(string key)
+    {
+        foreach (var kv in Items)
+        {
+            if (kv.Key is PyString s && s.Value == key) return kv.Value;
+        }
+        return null;
+    }
+}
+
+/// <summary>A reference to a global (class, function or constant such as <c>torch.float16</c>).</summary>
+public sealed record PyGlobal(string Module, string Name) : PyValue
+{
+    public override string ToString() => $"{Module}.{Name}";
+}
+
+/// <summary>How an opaque object was built: <c>REDUCE</c> (callable(*args)) or <c>NEWOBJ</c> (cls.__new__(cls, *args)).</summary>
+public enum PyObjectKind
+{
+    Reduce,
+    NewObj,
+}
+
+/// <summary>
+/// An object built from a global that is not mapped to a typed value (DeepSpeed's <c>LossScaler</c>,
+/// <c>ZeroStageEnum</c>, <c>argparse.Namespace</c>, <c>torch.Size</c>, <c>torch.device</c>, <c>set</c>, ...).
+/// <see cref="State"/> is the BUILD argument (usually the instance <c>__dict__</c>), null if none.
+/// </summary>
+public sealed record PyObject(PyGlobal Callable, PyTuple Args, PyObjectKind Kind = PyObjectKind.Reduce) : PyValue
+{
+    public PyValue? State { get; init; }
+}
+
+/// <summary>
+/// One torch storage: the zip record <c>data/&lt;Key&gt;</c> holding <see cref="ElementCount"/> elements of
+/// <see cref="DType"/>. Tensors that share a storage refer to the same instance.
+/// </summary>
+public sealed record TorchStorage(string Key, DType DType, long ElementCount, string Location = "cpu")
+{
+    public long ByteLength => checked(ElementCount * DType.SizeInBytes());
+}
+
+/// <summary>
+/// A strided tensor over a <see cref="TorchStorage"/> (<c>torch._utils._rebuild_tensor_v2</c>). Strides and offset are
+/// in elements. <see cref="PythonState"/> holds Python attributes carried through <c>_rebuild_from_type_v2</c>
+/// (DeepSpeed's <c>ds_id</c>); null when the tensor is a plain tensor.
+/// </summary>
+public sealed record PyTensor(TorchStorage Storage, long StorageOffset, IReadOnlyList<long> Shape, IReadOnlyList<long> Stride, bool RequiresGrad = false) : PyValue
+{
+    public PyDict? PythonState { get; init; }
+
+    public DType DType => Storage.DType;
+
+    public long ElementCount => DTypes.ElementCount(Shape.ToArray());
+
+    /// <summary>Row-major strides for a shape (what a contiguous tensor has).</summary>
+    public static long[] ContiguousStrides(IReadOnlyList<long> shape)
+    {
+        var s = new long[shape.Count];
+        long acc = 1;
+        for (int i = shape.Count - 1; i >= 0; i--)
+        {
+            s[i] = acc;
+            acc = checked(acc * shape[i]);
+        }
+        return s;
+    }
+
+    public bool IsContiguous => Stride.SequenceEqual(ContiguousStrides(Shape)) || ElementCount <= 1;
+}

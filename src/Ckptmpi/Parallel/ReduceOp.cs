@@ -1,0 +1,8 @@
+namespace Ckptmpi.Parallel;
+
+public enum ReduceOp
+{
+    Sum,
+    Max,
+    Min,
+}

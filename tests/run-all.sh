@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, builds, runs every NUnit test and every
+# end-to-end check (tests/e2e/*.sh), and ends with one line "N passed, N failed".
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+bash tests/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 TERM=dumb
+# Open MPI refuses root and more ranks than cores unless told (docs/mpi-binding.md P11).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+if ! dotnet build Converter.sln -c Release -nologo -v quiet; then
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+results="$repo/artifacts/test-results"
+rm -rf "$results"; mkdir -p "$results"
+dotnet test Converter.sln -c Release --no-build --logger "trx;LogFileName=nunit.trx" --results-directory "$results" 2>&1 | tee "$results/nunit.log"
+trx="$results/nunit.trx"
+nunit_passed=0; nunit_failed=0
+if [ -f "$trx" ]; then
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  nunit_passed=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  nunit_failed=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  errors=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
+  nunit_failed=$(( ${nunit_failed:-0} + ${errors:-0} ))
+else
+  nunit_failed=1
+fi
+
+e2e_passed=0; e2e_failed=0
+for check in tests/e2e/*.sh; do
+  [ -e "$check" ] || continue
+  name=$(basename "$check" .sh)
+  start=$(date +%s)
+  if bash "$check" >"$results/e2e-$name.log" 2>&1; then
+    e2e_passed=$((e2e_passed + 1)); echo "e2e PASS $name ($(( $(date +%s) - start ))s)"
+  else
+    e2e_failed=$((e2e_failed + 1)); echo "e2e FAIL $name ($(( $(date +%s) - start ))s); last lines of its log:"
+    tail -20 "$results/e2e-$name.log" | sed 's/^/    /'
+  fi
+done
+
+passed=$(( ${nunit_passed:-0} + e2e_passed )); failed=$(( ${nunit_failed:-0} + e2e_failed ))
+echo "NUnit: ${nunit_passed:-0} passed, ${nunit_failed:-0} failed; end-to-end: $e2e_passed passed, $e2e_failed failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
