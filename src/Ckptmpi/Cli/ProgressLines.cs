@@ -26,13 +26,13 @@ public sealed class ProgressLines(ILogger log, TimeSpan interval) : IProgressRep
             long last = Interlocked.Read(ref _lastLineTicks);
             long elapsed = _clock.Elapsed.Ticks;
             if (elapsed - last >= interval.Ticks && Interlocked.CompareExchange(ref _lastLineTicks, elapsed, last) == last)
-                log.Information("{Phase}: {Line}", name, Describe(now, _clock.Elapsed));
+                log.Information("{Phase:l}: {Line:l}", name, Describe(now, _clock.Elapsed));
         }
 
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _ended, 1) == 1) return;
-            log.Information("{Phase}: done, {Line}", name, Describe(Interlocked.Read(ref _done), _clock.Elapsed));
+            log.Information("{Phase:l}: done, {Line:l}", name, Describe(Interlocked.Read(ref _done), _clock.Elapsed));
         }
 
         internal string Describe(long done, TimeSpan elapsed)

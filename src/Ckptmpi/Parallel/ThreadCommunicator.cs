@@ -37,7 +37,7 @@ public sealed unsafe partial class ThreadCommunicator : ICommunicator
     /// </summary>
     /// <exception cref="CommunicatorAbortedException">A rank called <see cref="Abort"/>.</exception>
     /// <exception cref="TimeoutException">The world ran past <paramref name="timeout"/> (default <see cref="DefaultTimeout"/>).</exception>
-    /// <remarks>If ranks throw, the exception of the lowest failing rank is rethrown with its original stack trace;
+    /// <remarks>If a rank aborted, its <see cref="CommunicatorAbortedException"/> is rethrown. Otherwise, if ranks throw, the exception of the lowest failing rank is rethrown with its original stack trace;
     /// ranks that were only stopped because of it are not reported. A rank returning while others still wait in
     /// a collective is reported as an <see cref="InvalidOperationException"/>.</remarks>
     public static void Run(int size, Action<ICommunicator> body, TimeSpan? timeout = null) =>
@@ -75,7 +75,9 @@ public sealed unsafe partial class ThreadCommunicator : ICommunicator
         foreach (Thread t in threads) t.Start();
         foreach (Thread t in threads) t.Join();
 
-        Exception? first = errors.FirstOrDefault(e => e is not null and not WorldStoppedException)
+        // An abort ends everything, so it is the reason even if stopped ranks then failed on their own account.
+        Exception? first = world.Failure as CommunicatorAbortedException
+                           ?? errors.FirstOrDefault(e => e is not null and not WorldStoppedException)
                            ?? world.Failure
                            ?? errors.FirstOrDefault(e => e is not null);
         if (first is not null) ExceptionDispatchInfo.Capture(first).Throw();
