@@ -15,8 +15,9 @@ internal static class PythonFloat
 
     /// <summary>
     /// <c>format(value, f"{width}.{decimals}f")</c>: the exact binary value rounded half-to-even at
-    /// <paramref name="decimals"/> places (Python formats the exact value, so 0.125 gives "0.12"; .NET's "F2" would
-    /// give "0.13"), right-aligned with spaces to <paramref name="width"/>.
+    /// <paramref name="decimals"/> places (Python formats the exact value, so 0.125 gives "0.12"), right-aligned with
+    /// spaces to <paramref name="width"/>. Done with integers rather than the runtime's "F2" so the digits do not
+    /// depend on .NET's formatting rules, which have changed between versions.
     /// </summary>
     internal static string Fixed(double value, int decimals, int width = 0)
     {
