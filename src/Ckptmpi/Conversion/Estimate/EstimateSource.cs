@@ -1,5 +1,6 @@
 using Ckptmpi.Errors;
 using Ckptmpi.Model;
+using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Conversion.Estimate;
 
@@ -40,6 +41,20 @@ public sealed record EstimateSource(string Path, EstimateSourceKind Kind, string
     public static EstimateSource FromConfig(ModelConfig config) =>
         new(config.Path, EstimateSourceKind.ConfigJson, config.Architecture ?? config.ModelType,
             config.CanonicalTensors().Select(t => (t.Name, t.ElementCount)).ToArray());
+
+    /// <summary>
+    /// The parameters of a checkpoint whose tensors a format reader listed (no data read). <paramref name="config"/>,
+    /// when known, names the architecture and lets its family drop buffers that some checkpoints store
+    /// (<see cref="IModelFamily.IsBuffer"/>); without it every stored tensor counts.
+    /// </summary>
+    public static EstimateSource FromCatalog(SourceCatalog catalog, ModelConfig? config, EstimateSourceKind kind = EstimateSourceKind.SafetensorsHeaders)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        IEnumerable<SourceTensor> parameters = catalog.Tensors;
+        if (config is not null) parameters = parameters.Where(t => !config.Family.IsBuffer(t.Name));
+        return new(catalog.Root, kind, config?.Architecture ?? config?.ModelType,
+            parameters.Select(t => (t.Name, t.ElementCount)).ToArray());
+    }
 
     public string KindDescription => Kind switch
     {
