@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of `ckptmpi estimate` on config-only inputs (Llama-3.3-70B and Llama-3.1-405B):
 # process wall time (dotnet start-up included) and the in-process compute time the command reports
-# in its --json output (load config.json, derive tensors, count, evaluate every ZeRO row, render).
+# in its --json output (load config.json, derive tensors, count, evaluate every ZeRO row; JIT included).
 # Usage: tests/bench/estimate.sh [runs]   (default 5 runs per model; prints min and median)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
