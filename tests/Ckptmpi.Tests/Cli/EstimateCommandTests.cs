@@ -124,6 +124,14 @@ public sealed class EstimateCommandTests
     }
 
     [Test]
+    public void A_cluster_so_large_that_bytes_overflow_64_bits_is_a_usage_error_not_a_crash()
+    {
+        ProcessResult r = Estimate("--model", Config("llama-3.1-405b.json"), "--gpus-per-node", "65536", "--nodes", "1048576");
+        Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.Usage), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("beyond what DeepSpeed's arithmetic can be reproduced exactly for"));
+    }
+
+    [Test]
     public void A_missing_model_path_is_an_io_error_naming_it()
     {
         ProcessResult r = Estimate("--model", "/nonexistent/model");
