@@ -56,8 +56,8 @@ ckptmpi_require_count "node count (CKPTMPI_NODES / SLURM_JOB_NUM_NODES)" "$nodes
 # SLURM_NTASKS_PER_NODE is what --ntasks-per-node asked for; SLURM_TASKS_PER_NODE ("4(x2)") is not used.
 ppn=${CKPTMPI_RANKS_PER_NODE:-${SLURM_NTASKS_PER_NODE:-1}}
 depth=${CKPTMPI_DEPTH:-${SLURM_CPUS_PER_TASK:-1}}
-ckptmpi_require_count CKPTMPI_RANKS_PER_NODE "$ppn"
-ckptmpi_require_count CKPTMPI_DEPTH "$depth"
+ckptmpi_require_count "ranks per node (CKPTMPI_RANKS_PER_NODE / SLURM_NTASKS_PER_NODE)" "$ppn"
+ckptmpi_require_count "cores per rank (CKPTMPI_DEPTH / SLURM_CPUS_PER_TASK)" "$depth"
 export CKPTMPI_DEPTH=$depth
 
 # shellcheck source=SCRIPTDIR/env.sh
