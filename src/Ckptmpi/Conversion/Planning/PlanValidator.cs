@@ -1,5 +1,6 @@
 using Ckptmpi.Errors;
 using Ckptmpi.Tensors;
+using Ckptmpi.Tensors.Kernels;
 using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Conversion.Planning;
@@ -40,12 +41,11 @@ internal static class PlanValidator
         if (consumed is not null) ValidateConsumed(catalog, consumed);
     }
 
-    /// <summary>Same dtype is a copy; between floating-point types we round to nearest even; anything else is refused.</summary>
+    /// <summary>Same dtype is a copy; between floating-point types the cast kernel rounds to nearest even; anything else is refused.</summary>
     internal static void CheckCast(string root, string tensor, DType from, DType to)
     {
-        if (from == to) return;
-        if (from is DType.F32 or DType.F16 or DType.BF16 && to is DType.F32 or DType.F16 or DType.BF16) return;
-        throw new UnsupportedCheckpointException(root, $"tensor '{tensor}' is stored as {from} and would be written as {to}; only copies and casts between F32, F16 and BF16 are supported");
+        if (Cast.IsSupported(from, to)) return;
+        throw new UnsupportedCheckpointException(root, $"tensor '{tensor}' is stored as {from} and would be written as {to}; only copies, casts among F32, F16 and BF16, and F64 <-> F32 are supported");
     }
 
     private static void ValidatePieces(SourceCatalog catalog, SourceTensor t)
