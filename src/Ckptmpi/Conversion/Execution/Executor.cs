@@ -48,7 +48,7 @@ public static class Executor
             {
                 List<RunCrc> mine = options.Io == IoMode.Direct
                     ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs)
-                    : throw new NotSupportedException("--io aggregate is not available yet");
+                    : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer));
                 outputs.FlushAll();
                 outputs.Close();
                 return mine;
@@ -66,6 +66,14 @@ public static class Executor
             throw;
         }
     }
+
+    /// <summary>
+    /// In aggregate mode a rank holds its chunk buffer, a receive area (at most the chunk's reads) and a send buffer
+    /// of half a chunk: plan with 2/5 of <c>--max-buffer</c> (<see cref="AggregateChunkBudget"/>) and the three stay within it.
+    /// </summary>
+    public static long AggregateChunkBudget(long maxBuffer) => maxBuffer * 2 / 5;
+
+    internal static int AggregateSendBytes(int chunkBudget) => Math.Max(4096, chunkBudget / 2);
 
     internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs)
     {

@@ -40,8 +40,27 @@ public sealed class ExecutorTests
         Assert.That(Directory.GetFiles(output, "*.tmp", SearchOption.AllDirectories), Is.Empty);
     }
 
-    [Test]
-    public void A_truncated_source_fails_every_rank_with_one_message_and_leaves_no_file_behind()
+    [TestCase(1), TestCase(2), TestCase(3), TestCase(4)]
+    public void Aggregate_io_writes_the_same_bytes_as_direct_io(int ranks)
+    {
+        int seed = TestContext.CurrentContext.Random.Next();
+        TestContext.Out.WriteLine($"seed {seed}");
+        var model = SyntheticCheckpoint.Create(_dir, seed, zeroLike: ranks % 2 == 0);
+        string direct = Path.Combine(_dir, "direct"), aggregate = Path.Combine(_dir, "aggregate");
+        foreach (var (output, io) in new[] { (direct, IoMode.Direct), (aggregate, IoMode.Aggregate) })
+        {
+            ThreadCommunicator.Run(ranks, comm =>
+            {
+                Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(comm.Size, PlanOptions.MinBuffer));
+                Executor.Run(comm, plan, model.Catalog.Root, output, new ExecutionOptions(Io: io));
+            }, TimeSpan.FromSeconds(60));
+        }
+        foreach (OutputFile f in model.Layout.Files)
+            Assert.That(File.ReadAllBytes(Path.Combine(aggregate, f.RelativePath)), Is.EqualTo(File.ReadAllBytes(Path.Combine(direct, f.RelativePath))), f.RelativePath);
+    }
+
+    [TestCase(IoMode.Direct), TestCase(IoMode.Aggregate)]
+    public void A_truncated_source_fails_every_rank_with_one_message_and_leaves_no_file_behind(IoMode io)
     {
         var model = SyntheticCheckpoint.Create(_dir, 11);
         string part = Path.Combine(_dir, "part1.bin");
@@ -53,7 +72,7 @@ public sealed class ExecutorTests
             Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(comm.Size, PlanOptions.MinBuffer));
             try
             {
-                Executor.Run(comm, plan, model.Catalog.Root, output, new ExecutionOptions());
+                Executor.Run(comm, plan, model.Catalog.Root, output, new ExecutionOptions(Io: io));
                 return "no error";
             }
             catch (RankFailedException e)
