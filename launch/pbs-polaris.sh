@@ -46,8 +46,14 @@ ckptmpi_find_launch_dir() {
   return 2
 }
 launch_dir=$(ckptmpi_find_launch_dir) || exit 2
+launch_dir=$(cd "$launch_dir" && pwd)
 # shellcheck source=SCRIPTDIR/common.sh
 source "$launch_dir/common.sh"
+
+# PBS starts jobs in $HOME; relative paths in CKPTMPI_* mean the submission directory, as with sbatch.
+if [ -n "${PBS_O_WORKDIR:-}" ]; then
+  cd "$PBS_O_WORKDIR" || ckptmpi_die "cannot cd to PBS_O_WORKDIR=$PBS_O_WORKDIR"
+fi
 
 if [ -n "${CKPTMPI_NODES:-}" ]; then
   nodes=$CKPTMPI_NODES
@@ -68,9 +74,6 @@ export CKPTMPI_DEPTH=$depth
 # shellcheck source=SCRIPTDIR/env.sh
 source "$launch_dir/env.sh" || ckptmpi_die "launch/env.sh rejected the environment (see above)"
 
-if [ -n "${PBS_O_WORKDIR:-}" ]; then
-  cd "$PBS_O_WORKDIR" || ckptmpi_die "cannot cd to PBS_O_WORKDIR=$PBS_O_WORKDIR"
-fi
 ckptmpi_resolve_command "$@"
 extra=()
 ckptmpi_split_words extra "${CKPTMPI_MPIEXEC_ARGS:-}"

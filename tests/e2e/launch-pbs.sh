@@ -103,6 +103,21 @@ run spooled-12ppn PBS_NODEFILE="$work/nodes4" PBS_O_WORKDIR="$repo" CKPTMPI_BIN=
   "$work/spool/1235.polaris-pbs-01.SC" mpi-info --verbose
 expect_argv mpiexec -n 48 --ppn 12 --depth 2 --cpu-bind depth "$bin" mpi-info --verbose
 
+# 3b. Relative paths (binary, input, nodefile, MPI library) mean the submission directory, as PBS
+#     starts the job in $HOME: here the job starts in $work/home and PBS_O_WORKDIR=$work/submit.
+mkdir -p "$work/submit/rel-in" "$work/submit/bin"
+cp "$bin" "$work/submit/bin/ckptmpi"
+cp "$work/nodes4" "$work/submit/nodes"
+: >"$work/submit/libmpi.so.12"
+case_name=relative
+rm -f "$rec/argv"
+rc=0
+out=$(cd "$work/home" && env -i HOME="$work/home" PATH="$base_path" PBS_O_WORKDIR="$work/submit" \
+  PBS_NODEFILE=nodes CKPTMPI_BIN=bin/ckptmpi CKPTMPI_INPUT=rel-in CKPTMPI_MPI_LIB=./libmpi.so.12 \
+  bash "$repo/launch/pbs-polaris.sh" convert 2>&1) || rc=$?
+expect_argv mpiexec -n 16 --ppn 4 --depth 8 --cpu-bind depth bin/ckptmpi convert --input rel-in
+[ "$(cat "$rec/cwd" 2>/dev/null)" = "$work/submit" ] || fail "mpiexec did not run in PBS_O_WORKDIR"
+
 # 4. ckptmpi found on PATH; a .dll runs through dotnet; a container prefix skips host-side checks;
 #    CKPTMPI_NODES replaces the nodefile; the launcher's exit code is the job's.
 mkdir -p "$work/onpath"
