@@ -66,5 +66,11 @@ for k in "${KNOWN[@]}"; do
   [ -n "${matched_known[$k]:-}" ] || echo "note: KNOWN entry no longer found (fixed? remove it): $k"
 done
 
+# Scripts users run by path must be executable (git keeps the mode); sourced ones need not be.
+for f in launch/pbs-polaris.sh launch/pbs-polaris-12ppn.sh launch/slurm.sh launch/env.sh \
+  hostfiles/from-pbs-nodefile.sh docker/install.sh; do
+  if [ ! -x "$f" ]; then echo "NEW: $f is not executable"; new=$((new + 1)); fi
+done
+
 echo "shellcheck: ${#files[@]} files, $new new finding(s), $known_seen known finding(s) in files owned elsewhere"
 [ "$new" -eq 0 ]
