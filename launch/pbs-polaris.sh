@@ -29,6 +29,7 @@
 #   CKPTMPI_EXEC_PREFIX     words put before the program, e.g. "apptainer exec -B /eagle ckptmpi.sif"
 #   CKPTMPI_LAUNCH_DIR      where launch/ is, if not beside this script or in $PBS_O_WORKDIR/launch
 #   CKPTMPI_DRY_RUN=1       print the command instead of running it
+#   CKPTMPI_NODE_CPUS       CPUs per node for the "ranks share cores" warning [this node's count]
 # plus everything launch/env.sh reads (CKPTMPI_MPI, CKPTMPI_MPI_LIB, DOTNET_gcServer ...).
 set -euo pipefail
 
@@ -79,6 +80,7 @@ extra=()
 ckptmpi_split_words extra "${CKPTMPI_MPIEXEC_ARGS:-}"
 
 ranks=$((nodes * ppn))
+ckptmpi_check_layout "$ppn" "$depth"
 ckptmpi_note "$nodes node(s) x $ppn rank(s) per node = $ranks ranks, depth $depth${CKPTMPI_MPI_LIB:+, CKPTMPI_MPI_LIB=$CKPTMPI_MPI_LIB}"
 ckptmpi_launch "${CKPTMPI_MPIEXEC:-mpiexec}" -n "$ranks" --ppn "$ppn" --depth "$depth" --cpu-bind depth \
   "${extra[@]}" "${CKPTMPI_COMMAND[@]}"

@@ -30,6 +30,7 @@
 #   CKPTMPI_EXEC_PREFIX     words put before the program, e.g. "apptainer exec -B /lus ckptmpi.sif"
 #   CKPTMPI_LAUNCH_DIR      where launch/ is, if not beside this script or in $SLURM_SUBMIT_DIR/launch
 #   CKPTMPI_DRY_RUN=1       print the command instead of running it
+#   CKPTMPI_NODE_CPUS       CPUs per node for the "ranks share cores" warning [this node's count]
 # plus everything launch/env.sh reads (CKPTMPI_MPI, CKPTMPI_MPI_LIB, DOTNET_gcServer ...).
 set -euo pipefail
 
@@ -73,6 +74,7 @@ ckptmpi_split_words more "${CKPTMPI_SRUN_ARGS:-}"
 extra+=("${more[@]}")
 
 ranks=$((nodes * ppn))
+ckptmpi_check_layout "$ppn" "$depth"
 ckptmpi_note "$nodes node(s) x $ppn rank(s) per node = $ranks ranks, $depth core(s) each${CKPTMPI_MPI_LIB:+, CKPTMPI_MPI_LIB=$CKPTMPI_MPI_LIB}"
 ckptmpi_launch "${CKPTMPI_SRUN:-srun}" "--nodes=$nodes" "--ntasks=$ranks" "--ntasks-per-node=$ppn" \
   "--cpus-per-task=$depth" --cpu-bind=cores --kill-on-bad-exit=1 "${extra[@]}" "${CKPTMPI_COMMAND[@]}"

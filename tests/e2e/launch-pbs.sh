@@ -76,6 +76,12 @@ expect_no_env CKPTMPI_MPI_LIB
 expect_no_env DOTNET_GCHeapCount
 [ "$(cat "$rec/cwd" 2>/dev/null)" = "$work/submit" ] || fail "mpiexec did not run in PBS_O_WORKDIR"
 [[ $out == *"4 node(s) x 12 rank(s) per node = 48 ranks, depth 2"* ]] || fail "no summary line: $out"
+run oversubscribed PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_NODE_CPUS=64 CKPTMPI_DEPTH=8 -- \
+  "$repo/launch/pbs-polaris-12ppn.sh"
+expect_argv mpiexec -n 48 --ppn 12 --depth 8 --cpu-bind depth "$bin" mpi-info
+[[ $out == *"warning: 12 ranks per node x 8 cores each = 96 > the 64 CPUs of this node"* ]] || fail "no warning: $out"
+run fits PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_NODE_CPUS=64 -- "$repo/launch/pbs-polaris-12ppn.sh"
+[[ $out != *warning* ]] || fail "12 x 2 fits in 64 CPUs, yet: $out"
 
 # 2. The general script on a Cray node with GPU modules: defaults 4 ppn / depth 8, hosts counted once
 #    each, arguments after `--` kept word for word, extra launcher words before the program.
