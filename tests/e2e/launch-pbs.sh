@@ -149,6 +149,20 @@ if [ "$rc" -ne 0 ] || [ -f "$rec/argv" ]; then fail "dry run must print only (rc
 [[ $out == *"mpiexec -n 16 --ppn 4 --depth 8 --cpu-bind depth $bin convert --input a\\ b"* ]] ||
   fail "dry run output: $out"
 
+# 4b. The #PBS directives: PBS stops reading them at the first command, so all must come before it;
+#     the 48-rank script asks for the 4 nodes its 12 ranks per node are meant for.
+for script in pbs-polaris.sh pbs-polaris-12ppn.sh; do
+  case_name="directives $script"
+  first_cmd=$(grep -nvE '^[[:space:]]*(#|$)' "$repo/launch/$script" | head -1 | cut -d: -f1)
+  last_pbs=$(grep -n '^#PBS' "$repo/launch/$script" | tail -1 | cut -d: -f1)
+  if [ -z "$last_pbs" ] || [ "$last_pbs" -ge "$first_cmd" ]; then fail "#PBS line $last_pbs after the first command (line $first_cmd)"; fi
+  grep -qx '#PBS -S /bin/bash' "$repo/launch/$script" || fail "no '#PBS -S /bin/bash' (PBS would use the login shell)"
+  grep -q '^#PBS -l filesystems=' "$repo/launch/$script" || fail "Polaris requires -l filesystems="
+done
+case_name="directives 48 ranks"
+select=$(sed -n 's/^#PBS -l select=\([0-9]*\).*/\1/p' "$repo/launch/pbs-polaris-12ppn.sh")
+[ "$((select * 12))" -eq 48 ] || fail "select=$select nodes x 12 ranks is not 48"
+
 # 5. Errors: non-zero, a message naming the problem, and mpiexec never started.
 pbs="$repo/launch/pbs-polaris.sh"
 run no-bin PBS_NODEFILE="$work/nodes4" -- "$pbs"
