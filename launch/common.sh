@@ -31,6 +31,21 @@ ckptmpi_check_layout() {
   fi
 }
 
+# ckptmpi_load_modules: `module load` each word of CKPTMPI_MODULES (e.g. "cray-mpich-abi"), before
+# env.sh looks at the environment the modules set. Lmod and Environment Modules both provide `module`
+# as a shell function, exported to job scripts.
+ckptmpi_load_modules() {
+  local mods=() m
+  ckptmpi_split_words mods "${CKPTMPI_MODULES:-}"
+  [ "${#mods[@]}" -gt 0 ] || return 0
+  declare -F module >/dev/null || command -v module >/dev/null 2>&1 ||
+    ckptmpi_die "CKPTMPI_MODULES=${CKPTMPI_MODULES} but there is no 'module' command in this shell"
+  for m in "${mods[@]}"; do
+    module load "$m" || ckptmpi_die "module load $m failed"
+  done
+  ckptmpi_note "loaded modules: ${mods[*]}"
+}
+
 # ckptmpi_split_words NAME TEXT: splits TEXT on blanks into the array NAME, without glob expansion
 # (CKPTMPI_ARGS='--input /eagle/p/*' must reach ckptmpi as written). Quotes are not interpreted:
 # arguments that contain blanks go after `--` on the command line instead.

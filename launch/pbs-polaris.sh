@@ -26,6 +26,7 @@
 #   CKPTMPI_DEPTH           cores per rank for --depth/--cpu-bind depth [8]
 #   CKPTMPI_NODES           node count, instead of counting $PBS_NODEFILE
 #   CKPTMPI_MPIEXEC         launcher [mpiexec];  CKPTMPI_MPIEXEC_ARGS: extra launcher words
+#   CKPTMPI_MODULES         modules to `module load` first, e.g. "cray-mpich-abi"
 #   CKPTMPI_EXEC_PREFIX     words put before the program, e.g. "apptainer exec -B /eagle ckptmpi.sif"
 #   CKPTMPI_LAUNCH_DIR      where launch/ is, if not beside this script or in $PBS_O_WORKDIR/launch
 #   CKPTMPI_DRY_RUN=1       print the command instead of running it
@@ -72,6 +73,7 @@ ckptmpi_require_count CKPTMPI_RANKS_PER_NODE "$ppn"
 ckptmpi_require_count CKPTMPI_DEPTH "$depth"
 export CKPTMPI_DEPTH=$depth
 
+ckptmpi_load_modules
 # shellcheck source=SCRIPTDIR/env.sh
 source "$launch_dir/env.sh" || ckptmpi_die "launch/env.sh rejected the environment (see above)"
 

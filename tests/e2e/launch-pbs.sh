@@ -98,6 +98,23 @@ expect_env MPICH_GPU_SUPPORT_ENABLED=0
 expect_env LD_LIBRARY_PATH=/opt/cray/pe/lib64:/usr/local/lib
 [ "$(cat "$rec/cwd" 2>/dev/null)" = "$work/submit" ] || fail "without PBS_O_WORKDIR the directory must not change"
 
+# 2b. CKPTMPI_MODULES: `module load` (a shell function, as Lmod exports it) runs before env.sh, so
+#     the library of the module it loads is the one chosen.
+module_fn="() { echo \"\$*\" >>'$rec/modules'; [ \"\$2\" = cray-mpich-abi ] && export CRAY_MPICH_DIR='$work/cray'; [ \"\$2\" != nope ]; }"
+rm -f "$rec/modules"
+run modules PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_MODULES="craype-x86-milan cray-mpich-abi" \
+  "BASH_FUNC_module%%=$module_fn" -- "$repo/launch/pbs-polaris.sh"
+expect_argv mpiexec -n 16 --ppn 4 --depth 8 --cpu-bind depth "$bin" mpi-info
+expect_env "CKPTMPI_MPI_LIB=$work/cray/lib-abi-mpich/libmpi.so.12"
+[ "$(cat "$rec/modules" 2>/dev/null)" = "load craype-x86-milan
+load cray-mpich-abi" ] || fail "module calls: $(cat "$rec/modules" 2>/dev/null)"
+run module-fails PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_MODULES="nope" \
+  "BASH_FUNC_module%%=$module_fn" -- "$repo/launch/pbs-polaris.sh"
+expect_error "module load nope failed"
+run no-module-command PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_MODULES="cray-mpich-abi" -- \
+  "$repo/launch/pbs-polaris.sh"
+expect_error "CKPTMPI_MODULES=cray-mpich-abi but there is no 'module' command in this shell"
+
 # 3. PBS runs a spooled copy: launch/ is then found through PBS_O_WORKDIR (both scripts).
 cp "$repo/launch/pbs-polaris.sh" "$work/spool/1234.polaris-pbs-01.SC"
 cp "$repo/launch/pbs-polaris-12ppn.sh" "$work/spool/1235.polaris-pbs-01.SC"
