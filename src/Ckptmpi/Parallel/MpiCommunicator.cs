@@ -170,7 +170,7 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
     {
         Log.Error("aborting the MPI job with exit code {ExitCode}: {Reason}", exitCode, reason);
         Log.CloseAndFlush();
-        LibMpi.MPI_Abort(_world, exitCode);
+        if (!Volatile.Read(ref _finalized)) LibMpi.MPI_Abort(_world, exitCode);
         Environment.Exit(exitCode); // MPI_Abort does not return; this is for a library that does
         throw new UnreachableException();
     }

@@ -64,6 +64,15 @@ public sealed class MpiCommunicatorTests(string launcher)
     }
 
     [Test]
+    public void An_unhandled_exception_on_a_background_thread_aborts_the_job_with_the_internal_error_code()
+    {
+        TimedResult r = MpiLaunch.Run(launcher, 3, ["mpi-selftest", "--throw-in-thread-on-rank", "2"]);
+        Assert.That(r.ExitCode, Is.EqualTo(70), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("[r2/3@").And.Contain("unhandled exception on a background thread"), r.ToString());
+        Assert.That(r.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), r.ToString());
+    }
+
+    [Test]
     public void A_rank_killed_with_SIGKILL_makes_mpiexec_fail()
     {
         TimedResult r = MpiLaunch.Run(launcher, 3, ["mpi-selftest", "--kill-rank", "2"]);

@@ -21,6 +21,7 @@ public static class MpiSelfTestCommand
         var largeBytes = new Option<long>("--large-bytes") { Description = "Also Bcast and Gatherv a message of this many bytes (native memory on every rank; e.g. 2254857830 for 2.1 GiB)." };
         var throwOnRank = new Option<int?>("--throw-on-rank") { Description = "That rank throws after start-up while the others wait in a barrier." };
         var killRank = new Option<int?>("--kill-rank") { Description = "That rank kills itself with SIGKILL while the others wait in a barrier." };
+        var threadThrowRank = new Option<int?>("--throw-in-thread-on-rank") { Description = "That rank throws on a background thread (an unhandled exception) while the others wait in a barrier." };
         var command = new Command("mpi-selftest", "Run the collective conformance checks over this job's communicator (diagnostic).")
         {
             Hidden = true,
@@ -28,11 +29,12 @@ public static class MpiSelfTestCommand
         command.Options.Add(largeBytes);
         command.Options.Add(throwOnRank);
         command.Options.Add(killRank);
-        command.SetAction(parse => JobRunner.Run(comm => Run(comm, parse.GetValue(largeBytes), parse.GetValue(throwOnRank), parse.GetValue(killRank))));
+        command.Options.Add(threadThrowRank);
+        command.SetAction(parse => JobRunner.Run(comm => Run(comm, parse.GetValue(largeBytes), parse.GetValue(throwOnRank), parse.GetValue(killRank), parse.GetValue(threadThrowRank))));
         return command;
     }
 
-    private static int Run(ICommunicator comm, long largeBytes, int? throwOnRank, int? killRank)
+    private static int Run(ICommunicator comm, long largeBytes, int? throwOnRank, int? killRank, int? threadThrowRank)
     {
         bool[] mapped = comm.AllgatherObjects(LibMpiMapped());
         if (comm.Rank == 0)
@@ -51,7 +53,13 @@ public static class MpiSelfTestCommand
             Process.GetCurrentProcess().Kill();
         }
         if (throwOnRank == comm.Rank) throw new InvalidOperationException("deliberate failure (--throw-on-rank)");
-        if (throwOnRank is not null || killRank is not null)
+        if (threadThrowRank == comm.Rank)
+        {
+            var thread = new Thread(() => throw new InvalidOperationException("deliberate failure on a background thread (--throw-in-thread-on-rank)"));
+            thread.Start();
+            thread.Join(); // the process ends in the UnhandledException handler; the others wait in the barrier below
+        }
+        if (throwOnRank is not null || killRank is not null || threadThrowRank is not null)
         {
             comm.Barrier(); // the failing rank never arrives; the job must still end
             return ExitCodes.Success;
