@@ -13,7 +13,7 @@ namespace Ckptmpi.Parallel;
 /// <example><code>
 /// long[] sums = ThreadCommunicator.Run(4, comm => comm.AllreduceSum(comm.Rank)); // [6, 6, 6, 6]
 /// </code></example>
-public sealed unsafe partial class ThreadCommunicator : ICommunicator
+public sealed unsafe partial class ThreadCommunicator : ICommunicator, IOutcomeAgreement
 {
     /// <summary>How long a world may run before its waits fail with a <see cref="TimeoutException"/> naming where each rank is.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(5);
@@ -210,6 +210,9 @@ public sealed unsafe partial class ThreadCommunicator : ICommunicator
                     Buffer.MemoryCopy(all[from].Send.Pointer + all[from].SendDisplacements![Rank], receive.Pointer + all[Rank].ReceiveDisplacements![from], n, n);
                 }
             });
+
+    public bool TryAgreeOnOutcome(JobOutcome? failure, TimeSpan failedRankWait, out JobOutcome? agreed) =>
+        _world.Agree(Rank, failure, failedRankWait, out agreed);
 
     /// <summary>Stops every rank of the world; <see cref="Run(int, Action{ICommunicator}, TimeSpan?)"/> throws <see cref="CommunicatorAbortedException"/>.</summary>
     [DoesNotReturn]

@@ -37,15 +37,37 @@ public sealed class JobRunnerTests
     }
 
     [Test]
-    public void An_exception_on_one_rank_outside_a_phase_aborts_the_job_with_its_code()
+    public void An_exception_on_one_rank_at_the_end_gives_every_rank_its_code_without_an_abort()
     {
-        var e = Assert.Throws<CommunicatorAbortedException>(() => ThreadCommunicator.Run(3, comm => JobRunner.Run(comm, c =>
+        int[] codes = ThreadCommunicator.Run(3, comm => JobRunner.Run(comm, c =>
         {
-            if (c.Rank == 2) throw new IOException("disk full");
-            c.Barrier(); // ranks 0 and 1 are stuck here until the abort
+            c.Barrier();
+            if (c.Rank == 1) throw new IOException("disk full");
             return ExitCodes.Success;
-        })));
-        Assert.That((e!.Rank, e.ExitCode, e.Reason), Is.EqualTo((2, ExitCodes.IoError, "rank 2 failed: disk full")));
+        }));
+        Assert.That(codes, Is.All.EqualTo(ExitCodes.IoError));
+    }
+
+    [Test]
+    public void A_failing_rank_whose_peers_are_stuck_in_a_collective_aborts_the_job_with_its_code()
+    {
+        TimeSpan saved = JobRunner.FailedRankWait;
+        JobRunner.FailedRankWait = TimeSpan.FromMilliseconds(300);
+        try
+        {
+            var e = Assert.Throws<CommunicatorAbortedException>(() => ThreadCommunicator.Run(3, comm => JobRunner.Run(comm, c =>
+            {
+                if (c.Rank == 2) throw new IOException("disk full");
+                c.Barrier(); // ranks 0 and 1 are stuck here until the abort
+                return ExitCodes.Success;
+            })));
+            Assert.That((e!.Rank, e.ExitCode), Is.EqualTo((2, ExitCodes.IoError)));
+            Assert.That(e.Reason, Does.StartWith("rank 2 failed: disk full (the other ranks did not reach the end of the job"));
+        }
+        finally
+        {
+            JobRunner.FailedRankWait = saved;
+        }
     }
 
     [Test]

@@ -64,6 +64,16 @@ public sealed class MpiCommunicatorTests(string launcher)
     }
 
     [Test]
+    public void A_rank_that_fails_in_step_with_the_others_gives_every_rank_its_code_and_message_without_an_abort()
+    {
+        TimedResult r = MpiLaunch.Run(launcher, 3, ["mpi-selftest", "--fail-at-end-on-rank", "1"]);
+        Assert.That(r.ExitCode, Is.EqualTo(5), r.ToString());
+        for (int rank = 0; rank < 3; rank++)
+            Assert.That(r.Stderr, Does.Contain($"[r{rank}/3@").And.Contain("rank 1 failed: deliberate I/O failure at the end (--fail-at-end-on-rank) (exit code 5)"), r.ToString());
+        Assert.That(r.Stderr, Does.Not.Contain("MPI_Abort").And.Not.Contain("aborting"), r.ToString());
+    }
+
+    [Test]
     public void An_unhandled_exception_on_a_background_thread_aborts_the_job_with_the_internal_error_code()
     {
         TimedResult r = MpiLaunch.Run(launcher, 3, ["mpi-selftest", "--throw-in-thread-on-rank", "2"]);

@@ -21,6 +21,7 @@ public static class MpiSelfTestCommand
         var largeBytes = new Option<long>("--large-bytes") { Description = "Also Bcast and Gatherv a message of this many bytes (native memory on every rank; e.g. 2254857830 for 2.1 GiB)." };
         var throwOnRank = new Option<int?>("--throw-on-rank") { Description = "That rank throws after start-up while the others wait in a barrier." };
         var killRank = new Option<int?>("--kill-rank") { Description = "That rank kills itself with SIGKILL while the others wait in a barrier." };
+        var failAtEndRank = new Option<int?>("--fail-at-end-on-rank") { Description = "That rank throws an I/O error after all checks, in step with the others (the job must end with exit code 5 on every rank)." };
         var threadThrowRank = new Option<int?>("--throw-in-thread-on-rank") { Description = "That rank throws on a background thread (an unhandled exception) while the others wait in a barrier." };
         var command = new Command("mpi-selftest", "Run the collective conformance checks over this job's communicator (diagnostic).")
         {
@@ -30,7 +31,13 @@ public static class MpiSelfTestCommand
         command.Options.Add(throwOnRank);
         command.Options.Add(killRank);
         command.Options.Add(threadThrowRank);
-        command.SetAction(parse => JobRunner.Run(comm => Run(comm, parse.GetValue(largeBytes), parse.GetValue(throwOnRank), parse.GetValue(killRank), parse.GetValue(threadThrowRank))));
+        command.Options.Add(failAtEndRank);
+        command.SetAction(parse => JobRunner.Run(comm =>
+        {
+            int code = Run(comm, parse.GetValue(largeBytes), parse.GetValue(throwOnRank), parse.GetValue(killRank), parse.GetValue(threadThrowRank));
+            if (parse.GetValue(failAtEndRank) == comm.Rank) throw new IOException("deliberate I/O failure at the end (--fail-at-end-on-rank)");
+            return code;
+        }));
         return command;
     }
 
