@@ -16,6 +16,7 @@ namespace Ckptmpi.Cli;
 /// a collective it never joined), it ends the job with MPI_Abort(its code);</item>
 /// <item>a <see cref="RankFailedException"/> from <see cref="CollectivePhase.RunPhase"/> was already agreed by every
 /// rank, so it passes through that agreement at once;</item>
+/// <item>an <see cref="MpiException"/> aborts at once: MPI's state after an error is undefined;</item>
 /// <item>an exception on another thread (UnhandledException) aborts the job with <see cref="ExitCodes.Internal"/>
 /// instead of a launcher-specific signal code (P8).</item>
 /// </list>
@@ -101,6 +102,8 @@ public static class JobRunner
             if (code == ExitCodes.Internal || Logging.Verbose) Log.Error(e, "rank {Rank} failed: {Message}", comm.Rank, e.Message);
             else Log.Debug(e, "rank {Rank} failed", comm.Rank);
             failure = new JobOutcome(comm.Rank, code, e.Message);
+            // After an MPI error the library's state is undefined (docs/mpi-binding.md §10.2): no agreement, abort.
+            if (e is MpiException && comm.Size > 1) comm.Abort(code, failure.ToString());
         }
 
         JobOutcome? agreed = failure;
@@ -108,7 +111,16 @@ public static class JobRunner
         {
             if (comm is IOutcomeAgreement agreement)
             {
-                if (!agreement.TryAgreeOnOutcome(failure, FailedRankWait, out agreed))
+                bool inStep = false;
+                try
+                {
+                    inStep = agreement.TryAgreeOnOutcome(failure, FailedRankWait, out agreed);
+                }
+                catch (MpiException e)
+                {
+                    comm.Abort(failure?.ExitCode ?? ExitCodes.MpiEnvironment, $"{failure?.ToString() ?? "the end-of-job agreement failed"}; {e.Message}");
+                }
+                if (!inStep)
                     comm.Abort(failure!.ExitCode, $"{failure} (the other ranks did not reach the end of the job within {FailedRankWait.TotalSeconds:F0} s)");
             }
             else
