@@ -115,7 +115,10 @@ internal sealed partial class PickleReader
     {
         if (args.Items is not [PyGlobal func, PyGlobal type, PyTuple inner, PyValue state])
             throw Fail("_rebuild_from_type_v2 arguments are not (func, type, args, state)");
-        PyValue built = Reduce(func, inner);
+        // Only the tensor rebuilds are applied (never this function again), so nesting cannot recurse.
+        PyTensor? built = func == TorchGlobals.RebuildTensorV2 || func == TorchGlobals.RebuildTensor ? RebuildTensor(inner)
+            : func == TorchGlobals.RebuildParameter ? RebuildParameter(inner, withState: false)
+            : null;
         if (built is not PyTensor tensor) return new PyObject(TorchGlobals.RebuildFromTypeV2, args);
         return tensor with
         {
@@ -153,7 +156,7 @@ internal sealed partial class PickleReader
     private long ToNonNegativeLong(PyValue v, string what)
     {
         if (v is PyInt i && i.Value >= 0 && i.Value <= long.MaxValue) return (long)i.Value;
-        throw Fail($"tensor {what} {v} is not a non-negative 64-bit integer");
+        throw Fail($"tensor {what} ({PickleGraph.Describe(v)}) is not a non-negative 64-bit integer");
     }
 
     private static PyBytes EncodeLatin1(string text)
