@@ -33,8 +33,18 @@ public sealed class TorchFixtureTests
         ("z1_w2_bf16_step0", "refs/init_fp32.pt", DType.BF16),
         ("z2_w2_bf16_step0", "refs/init_fp32.pt", DType.BF16),
         ("z1_w1_bf16", "refs/step1_bf16_1e5a055f_4d7d7e79.pt", DType.BF16),
+        ("z1_w2_bf16", "refs/step1_bf16_1e5a055f_4d7d7e79.pt", DType.BF16),
+        ("z1_w4_bf16", "refs/step1_bf16_52a9e151_ef5d1572.pt", DType.BF16),
+        ("z2_w1_bf16", "refs/step1_bf16_1e5a055f_4d7d7e79.pt", DType.BF16),
+        ("z2_w2_bf16", "refs/step1_bf16_1e5a055f_4d7d7e79.pt", DType.BF16),
         ("z2_w4_bf16", "refs/step1_bf16_52a9e151_ef5d1572.pt", DType.BF16),
+        ("z1_w1_fp32", "refs/step1_fp32_147e1ec3_b7fd44f8.pt", DType.F32),
         ("z1_w2_fp32", "refs/step1_fp32_147e1ec3_b7fd44f8.pt", DType.F32),
+        ("z1_w4_fp32", "refs/step1_fp32_147e1ec3_b7fd44f8.pt", DType.F32),
+        ("z2_w1_fp32", "refs/step1_fp32_147e1ec3_b7fd44f8.pt", DType.F32),
+        ("z2_w2_fp32", "refs/step1_fp32_147e1ec3_b7fd44f8.pt", DType.F32),
+        ("z2_w4_fp32", "refs/step1_fp32_147e1ec3_b7fd44f8.pt", DType.F32),
+        ("z1_w2_fp16", "refs/step1_fp16_0b6fabff_43945246.pt", DType.F16),
         ("z2_w2_fp16", "refs/step1_fp16_0b6fabff_43945246.pt", DType.F16),
     ];
 
