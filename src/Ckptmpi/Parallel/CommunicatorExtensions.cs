@@ -75,4 +75,11 @@ public static unsafe class CommunicatorExtensions
         comm.Allreduce([value], r, ReduceOp.Max);
         return r[0];
     }
+
+    public static long AllreduceMin(this ICommunicator comm, long value)
+    {
+        Span<long> r = stackalloc long[1];
+        comm.Allreduce([value], r, ReduceOp.Min);
+        return r[0];
+    }
 }

@@ -1,0 +1,51 @@
+using Ckptmpi.Conversion.Planning;
+using Ckptmpi.Tensors;
+using Ckptmpi.Tensors.Checksums;
+using Ckptmpi.Tensors.Kernels;
+using Ckptmpi.Tensors.Layout;
+
+namespace Ckptmpi.Conversion.Execution;
+
+/// <summary>
+/// Assembles one chunk in the buffer and writes it: source reads (direct mode) or bytes already placed there
+/// (aggregate mode), literal bytes, zeros, casts; then the CRC of each of the chunk's runs; then one positional
+/// write at the chunk's final offset in the temporary file.
+/// </summary>
+internal static class ChunkFiller
+{
+    public static void ReadSources(Chunk chunk, Span<byte> buffer, SourceFiles sources)
+    {
+        foreach (SourceRead r in chunk.Reads)
+            sources[r.Source].ReadExactly(r.SourceOffset, buffer.Slice(r.BufferOffset, r.Length));
+    }
+
+    /// <summary>Everything but the reads: literals, zeros and casts, which need the staged source bytes in place.</summary>
+    public static void Assemble(Chunk chunk, Span<byte> buffer, OutputFile file)
+    {
+        foreach (LiteralOp l in chunk.Literals)
+        {
+            var literal = (LiteralSegment)file.Segments[l.Segment];
+            literal.Bytes.AsSpan(l.SegmentOffset, l.Length).CopyTo(buffer.Slice(l.BufferOffset, l.Length));
+        }
+        foreach (ZeroOp z in chunk.Zeros) buffer.Slice(z.BufferOffset, z.Length).Clear();
+        foreach (CastOp c in chunk.Casts)
+        {
+            ReadOnlySpan<byte> from = buffer.Slice(c.StagingOffset, c.Elements * c.From.SizeInBytes());
+            Span<byte> to = buffer.Slice(c.BufferOffset, c.Elements * c.To.SizeInBytes());
+            Cast.Convert(from, c.From, to, c.To);
+        }
+    }
+
+    /// <summary>Appends the CRC of each run of the chunk to <paramref name="report"/>.</summary>
+    public static void Checksum(Chunk chunk, ReadOnlySpan<byte> buffer, List<RunCrc> report)
+    {
+        foreach (CrcRun run in chunk.Crcs)
+        {
+            uint crc = Crc32.Hash(buffer.Slice((int)(run.FileOffset - chunk.Start), run.Length));
+            report.Add(new RunCrc(chunk.File, run.FileOffset, run.Length, run.Field, crc));
+        }
+    }
+
+    public static void Write(Chunk chunk, ReadOnlySpan<byte> buffer, OutputFiles outputs) =>
+        RandomAccess.Write(outputs.Writer(chunk.File), buffer[..chunk.Length], chunk.Start);
+}

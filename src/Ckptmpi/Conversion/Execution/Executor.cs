@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using Ckptmpi.Conversion.Planning;
+using Ckptmpi.Errors;
+using Ckptmpi.Parallel;
+
+namespace Ckptmpi.Conversion.Execution;
+
+/// <summary>
+/// Runs a <see cref="Plan"/> on every rank with the commit protocol of ARCHITECTURE.md: agree on the plan,
+/// owners create pre-sized temporary files, every rank streams its chunks through one buffer and syncs, the
+/// CRC runs are gathered to rank 0 (proving every byte was written), rank 0 patches, renames and writes the
+/// commit markers last. Each step is a collective phase: a failure on any rank fails every rank with the same
+/// message, and the temporary files are removed.
+/// </summary>
+public static class Executor
+{
+    /// <summary>The whole-file checksum in results and manifests: CRC-32 (IEEE 802.3, zlib's crc32), as 8 hex digits.</summary>
+    public const string ChecksumAlgorithm = "crc32";
+
+    /// <exception cref="RankFailedException">any rank failed; thrown on every rank with the same message.</exception>
+    public static ExecutionResult Run(ICommunicator comm, Plan plan, string sourceRoot, string outputDir, ExecutionOptions options)
+    {
+        var clock = Stopwatch.StartNew();
+        comm.RunPhase("plan check", () =>
+        {
+            if (plan.RankCount != comm.Size)
+                throw new InvalidOperationException($"the plan is for {plan.RankCount} ranks but the job has {comm.Size}");
+        });
+        comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
+        comm.RunPhase("prepare output", () =>
+        {
+            if (comm.Rank == 0) OutputDirectory.Prepare(outputDir, plan, options.Overwrite);
+        });
+
+        using var outputs = new OutputFiles(outputDir, plan.Files);
+        using var sources = new SourceFiles(sourceRoot, plan.Sources);
+        try
+        {
+            comm.RunPhase("create output files", () =>
+            {
+                for (int f = 0; f < plan.Files.Count; f++)
+                {
+                    if (plan.FileOwners[f] == comm.Rank) outputs.Create(f);
+                }
+            });
+
+            List<RunCrc> runs = comm.RunPhase("write", () =>
+            {
+                List<RunCrc> mine = options.Io == IoMode.Direct
+                    ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs)
+                    : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer));
+                outputs.FlushAll();
+                outputs.Close();
+                return mine;
+            });
+
+            byte[][] reports = comm.AllgatherBytes(RunCrc.Serialize(runs));
+            List<OutputChecksum> files = comm.RunPhase("commit", () =>
+                comm.Rank == 0 ? new Committer(plan, outputs, sources).Commit(reports.SelectMany(RunCrc.Deserialize)) : []);
+            return new ExecutionResult(files, clock.Elapsed.TotalSeconds);
+        }
+        catch (RankFailedException)
+        {
+            outputs.Close();
+            RemoveTemporaries(comm, plan, outputs);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// In aggregate mode a rank holds its chunk buffer, a receive area (at most the chunk's reads) and a send buffer
+    /// of half a chunk: plan with 2/5 of <c>--max-buffer</c> (<see cref="AggregateChunkBudget"/>) and the three stay within it.
+    /// </summary>
+    public static long AggregateChunkBudget(long maxBuffer) => Math.Max(PlanOptions.MinBuffer, maxBuffer * 2 / 5);
+
+    internal static int AggregateSendBytes(int chunkBudget) => Math.Max(4096, chunkBudget / 2);
+
+    internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs)
+    {
+        var runs = new List<RunCrc>();
+        using var buffer = new ChunkBuffer(mine.PeakBuffer);
+        foreach (WorkItem item in mine.Items)
+        foreach (Chunk chunk in item.Chunks)
+        {
+            Span<byte> span = buffer.Span;
+            ChunkFiller.ReadSources(chunk, span, sources);
+            ChunkFiller.Assemble(chunk, span, plan.Files[item.File]);
+            ChunkFiller.Checksum(chunk, span, runs);
+            ChunkFiller.Write(chunk, span, outputs);
+        }
+        return runs;
+    }
+
+    /// <summary>Each owner removes the temporary files it created; rank 0 also those of the commit markers. Best effort.</summary>
+    private static void RemoveTemporaries(ICommunicator comm, Plan plan, OutputFiles outputs)
+    {
+        for (int f = 0; f < plan.Files.Count; f++)
+        {
+            bool mine = plan.FileOwners[f] == comm.Rank || (plan.Files[f].IsCommitMarker && comm.Rank == 0);
+            if (!mine) continue;
+            try { File.Delete(outputs.TempPath(f)); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using Ckptmpi.Conversion.Manifests;
+using Ckptmpi.Conversion.Planning;
+using Ckptmpi.Errors;
+
+namespace Ckptmpi.Conversion.Execution;
+
+/// <summary>Rank 0's checks on the output directory before anything is written.</summary>
+internal static class OutputDirectory
+{
+    /// <summary>
+    /// Refuses a directory that already holds any file of this checkpoint (or a manifest) unless
+    /// <paramref name="overwrite"/>; with it, removes the old manifest and commit markers first, so that no
+    /// moment exists where a stale marker stands beside half-rewritten files.
+    /// </summary>
+    /// <exception cref="OutputExistsException">the directory holds a checkpoint and overwrite is off.</exception>
+    public static void Prepare(string outputDir, Plan plan, bool overwrite)
+    {
+        if (File.Exists(outputDir)) throw new OutputExistsException(outputDir, "is a file, not a directory");
+        var finals = new List<string>();
+        for (int f = 0; f < plan.Files.Count; f++) finals.Add(OutputFiles.Resolve(outputDir, plan.Files[f].RelativePath));
+        string manifest = Path.Combine(outputDir, Manifest.FileName);
+        var existing = finals.Append(manifest).Where(File.Exists).ToList();
+        if (existing.Count > 0 && !overwrite)
+            throw new OutputExistsException(outputDir,
+                $"already holds a checkpoint ({string.Join(", ", existing.Take(3).Select(p => Path.GetRelativePath(outputDir, p)))}{(existing.Count > 3 ? $" and {existing.Count - 3} more" : "")}); pass --overwrite to replace it or choose another --output");
+        if (overwrite)
+        {
+            File.Delete(manifest);
+            for (int f = 0; f < plan.Files.Count; f++)
+            {
+                if (plan.Files[f].IsCommitMarker) File.Delete(finals[f]);
+            }
+        }
+        Directory.CreateDirectory(outputDir);
+    }
+}

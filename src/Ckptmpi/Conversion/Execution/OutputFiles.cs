@@ -1,0 +1,60 @@
+using Ckptmpi.Tensors.Layout;
+using Microsoft.Win32.SafeHandles;
+
+namespace Ckptmpi.Conversion.Execution;
+
+/// <summary>
+/// The temporary files of one output directory: <c>&lt;file&gt;.tmp</c> beside each final name, created and
+/// pre-sized by the file's owner, written at offsets by any rank, synced by each writer, renamed by rank 0.
+/// Paths are checked to stay inside the output directory.
+/// </summary>
+internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> files) : IDisposable
+{
+    public const string TempSuffix = ".tmp";
+
+    private readonly SafeFileHandle?[] _handles = new SafeFileHandle?[files.Count];
+
+    public string FinalPath(int file) => Resolve(outputDir, files[file].RelativePath);
+
+    public string TempPath(int file) => FinalPath(file) + TempSuffix;
+
+    /// <summary>Creates (or truncates) the temporary file and gives it its final length, so ranks can write anywhere in it.</summary>
+    public void Create(int file)
+    {
+        string tmp = TempPath(file);
+        Directory.CreateDirectory(Path.GetDirectoryName(tmp)!);
+        using SafeFileHandle h = File.OpenHandle(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        RandomAccess.SetLength(h, files[file].Length);
+    }
+
+    /// <summary>A write handle on the temporary file, opened once per rank.</summary>
+    public SafeFileHandle Writer(int file) =>
+        _handles[file] ??= File.OpenHandle(TempPath(file), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+
+    /// <summary>fsyncs every file this rank wrote: the data must be durable before rank 0 renames anything.</summary>
+    public void FlushAll()
+    {
+        foreach (SafeFileHandle? h in _handles)
+        {
+            if (h is not null) RandomAccess.FlushToDisk(h);
+        }
+    }
+
+    public void Close()
+    {
+        foreach (SafeFileHandle? h in _handles) h?.Dispose();
+        Array.Clear(_handles);
+    }
+
+    public void Dispose() => Close();
+
+    /// <summary>Joins a layout's relative path to the output directory, refusing anything that would land outside it.</summary>
+    public static string Resolve(string outputDir, string relativePath)
+    {
+        string root = Path.GetFullPath(outputDir);
+        string full = Path.GetFullPath(Path.Combine(root, relativePath));
+        if (Path.IsPathRooted(relativePath) || !full.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new InvalidOperationException($"output path '{relativePath}' escapes the output directory {root}");
+        return full;
+    }
+}

@@ -1,0 +1,46 @@
+using Ckptmpi.Tensors;
+
+namespace Ckptmpi.Conversion.Planning;
+
+/// <summary>
+/// One pass of the executor's buffer: output bytes <c>[Start, Start + Length)</c> of file <see cref="File"/>,
+/// assembled in the first <see cref="Length"/> bytes of the buffer (the output area) and, for elements whose
+/// dtype changes, source bytes staged after it. <see cref="BufferBytes"/> is the most of the buffer it touches.
+/// </summary>
+public sealed record Chunk(
+    int File,
+    long Start,
+    int Length,
+    int BufferBytes,
+    SourceRead[] Reads,
+    LiteralOp[] Literals,
+    ZeroOp[] Zeros,
+    CastOp[] Casts,
+    CrcRun[] Crcs)
+{
+    public long End => Start + Length;
+
+    public long BytesRead => Reads.Sum(r => (long)r.Length);
+}
+
+/// <summary>Read <see cref="Length"/> bytes of source file <see cref="Source"/> at <see cref="SourceOffset"/> into the buffer at <see cref="BufferOffset"/>.</summary>
+public readonly record struct SourceRead(int Source, long SourceOffset, int BufferOffset, int Length)
+{
+    public long SourceEnd => SourceOffset + Length;
+}
+
+/// <summary>Copy bytes <c>[SegmentOffset, SegmentOffset + Length)</c> of the file's literal segment number <see cref="Segment"/> to the buffer.</summary>
+public readonly record struct LiteralOp(int Segment, int SegmentOffset, int BufferOffset, int Length);
+
+/// <summary>Clear <see cref="Length"/> bytes of the buffer at <see cref="BufferOffset"/>.</summary>
+public readonly record struct ZeroOp(int BufferOffset, int Length);
+
+/// <summary>Convert <see cref="Elements"/> elements staged at <see cref="From"/> offset into <see cref="To"/> dtype at <see cref="BufferOffset"/>.</summary>
+public readonly record struct CastOp(int StagingOffset, DType From, int BufferOffset, DType To, int Elements);
+
+/// <summary>
+/// A run of output bytes whose CRC-32 the executor reports: <see cref="Field"/> is the index of the file's
+/// <c>Crc32Field</c> the run belongs to, or -1. The runs of all chunks tile each file except the 4-byte CRC slots,
+/// so rank 0 combines them into both the zip CRCs and the whole-file checksum of the manifest.
+/// </summary>
+public readonly record struct CrcRun(long FileOffset, int Length, int Field);

@@ -1,0 +1,85 @@
+using System.Security.Cryptography;
+using System.Text;
+using Ckptmpi.Tensors.Layout;
+
+namespace Ckptmpi.Conversion.Planning;
+
+/// <summary>SHA-256 over everything that decides which bytes land where; ranks compare it before writing (STYLE 10).</summary>
+internal static class PlanHasher
+{
+    public static string Hash(IReadOnlyList<OutputFile> files, IReadOnlyList<string> sources, int maxBuffer,
+                              IReadOnlyList<RankPlan> ranks, IReadOnlyList<WorkItem> commitItems)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var stream = new HashStream(hash);
+        using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(maxBuffer);
+            w.Write(files.Count);
+            foreach (OutputFile f in files)
+            {
+                w.Write(f.RelativePath); w.Write(f.Length); w.Write(f.IsCommitMarker); w.Write(f.Segments.Count);
+                foreach (OutputSegment s in f.Segments)
+                {
+                    w.Write(s.Offset);
+                    switch (s)
+                    {
+                        case LiteralSegment l: w.Write((byte)1); w.Write(l.Bytes.Length); w.Write(l.Bytes); break;
+                        case ZeroSegment z: w.Write((byte)2); w.Write(z.ZeroLength); break;
+                        case TensorSegment t: w.Write((byte)3); w.Write(t.Tensor); w.Write(t.FirstElement); w.Write(t.ElementCount); w.Write((int)t.DType); break;
+                    }
+                }
+                foreach (Crc32Field c in f.Crc32Fields)
+                {
+                    w.Write(c.Covered.Start); w.Write(c.Covered.End);
+                    foreach (long at in c.WriteAt) w.Write(at);
+                }
+            }
+            w.Write(sources.Count);
+            foreach (string s in sources) w.Write(s);
+            w.Write(ranks.Count);
+            foreach (RankPlan r in ranks) Write(w, r.Items);
+            Write(w, commitItems);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static void Write(BinaryWriter w, IReadOnlyList<WorkItem> items)
+    {
+        w.Write(items.Count);
+        foreach (WorkItem item in items)
+        {
+            w.Write(item.File); w.Write(item.Range.Start); w.Write(item.Range.End); w.Write(item.Chunks.Count);
+            foreach (Chunk c in item.Chunks)
+            {
+                w.Write(c.Start); w.Write(c.Length); w.Write(c.BufferBytes);
+                w.Write(c.Reads.Length);
+                foreach (var r in c.Reads) { w.Write(r.Source); w.Write(r.SourceOffset); w.Write(r.BufferOffset); w.Write(r.Length); }
+                w.Write(c.Literals.Length);
+                foreach (var l in c.Literals) { w.Write(l.Segment); w.Write(l.SegmentOffset); w.Write(l.BufferOffset); w.Write(l.Length); }
+                w.Write(c.Zeros.Length);
+                foreach (var z in c.Zeros) { w.Write(z.BufferOffset); w.Write(z.Length); }
+                w.Write(c.Casts.Length);
+                foreach (var x in c.Casts) { w.Write(x.StagingOffset); w.Write((int)x.From); w.Write(x.BufferOffset); w.Write((int)x.To); w.Write(x.Elements); }
+                w.Write(c.Crcs.Length);
+                foreach (var k in c.Crcs) { w.Write(k.FileOffset); w.Write(k.Length); w.Write(k.Field); }
+            }
+        }
+    }
+
+    /// <summary>A write-only stream that feeds a hash, so the plan is never materialised as one byte array.</summary>
+    private sealed class HashStream(IncrementalHash hash) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => hash.AppendData(buffer, offset, count);
+        public override void Write(ReadOnlySpan<byte> buffer) => hash.AppendData(buffer);
+    }
+}

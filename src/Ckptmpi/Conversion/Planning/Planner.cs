@@ -1,0 +1,139 @@
+using Ckptmpi.Tensors;
+using Ckptmpi.Tensors.Layout;
+
+namespace Ckptmpi.Conversion.Planning;
+
+/// <summary>
+/// Turns an <see cref="OutputLayout"/> and a <see cref="SourceCatalog"/> into a <see cref="Plan"/>: pure, no I/O,
+/// deterministic (every rank computes the same plan). Files are balanced over ranks by bytes written with
+/// greedy longest-processing-time; when that leaves a rank more than <see cref="PlanOptions.TargetBalance"/>
+/// above the mean, files larger than a fraction of the mean share are split into byte ranges written by
+/// different ranks at their offsets. Commit markers are left out of the balance: rank 0 writes them last.
+/// </summary>
+public static class Planner
+{
+    /// <summary>Finer and finer splits tried, as divisors of the mean per-rank share.</summary>
+    private static readonly int[] SplitDivisors = [0, 1, 2, 4, 8, 16, 32];
+
+    /// <exception cref="ArgumentOutOfRangeException">rank count or buffer out of range.</exception>
+    /// <exception cref="Ckptmpi.Errors.CheckpointFormatException">the catalog stores a tensor's elements twice or not at all.</exception>
+    /// <exception cref="Ckptmpi.Errors.UnsupportedCheckpointException">the layout needs a tensor, span or cast the source cannot give.</exception>
+    public static Plan Build(OutputLayout layout, SourceCatalog catalog, PlanOptions options)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.RankCount, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBuffer, PlanOptions.MinBuffer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.MaxBuffer, PlanOptions.MaxMaxBuffer);
+        PlanValidator.Validate(layout, catalog, options.RequireAllSourceTensorsConsumed);
+
+        var sources = new SourceIndex(catalog);
+        IReadOnlyList<OutputFile> files = layout.Files;
+        var marks = files.Select(f => new CrcMarks(f)).ToArray();
+        var builder = new ChunkBuilder(files, sources, marks, (int)options.MaxBuffer);
+
+        List<(int File, ByteRange Range)>[] assignment = Balance(files, options.RankCount, options.TargetBalance);
+        var owners = Enumerable.Repeat(-1, files.Count).ToArray();
+        var ranks = new RankPlan[options.RankCount];
+        for (int r = 0; r < ranks.Length; r++)
+        {
+            var items = new List<WorkItem>();
+            foreach ((int file, ByteRange range) in assignment[r].OrderBy(p => p.File).ThenBy(p => p.Range.Start))
+            {
+                if (range.Start == 0) owners[file] = r;
+                items.Add(builder.Build(file, range));
+            }
+            ranks[r] = new RankPlan(r, items);
+        }
+        var commitItems = new List<WorkItem>();
+        for (int f = 0; f < files.Count; f++)
+        {
+            if (files[f].IsCommitMarker) commitItems.Add(builder.Build(f, new ByteRange(0, files[f].Length)));
+        }
+        ProveCoverage(files, ranks, commitItems);
+
+        var slots = marks.Select(m => m.Slots).ToArray();
+        string hash = PlanHasher.Hash(files, sources.Files, (int)options.MaxBuffer, ranks, commitItems);
+        return new Plan(layout, sources.Files, (int)options.MaxBuffer, ranks, commitItems, owners, slots, hash);
+    }
+
+    /// <summary>
+    /// LPT over whole files first; if the heaviest rank is above the target, split files longer than
+    /// mean/k into about-equal ranges (k = 1, 2, 4, ...) and keep the best balance found.
+    /// </summary>
+    internal static List<(int File, ByteRange Range)>[] Balance(IReadOnlyList<OutputFile> files, int rankCount, double target)
+    {
+        long total = files.Where(f => !f.IsCommitMarker).Sum(f => f.Length);
+        double mean = Math.Max(1.0, (double)total / rankCount);
+        List<(int, ByteRange)>[]? best = null;
+        double bestBalance = double.MaxValue;
+        foreach (int k in SplitDivisors)
+        {
+            long maxPiece = k == 0 ? long.MaxValue : Math.Max(1L << 20, (long)Math.Ceiling(mean / k));
+            var pieces = new List<(int File, ByteRange Range)>();
+            for (int f = 0; f < files.Count; f++)
+            {
+                if (!files[f].IsCommitMarker) pieces.AddRange(Split(files[f], f, maxPiece));
+            }
+            var (assignment, max) = Lpt(pieces, rankCount);
+            double balance = total == 0 ? 1.0 : max / mean;
+            if (balance < bestBalance - 1e-9) { best = assignment; bestBalance = balance; }
+            if (balance <= target) break;
+        }
+        return best!;
+    }
+
+    private static IEnumerable<(int, ByteRange)> Split(OutputFile file, int index, long maxPiece)
+    {
+        if (file.Length <= maxPiece)
+        {
+            yield return (index, new ByteRange(0, file.Length));
+            yield break;
+        }
+        long count = (file.Length + maxPiece - 1) / maxPiece;
+        long start = 0;
+        for (long i = 1; i <= count; i++)
+        {
+            // Split points on 4 KiB boundaries (page-aligned writes), moved back to an element boundary inside a tensor.
+            long end = i == count ? file.Length : Segments.SnapDown(file.Segments, file.Length / count * i / 4096 * 4096);
+            if (end <= start) continue;
+            yield return (index, new ByteRange(start, end));
+            start = end;
+        }
+    }
+
+    private static (List<(int, ByteRange)>[] Assignment, long Max) Lpt(List<(int File, ByteRange Range)> pieces, int rankCount)
+    {
+        var assignment = new List<(int, ByteRange)>[rankCount];
+        for (int r = 0; r < rankCount; r++) assignment[r] = [];
+        var load = new PriorityQueue<int, (long Load, int Rank)>();
+        for (int r = 0; r < rankCount; r++) load.Enqueue(r, (0, r));
+        foreach (var piece in pieces.OrderByDescending(p => p.Range.Length).ThenBy(p => p.File).ThenBy(p => p.Range.Start))
+        {
+            load.TryDequeue(out int rank, out var current);
+            assignment[rank].Add(piece);
+            load.Enqueue(rank, (current.Load + piece.Range.Length, rank));
+        }
+        long max = 0;
+        while (load.TryDequeue(out _, out var l)) max = Math.Max(max, l.Load);
+        return (assignment, max);
+    }
+
+    /// <summary>Every byte of every file is written by exactly one chunk (STYLE 11): a bug here must never reach the disk.</summary>
+    private static void ProveCoverage(IReadOnlyList<OutputFile> files, RankPlan[] ranks, List<WorkItem> commitItems)
+    {
+        var perFile = new List<(long Start, long End)>[files.Count];
+        for (int f = 0; f < files.Count; f++) perFile[f] = [];
+        foreach (WorkItem item in ranks.SelectMany(r => r.Items).Concat(commitItems))
+        foreach (Chunk c in item.Chunks)
+            perFile[item.File].Add((c.Start, c.End));
+        for (int f = 0; f < files.Count; f++)
+        {
+            long at = 0;
+            foreach (var (start, end) in perFile[f].OrderBy(c => c.Start))
+            {
+                if (start != at) throw new InvalidOperationException($"plan bug: {files[f].RelativePath} byte {Math.Min(start, at)} is written {(start > at ? "by no rank" : "twice")}");
+                at = end;
+            }
+            if (at != files[f].Length) throw new InvalidOperationException($"plan bug: {files[f].RelativePath} is written up to {at} of {files[f].Length} bytes");
+        }
+    }
+}

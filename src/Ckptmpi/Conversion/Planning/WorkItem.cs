@@ -1,0 +1,11 @@
+using Ckptmpi.Tensors;
+
+namespace Ckptmpi.Conversion.Planning;
+
+/// <summary>A byte range of one output file given to one rank, cut into buffer-sized <see cref="Chunks"/>.</summary>
+public sealed record WorkItem(int File, ByteRange Range, IReadOnlyList<Chunk> Chunks)
+{
+    public long BytesRead => Chunks.Sum(c => c.BytesRead);
+
+    public int PeakBuffer => Chunks.Count == 0 ? 0 : Chunks.Max(c => c.BufferBytes);
+}
