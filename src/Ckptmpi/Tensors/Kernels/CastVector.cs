@@ -130,7 +130,12 @@ internal static class CastVector
         ref float s = ref MemoryMarshal.GetReference(src);
         ref double d = ref MemoryMarshal.GetReference(dst);
         nuint n = (nuint)src.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            for (; i + 8 <= n; i += 8)
+                System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector512Double(Vector256.LoadUnsafe(ref s, i)).StoreUnsafe(ref d, i);
+        }
+        else if (Vector512.IsHardwareAccelerated)
         {
             for (; i + 16 <= n; i += 16)
             {
