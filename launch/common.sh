@@ -20,6 +20,32 @@ ckptmpi_require_count() {
   esac
 }
 
+# ckptmpi_check_layout PPN DEPTH: warns (does not fail) when PPN x DEPTH exceeds the CPUs of this
+# node (the job's first node, which has the same hardware as the others; CKPTMPI_NODE_CPUS overrides):
+# ranks would then share cores.
+ckptmpi_check_layout() {
+  local cpus=${CKPTMPI_NODE_CPUS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 0)}
+  case $cpus in '' | *[!0-9]*) return 0 ;; esac
+  if [ "$cpus" -gt 0 ] && [ $(($1 * $2)) -gt "$cpus" ]; then
+    ckptmpi_note "warning: $1 ranks per node x $2 cores each = $(($1 * $2)) > the $cpus CPUs of this node; ranks will share cores"
+  fi
+}
+
+# ckptmpi_load_modules: `module load` each word of CKPTMPI_MODULES (e.g. "cray-mpich-abi"), before
+# env.sh looks at the environment the modules set. Lmod and Environment Modules both provide `module`
+# as a shell function, exported to job scripts.
+ckptmpi_load_modules() {
+  local mods=() m
+  ckptmpi_split_words mods "${CKPTMPI_MODULES:-}"
+  [ "${#mods[@]}" -gt 0 ] || return 0
+  declare -F module >/dev/null || command -v module >/dev/null 2>&1 ||
+    ckptmpi_die "CKPTMPI_MODULES=${CKPTMPI_MODULES} but there is no 'module' command in this shell"
+  for m in "${mods[@]}"; do
+    module load "$m" || ckptmpi_die "module load $m failed"
+  done
+  ckptmpi_note "loaded modules: ${mods[*]}"
+}
+
 # ckptmpi_split_words NAME TEXT: splits TEXT on blanks into the array NAME, without glob expansion
 # (CKPTMPI_ARGS='--input /eagle/p/*' must reach ckptmpi as written). Quotes are not interpreted:
 # arguments that contain blanks go after `--` on the command line instead.

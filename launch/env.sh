@@ -21,10 +21,12 @@
 #   DOTNET_gcServer=0             unless set: workstation GC, one heap per rank. With
 #                                 DOTNET_gcServer=1 it sets DOTNET_GCHeapCount to CKPTMPI_DEPTH (the
 #                                 cores one rank is bound to), written in hexadecimal as .NET reads it.
+#   DOTNET_ROOT                   unless set: the directory of the `dotnet` on PATH, so the published
+#                                 apphost finds a .NET installed under $HOME on every node.
 #   CKPTMPI_ENV_SOURCED=1         so a wrapper can tell the script ran.
 
 _ckptmpi_env_main() {
-  local abi gpu=0
+  local abi gpu=0 dotnet_path
 
   export TERM=dumb
 
@@ -77,13 +79,20 @@ _ckptmpi_env_main() {
     esac
   fi
 
+  # The published ckptmpi (an apphost) looks for the runtime in DOTNET_ROOT, else /usr/share/dotnet:
+  # a .NET installed under $HOME (dotnet-install.sh, usual on clusters) needs DOTNET_ROOT.
+  if [ -z "${DOTNET_ROOT:-}" ] && dotnet_path=$(command -v dotnet 2>/dev/null); then
+    DOTNET_ROOT=$(dirname "$(readlink -f "$dotnet_path")")
+    export DOTNET_ROOT
+  fi
+
   export CKPTMPI_ENV_SOURCED=1
 }
 
 _ckptmpi_env_print() {
   local name
   for name in TERM CKPTMPI_MPI CKPTMPI_MPI_LIB LD_LIBRARY_PATH MPICH_GPU_SUPPORT_ENABLED UCX_ERROR_SIGNALS \
-    DOTNET_gcServer DOTNET_GCHeapCount CKPTMPI_ENV_SOURCED; do
+    DOTNET_gcServer DOTNET_GCHeapCount DOTNET_ROOT CKPTMPI_ENV_SOURCED; do
     if [ -n "${!name+set}" ]; then
       printf 'export %s=%q\n' "$name" "${!name}"
     fi

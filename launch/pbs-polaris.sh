@@ -26,9 +26,11 @@
 #   CKPTMPI_DEPTH           cores per rank for --depth/--cpu-bind depth [8]
 #   CKPTMPI_NODES           node count, instead of counting $PBS_NODEFILE
 #   CKPTMPI_MPIEXEC         launcher [mpiexec];  CKPTMPI_MPIEXEC_ARGS: extra launcher words
+#   CKPTMPI_MODULES         modules to `module load` first, e.g. "cray-mpich-abi"
 #   CKPTMPI_EXEC_PREFIX     words put before the program, e.g. "apptainer exec -B /eagle ckptmpi.sif"
 #   CKPTMPI_LAUNCH_DIR      where launch/ is, if not beside this script or in $PBS_O_WORKDIR/launch
 #   CKPTMPI_DRY_RUN=1       print the command instead of running it
+#   CKPTMPI_NODE_CPUS       CPUs per node for the "ranks share cores" warning [this node's count]
 # plus everything launch/env.sh reads (CKPTMPI_MPI, CKPTMPI_MPI_LIB, DOTNET_gcServer ...).
 set -euo pipefail
 
@@ -46,8 +48,14 @@ ckptmpi_find_launch_dir() {
   return 2
 }
 launch_dir=$(ckptmpi_find_launch_dir) || exit 2
+launch_dir=$(cd "$launch_dir" && pwd)
 # shellcheck source=SCRIPTDIR/common.sh
 source "$launch_dir/common.sh"
+
+# PBS starts jobs in $HOME; relative paths in CKPTMPI_* mean the submission directory, as with sbatch.
+if [ -n "${PBS_O_WORKDIR:-}" ]; then
+  cd "$PBS_O_WORKDIR" || ckptmpi_die "cannot cd to PBS_O_WORKDIR=$PBS_O_WORKDIR"
+fi
 
 if [ -n "${CKPTMPI_NODES:-}" ]; then
   nodes=$CKPTMPI_NODES
@@ -65,17 +73,16 @@ ckptmpi_require_count CKPTMPI_RANKS_PER_NODE "$ppn"
 ckptmpi_require_count CKPTMPI_DEPTH "$depth"
 export CKPTMPI_DEPTH=$depth
 
+ckptmpi_load_modules
 # shellcheck source=SCRIPTDIR/env.sh
 source "$launch_dir/env.sh" || ckptmpi_die "launch/env.sh rejected the environment (see above)"
 
-if [ -n "${PBS_O_WORKDIR:-}" ]; then
-  cd "$PBS_O_WORKDIR" || ckptmpi_die "cannot cd to PBS_O_WORKDIR=$PBS_O_WORKDIR"
-fi
 ckptmpi_resolve_command "$@"
 extra=()
 ckptmpi_split_words extra "${CKPTMPI_MPIEXEC_ARGS:-}"
 
 ranks=$((nodes * ppn))
+ckptmpi_check_layout "$ppn" "$depth"
 ckptmpi_note "$nodes node(s) x $ppn rank(s) per node = $ranks ranks, depth $depth${CKPTMPI_MPI_LIB:+, CKPTMPI_MPI_LIB=$CKPTMPI_MPI_LIB}"
 ckptmpi_launch "${CKPTMPI_MPIEXEC:-mpiexec}" -n "$ranks" --ppn "$ppn" --depth "$depth" --cpu-bind depth \
   "${extra[@]}" "${CKPTMPI_COMMAND[@]}"

@@ -27,9 +27,11 @@
 #   CKPTMPI_DEPTH           cores per rank [SLURM_CPUS_PER_TASK, else 1]
 #   CKPTMPI_SRUN_MPI        srun --mpi= plugin (pmix, pmi2, cray_shasta) [the cluster's MpiDefault]
 #   CKPTMPI_SRUN            launcher [srun];  CKPTMPI_SRUN_ARGS: extra launcher words
+#   CKPTMPI_MODULES         modules to `module load` first, e.g. "cray-mpich-abi"
 #   CKPTMPI_EXEC_PREFIX     words put before the program, e.g. "apptainer exec -B /lus ckptmpi.sif"
 #   CKPTMPI_LAUNCH_DIR      where launch/ is, if not beside this script or in $SLURM_SUBMIT_DIR/launch
 #   CKPTMPI_DRY_RUN=1       print the command instead of running it
+#   CKPTMPI_NODE_CPUS       CPUs per node for the "ranks share cores" warning [this node's count]
 # plus everything launch/env.sh reads (CKPTMPI_MPI, CKPTMPI_MPI_LIB, DOTNET_gcServer ...).
 set -euo pipefail
 
@@ -60,6 +62,7 @@ ckptmpi_require_count "ranks per node (CKPTMPI_RANKS_PER_NODE / SLURM_NTASKS_PER
 ckptmpi_require_count "cores per rank (CKPTMPI_DEPTH / SLURM_CPUS_PER_TASK)" "$depth"
 export CKPTMPI_DEPTH=$depth
 
+ckptmpi_load_modules
 # shellcheck source=SCRIPTDIR/env.sh
 source "$launch_dir/env.sh" || ckptmpi_die "launch/env.sh rejected the environment (see above)"
 
@@ -73,6 +76,7 @@ ckptmpi_split_words more "${CKPTMPI_SRUN_ARGS:-}"
 extra+=("${more[@]}")
 
 ranks=$((nodes * ppn))
+ckptmpi_check_layout "$ppn" "$depth"
 ckptmpi_note "$nodes node(s) x $ppn rank(s) per node = $ranks ranks, $depth core(s) each${CKPTMPI_MPI_LIB:+, CKPTMPI_MPI_LIB=$CKPTMPI_MPI_LIB}"
 ckptmpi_launch "${CKPTMPI_SRUN:-srun}" "--nodes=$nodes" "--ntasks=$ranks" "--ntasks-per-node=$ppn" \
   "--cpus-per-task=$depth" --cpu-bind=cores --kill-on-bad-exit=1 "${extra[@]}" "${CKPTMPI_COMMAND[@]}"

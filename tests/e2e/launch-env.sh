@@ -86,6 +86,16 @@ src server-gc-unknown DOTNET_gcServer=1
 expect_no_env DOTNET_GCHeapCount
 expect_output "DOTNET_gcServer=1 without DOTNET_GCHeapCount"
 
+# 6b. DOTNET_ROOT: the real directory of the dotnet on PATH (through a symlink), unless already set.
+mkdir -p "$work/dotnet-home/.dotnet" "$work/shims"
+printf '#!/bin/sh\nexit 0\n' >"$work/dotnet-home/.dotnet/dotnet"
+chmod +x "$work/dotnet-home/.dotnet/dotnet"
+ln -s "$work/dotnet-home/.dotnet/dotnet" "$work/shims/dotnet"
+src dotnet-root PATH="$work/shims:/usr/bin:/bin"
+expect_env "DOTNET_ROOT=$work/dotnet-home/.dotnet"
+src dotnet-root-kept PATH="$work/shims:/usr/bin:/bin" DOTNET_ROOT=/opt/dotnet
+expect_env DOTNET_ROOT=/opt/dotnet
+
 # 7. Bad settings: return 2 with a message, and never exit the shell that sourced the file
 #    (an interactive user's login shell), nor leave helper functions behind.
 for bad in "CKPTMPI_MPI=maybe|CKPTMPI_MPI must be auto, on or off (got 'maybe')" \
@@ -106,13 +116,15 @@ expect_env CKPTMPI_MPI_LIB=/opt/cray-abi/libmpi.so.12
 # 8. Run instead of sourced: --print shows the exports, exactly; anything else is a usage error.
 case_name=print
 rc=0
-out=$(env -i PATH=/usr/bin:/bin CRAY_MPICH_DIR="$work/cray" CRAY_ACCEL_TARGET=nvidia80 bash "$envsh" --print 2>&1) || rc=$?
+out=$(env -i PATH=/usr/bin:/bin CRAY_MPICH_DIR="$work/cray" CRAY_ACCEL_TARGET=nvidia80 DOTNET_ROOT=/opt/dotnet \
+  bash "$envsh" --print 2>&1) || rc=$?
 expected="export TERM=dumb
 export CKPTMPI_MPI=auto
 export CKPTMPI_MPI_LIB=$work/cray/lib-abi-mpich/libmpi.so.12
 export MPICH_GPU_SUPPORT_ENABLED=0
 export UCX_ERROR_SIGNALS=''
 export DOTNET_gcServer=0
+export DOTNET_ROOT=/opt/dotnet
 export CKPTMPI_ENV_SOURCED=1"
 if [ "$rc" -ne 0 ] || [ "$out" != "$expected" ]; then fail "rc $rc, got:
 $out"; fi

@@ -76,6 +76,12 @@ expect_no_env CKPTMPI_MPI_LIB
 expect_no_env DOTNET_GCHeapCount
 [ "$(cat "$rec/cwd" 2>/dev/null)" = "$work/submit" ] || fail "mpiexec did not run in PBS_O_WORKDIR"
 [[ $out == *"4 node(s) x 12 rank(s) per node = 48 ranks, depth 2"* ]] || fail "no summary line: $out"
+run oversubscribed PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_NODE_CPUS=64 CKPTMPI_DEPTH=8 -- \
+  "$repo/launch/pbs-polaris-12ppn.sh"
+expect_argv mpiexec -n 48 --ppn 12 --depth 8 --cpu-bind depth "$bin" mpi-info
+[[ $out == *"warning: 12 ranks per node x 8 cores each = 96 > the 64 CPUs of this node"* ]] || fail "no warning: $out"
+run fits PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_NODE_CPUS=64 -- "$repo/launch/pbs-polaris-12ppn.sh"
+[[ $out != *warning* ]] || fail "12 x 2 fits in 64 CPUs, yet: $out"
 
 # 2. The general script on a Cray node with GPU modules: defaults 4 ppn / depth 8, hosts counted once
 #    each, arguments after `--` kept word for word, extra launcher words before the program.
@@ -92,6 +98,23 @@ expect_env MPICH_GPU_SUPPORT_ENABLED=0
 expect_env LD_LIBRARY_PATH=/opt/cray/pe/lib64:/usr/local/lib
 [ "$(cat "$rec/cwd" 2>/dev/null)" = "$work/submit" ] || fail "without PBS_O_WORKDIR the directory must not change"
 
+# 2b. CKPTMPI_MODULES: `module load` (a shell function, as Lmod exports it) runs before env.sh, so
+#     the library of the module it loads is the one chosen.
+module_fn="() { echo \"\$*\" >>'$rec/modules'; [ \"\$2\" = cray-mpich-abi ] && export CRAY_MPICH_DIR='$work/cray'; [ \"\$2\" != nope ]; }"
+rm -f "$rec/modules"
+run modules PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_MODULES="craype-x86-milan cray-mpich-abi" \
+  "BASH_FUNC_module%%=$module_fn" -- "$repo/launch/pbs-polaris.sh"
+expect_argv mpiexec -n 16 --ppn 4 --depth 8 --cpu-bind depth "$bin" mpi-info
+expect_env "CKPTMPI_MPI_LIB=$work/cray/lib-abi-mpich/libmpi.so.12"
+[ "$(cat "$rec/modules" 2>/dev/null)" = "load craype-x86-milan
+load cray-mpich-abi" ] || fail "module calls: $(cat "$rec/modules" 2>/dev/null)"
+run module-fails PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_MODULES="nope" \
+  "BASH_FUNC_module%%=$module_fn" -- "$repo/launch/pbs-polaris.sh"
+expect_error "module load nope failed"
+run no-module-command PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_MODULES="cray-mpich-abi" -- \
+  "$repo/launch/pbs-polaris.sh"
+expect_error "CKPTMPI_MODULES=cray-mpich-abi but there is no 'module' command in this shell"
+
 # 3. PBS runs a spooled copy: launch/ is then found through PBS_O_WORKDIR (both scripts).
 cp "$repo/launch/pbs-polaris.sh" "$work/spool/1234.polaris-pbs-01.SC"
 cp "$repo/launch/pbs-polaris-12ppn.sh" "$work/spool/1235.polaris-pbs-01.SC"
@@ -102,6 +125,21 @@ expect_argv mpiexec -n 8 --ppn 2 --depth 16 --cpu-bind depth "$bin" mpi-info
 run spooled-12ppn PBS_NODEFILE="$work/nodes4" PBS_O_WORKDIR="$repo" CKPTMPI_BIN="$bin" -- \
   "$work/spool/1235.polaris-pbs-01.SC" mpi-info --verbose
 expect_argv mpiexec -n 48 --ppn 12 --depth 2 --cpu-bind depth "$bin" mpi-info --verbose
+
+# 3b. Relative paths (binary, input, nodefile, MPI library) mean the submission directory, as PBS
+#     starts the job in $HOME: here the job starts in $work/home and PBS_O_WORKDIR=$work/submit.
+mkdir -p "$work/submit/rel-in" "$work/submit/bin"
+cp "$bin" "$work/submit/bin/ckptmpi"
+cp "$work/nodes4" "$work/submit/nodes"
+: >"$work/submit/libmpi.so.12"
+case_name=relative
+rm -f "$rec/argv"
+rc=0
+out=$(cd "$work/home" && env -i HOME="$work/home" PATH="$base_path" PBS_O_WORKDIR="$work/submit" \
+  PBS_NODEFILE=nodes CKPTMPI_BIN=bin/ckptmpi CKPTMPI_INPUT=rel-in CKPTMPI_MPI_LIB=./libmpi.so.12 \
+  bash "$repo/launch/pbs-polaris.sh" convert 2>&1) || rc=$?
+expect_argv mpiexec -n 16 --ppn 4 --depth 8 --cpu-bind depth bin/ckptmpi convert --input rel-in
+[ "$(cat "$rec/cwd" 2>/dev/null)" = "$work/submit" ] || fail "mpiexec did not run in PBS_O_WORKDIR"
 
 # 4. ckptmpi found on PATH; a .dll runs through dotnet; a container prefix skips host-side checks;
 #    CKPTMPI_NODES replaces the nodefile; the launcher's exit code is the job's.
@@ -127,6 +165,20 @@ run dry-run PBS_NODEFILE="$work/nodes4" CKPTMPI_BIN="$bin" CKPTMPI_DRY_RUN=1 -- 
 if [ "$rc" -ne 0 ] || [ -f "$rec/argv" ]; then fail "dry run must print only (rc $rc)"; fi
 [[ $out == *"mpiexec -n 16 --ppn 4 --depth 8 --cpu-bind depth $bin convert --input a\\ b"* ]] ||
   fail "dry run output: $out"
+
+# 4b. The #PBS directives: PBS stops reading them at the first command, so all must come before it;
+#     the 48-rank script asks for the 4 nodes its 12 ranks per node are meant for.
+for script in pbs-polaris.sh pbs-polaris-12ppn.sh; do
+  case_name="directives $script"
+  first_cmd=$(grep -nvE '^[[:space:]]*(#|$)' "$repo/launch/$script" | head -1 | cut -d: -f1)
+  last_pbs=$(grep -n '^#PBS' "$repo/launch/$script" | tail -1 | cut -d: -f1)
+  if [ -z "$last_pbs" ] || [ "$last_pbs" -ge "$first_cmd" ]; then fail "#PBS line $last_pbs after the first command (line $first_cmd)"; fi
+  grep -qx '#PBS -S /bin/bash' "$repo/launch/$script" || fail "no '#PBS -S /bin/bash' (PBS would use the login shell)"
+  grep -q '^#PBS -l filesystems=' "$repo/launch/$script" || fail "Polaris requires -l filesystems="
+done
+case_name="directives 48 ranks"
+select=$(sed -n 's/^#PBS -l select=\([0-9]*\).*/\1/p' "$repo/launch/pbs-polaris-12ppn.sh")
+[ "$((select * 12))" -eq 48 ] || fail "select=$select nodes x 12 ranks is not 48"
 
 # 5. Errors: non-zero, a message naming the problem, and mpiexec never started.
 pbs="$repo/launch/pbs-polaris.sh"

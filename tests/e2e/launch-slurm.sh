@@ -93,6 +93,18 @@ expect_argv srun --nodes=2 --ntasks=4 --ntasks-per-node=2 --cpus-per-task=1 --cp
 run exit-code SLURM_JOB_NUM_NODES=1 CKPTMPI_BIN="$bin" FAKE_SRUN_EXIT=9 -- "$slurm"
 [ "$rc" -eq 9 ] || fail "exit code $rc, expected srun's 9"
 
+# 4b. sbatch stops reading #SBATCH lines at the first command: all must come before it, and the
+#     defaults they request are what the script then passes to srun.
+case_name=directives
+first_cmd=$(grep -nvE '^[[:space:]]*(#|$)' "$slurm" | head -1 | cut -d: -f1)
+last_sbatch=$(grep -n '^#SBATCH' "$slurm" | tail -1 | cut -d: -f1)
+if [ -z "$last_sbatch" ] || [ "$last_sbatch" -ge "$first_cmd" ]; then fail "#SBATCH line $last_sbatch after the first command (line $first_cmd)"; fi
+directive() { sed -n "s/^#SBATCH --$1=\\([0-9]*\\)\$/\\1/p" "$slurm"; }
+run from-directives SLURM_JOB_NUM_NODES="$(directive nodes)" SLURM_NTASKS_PER_NODE="$(directive ntasks-per-node)" \
+  SLURM_CPUS_PER_TASK="$(directive cpus-per-task)" CKPTMPI_BIN="$bin" -- "$slurm"
+expect_argv srun --nodes=2 --ntasks=8 --ntasks-per-node=4 --cpus-per-task=8 --cpu-bind=cores \
+  --kill-on-bad-exit=1 "$bin" mpi-info
+
 # 5. Errors.
 run no-allocation CKPTMPI_BIN="$bin" -- "$slurm"
 expect_error "SLURM_JOB_NUM_NODES is not set: run inside a Slurm allocation"
