@@ -12,6 +12,7 @@ public static class CommandCatalog
         root.Subcommands.Add(MpiInfoCommand.Create());
         root.Subcommands.Add(MpiSelfTestCommand.Create());
         root.Subcommands.Add(EstimateCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
         return root;
     }
 }
