@@ -11,6 +11,7 @@ public static class CommandCatalog
         var root = new RootCommand("ckptmpi: convert LLM checkpoints between training and serving formats, streaming, across MPI ranks.");
         root.Subcommands.Add(MpiInfoCommand.Create());
         root.Subcommands.Add(EstimateCommand.Create());
+        root.Subcommands.Add(ConvertCommand.Create());
         return root;
     }
 }
