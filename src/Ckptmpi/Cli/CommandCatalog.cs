@@ -12,6 +12,7 @@ public static class CommandCatalog
         root.Subcommands.Add(MpiInfoCommand.Create());
         root.Subcommands.Add(EstimateCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         return root;
     }
 }
