@@ -26,7 +26,8 @@ public static class ConversionJob
         JobInputs inputs = JobInputs.Deserialize(comm.BcastBytes(message, root: 0));
 
         var planClock = System.Diagnostics.Stopwatch.StartNew();
-        Plan plan = comm.RunPhase("plan", () => BuildPlan(inputs, request, writer, comm.Size));
+        int ranks = request.DryRun && request.PlanRanks is int n ? n : comm.Size;
+        Plan plan = comm.RunPhase("plan", () => BuildPlan(inputs, request, writer, ranks));
         double planSeconds = planClock.Elapsed.TotalSeconds;
         comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
         PlanSummary summary = plan.Summarize();

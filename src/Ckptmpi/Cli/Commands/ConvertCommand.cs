@@ -33,10 +33,11 @@ public static class ConvertCommand
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (files, bytes per rank, balance, predicted time) without reading tensor data or writing." };
         var bandwidth = new Option<string?>("--assume-bandwidth") { Description = "Per-rank I/O bandwidth for the dry run's time prediction, e.g. 2GB/s." };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
+        var planRanks = new Option<int?>("--ranks") { Description = "With --dry-run: plan for this many ranks instead of the job's." };
         var optimizer = new Option<bool>("--with-optimizer-states") { Description = "ZeRO -> HF: also write the full Adam moments as safetensors." };
 
         var command = new Command("convert", "Convert a checkpoint between formats, streaming, across all ranks of the job.");
-        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, dryRun, bandwidth, json, optimizer])
+        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, dryRun, bandwidth, json, optimizer, planRanks])
             command.Options.Add(o);
 
         command.SetAction(parse => JobRunner.Run(comm =>
@@ -44,7 +45,8 @@ public static class ConvertCommand
             ConvertRequest request = Build(parse.GetRequiredValue(from), parse.GetRequiredValue(to), parse.GetRequiredValue(input), parse.GetValue(output),
                 parse.GetValue(zeroStage), parse.GetValue(dpSize), parse.GetValue(dtype), parse.GetValue(tag), parse.GetValue(dsConfig),
                 parse.GetValue(maxShard)!, parse.GetValue(maxBuffer)!, parse.GetValue(io)!, parse.GetValue(overwrite), parse.GetValue(dryRun),
-                parse.GetValue(bandwidth), parse.GetValue(json), parse.GetValue(optimizer));
+                parse.GetValue(bandwidth), parse.GetValue(json), parse.GetValue(optimizer)) with { PlanRanks = parse.GetValue(planRanks) };
+            if (request.PlanRanks is int pr && (pr < 1 || !request.DryRun)) throw new UsageException("--ranks needs --dry-run and a positive count");
             ConversionJob.Outcome outcome = ConversionJob.Run(comm, request);
             if (comm.Rank == 0) Console.Out.Write(Render(request, outcome));
             return ExitCodes.Success;
