@@ -31,8 +31,9 @@ public static class Verifier
     public static IReadOnlyList<string> CheckValues(ICommunicator comm, string outputDir, string sourceDir)
     {
         Manifest manifest = comm.RunPhase("read manifest", () => Manifest.Read(outputDir));
-        SourceCatalog source = comm.RunPhase("open source", () => Open(manifest.From, sourceDir));
-        SourceCatalog output = comm.RunPhase("open output", () => Open(manifest.To, outputDir));
+        // The source given may be the conversion's input or any other checkpoint of the same model (e.g. the HF original of a round trip).
+        SourceCatalog source = comm.RunPhase("open source", () => Open(FormatRegistry.Probe(sourceDir) ?? manifest.From, sourceDir));
+        SourceCatalog output = comm.RunPhase("open output", () => Open(FormatRegistry.Probe(outputDir) ?? manifest.To, outputDir));
         var mine = Share(output.Tensors.Select(t => (t.Name, t.ElementCount)).ToList(), comm).ToHashSet(StringComparer.Ordinal);
         List<string> problems = comm.RunPhase("compare tensors", () =>
         {
