@@ -67,7 +67,9 @@ public static class ConversionJob
     /// <summary>The layout and plan every rank computes from the broadcast inputs (also what <c>--dry-run</c> prints).</summary>
     public static Plan BuildPlan(JobInputs inputs, ConvertRequest request, FormatRegistry.Writer writer, int ranks)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         OutputLayout layout = writer.Layout(inputs, request);
+        Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Files.Count, writer.Name, clock.Elapsed.TotalSeconds);
         long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : request.MaxBuffer;
         return Planner.Build(layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything));
     }
