@@ -27,6 +27,9 @@ public sealed record ConvertRequest
 
     public bool Json { get; init; }
 
+    /// <summary>Dry run only: plan for this many ranks instead of the job's (plan a 96-rank job from a laptop).</summary>
+    public int? PlanRanks { get; init; }
+
     /// <summary>The command line as typed, for the manifest.</summary>
     public IReadOnlyList<string> CommandLine { get; init; } = [];
 }

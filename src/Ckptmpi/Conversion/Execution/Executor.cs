@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
+using Serilog;
 
 namespace Ckptmpi.Conversion.Execution;
 
@@ -46,11 +47,14 @@ public static class Executor
 
             List<RunCrc> runs = comm.RunPhase("write", () =>
             {
+                var phase = Stopwatch.StartNew();
                 List<RunCrc> mine = options.Io == IoMode.Direct
                     ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs)
                     : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer));
+                double written = phase.Elapsed.TotalSeconds;
                 outputs.FlushAll();
                 outputs.Close();
+                Log.Debug("wrote {Bytes} bytes in {Write:0.00} s, fsync {Sync:0.00} s", plan.Ranks[comm.Rank].BytesWritten, written, phase.Elapsed.TotalSeconds - written);
                 return mine;
             });
 
@@ -79,15 +83,22 @@ public static class Executor
     {
         var runs = new List<RunCrc>();
         using var buffer = new ChunkBuffer(mine.PeakBuffer);
+        var t = new double[4];
+        var sw = Stopwatch.StartNew();
         foreach (WorkItem item in mine.Items)
         foreach (Chunk chunk in item.Chunks)
         {
             Span<byte> span = buffer.Span;
             ChunkFiller.ReadSources(chunk, span, sources);
+            t[0] += sw.Elapsed.TotalSeconds; sw.Restart();
             ChunkFiller.Assemble(chunk, span, plan.Files[item.File]);
+            t[1] += sw.Elapsed.TotalSeconds; sw.Restart();
             ChunkFiller.Checksum(chunk, span, runs);
+            t[2] += sw.Elapsed.TotalSeconds; sw.Restart();
             ChunkFiller.Write(chunk, span, outputs);
+            t[3] += sw.Elapsed.TotalSeconds; sw.Restart();
         }
+        Log.Debug("direct: read {Read:0.00} s, assemble {Assemble:0.00} s, crc {Crc:0.00} s, write {Write:0.00} s", t[0], t[1], t[2], t[3]);
         return runs;
     }
 
