@@ -10,6 +10,7 @@ public static class CommandCatalog
     {
         var root = new RootCommand("ckptmpi: convert LLM checkpoints between training and serving formats, streaming, across MPI ranks.");
         root.Subcommands.Add(MpiInfoCommand.Create());
+        root.Subcommands.Add(EstimateCommand.Create());
         return root;
     }
 }

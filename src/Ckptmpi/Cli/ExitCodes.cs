@@ -1,4 +1,5 @@
 using Ckptmpi.Errors;
+using Ckptmpi.Parallel;
 
 namespace Ckptmpi.Cli;
 
@@ -10,7 +11,7 @@ public static class ExitCodes
 {
     public const int Success = 0;
 
-    /// <summary>Bad command line (unknown option, invalid value).</summary>
+    /// <summary>Bad command line (unknown option, invalid value). System.CommandLine's own default (1) is replaced by this.</summary>
     public const int Usage = 2;
 
     /// <summary>The input is malformed, unsupported, or contradicts itself.</summary>
@@ -29,12 +30,13 @@ public static class ExitCodes
     public static int For(Exception e) => e switch
     {
         RankFailedException r => r.ExitCode,
+        CommunicatorAbortedException a => a.ExitCode,
         CheckpointFormatException or UnsupportedCheckpointException => BadInput,
         OutputExistsException => IoError,
         UsageException => Usage,
+        MpiException or MpiEnvironmentException => MpiEnvironment,
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException => IoError,
         AggregateException { InnerExceptions.Count: 1 } a => For(a.InnerExceptions[0]),
-        _ when e.GetType().Name == "MpiException" => MpiEnvironment,
         _ => Internal,
     };
 }

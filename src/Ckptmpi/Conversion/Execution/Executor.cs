@@ -71,7 +71,7 @@ public static class Executor
     /// In aggregate mode a rank holds its chunk buffer, a receive area (at most the chunk's reads) and a send buffer
     /// of half a chunk: plan with 2/5 of <c>--max-buffer</c> (<see cref="AggregateChunkBudget"/>) and the three stay within it.
     /// </summary>
-    public static long AggregateChunkBudget(long maxBuffer) => maxBuffer * 2 / 5;
+    public static long AggregateChunkBudget(long maxBuffer) => Math.Max(PlanOptions.MinBuffer, maxBuffer * 2 / 5);
 
     internal static int AggregateSendBytes(int chunkBudget) => Math.Max(4096, chunkBudget / 2);
 

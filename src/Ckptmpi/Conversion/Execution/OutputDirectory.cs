@@ -1,3 +1,4 @@
+using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;
 
@@ -6,9 +7,6 @@ namespace Ckptmpi.Conversion.Execution;
 /// <summary>Rank 0's checks on the output directory before anything is written.</summary>
 internal static class OutputDirectory
 {
-    /// <summary>Written last by rank 0; its presence means the checkpoint beside it is complete (issue #7).</summary>
-    public const string ManifestName = "ckptmpi-manifest.json";
-
     /// <summary>
     /// Refuses a directory that already holds any file of this checkpoint (or a manifest) unless
     /// <paramref name="overwrite"/>; with it, removes the old manifest and commit markers first, so that no
@@ -20,7 +18,7 @@ internal static class OutputDirectory
         if (File.Exists(outputDir)) throw new OutputExistsException(outputDir, "is a file, not a directory");
         var finals = new List<string>();
         for (int f = 0; f < plan.Files.Count; f++) finals.Add(OutputFiles.Resolve(outputDir, plan.Files[f].RelativePath));
-        string manifest = Path.Combine(outputDir, ManifestName);
+        string manifest = Path.Combine(outputDir, Manifest.FileName);
         var existing = finals.Append(manifest).Where(File.Exists).ToList();
         if (existing.Count > 0 && !overwrite)
             throw new OutputExistsException(outputDir,

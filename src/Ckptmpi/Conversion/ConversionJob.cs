@@ -1,0 +1,64 @@
+using Ckptmpi.Conversion.Execution;
+using Ckptmpi.Conversion.Manifests;
+using Ckptmpi.Conversion.Planning;
+using Ckptmpi.Parallel;
+using Ckptmpi.Tensors.Layout;
+
+namespace Ckptmpi.Conversion;
+
+/// <summary>
+/// One conversion on every rank, as ARCHITECTURE.md runs it: rank 0 reads the source metadata and broadcasts it;
+/// every rank builds the layout and the plan (and all agree on its hash); dry runs stop there; otherwise every
+/// rank executes its share, rank 0 commits, then writes the manifest last.
+/// </summary>
+public static class ConversionJob
+{
+    /// <summary>What a run produced: the plan summary (and, on rank 0 after a real run, the committed files).</summary>
+    public sealed record Outcome(PlanSummary Plan, ExecutionResult? Execution, double PlanSeconds);
+
+    public static Outcome Run(ICommunicator comm, ConvertRequest request)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        FormatRegistry.Reader reader = FormatRegistry.ReaderFor(request.From);
+        FormatRegistry.Writer writer = FormatRegistry.WriterFor(request.To);
+
+        byte[]? message = comm.RunPhase("read source metadata", () => comm.Rank == 0 ? reader.Open(request).Serialize() : null);
+        JobInputs inputs = JobInputs.Deserialize(comm.BcastBytes(message, root: 0));
+
+        var planClock = System.Diagnostics.Stopwatch.StartNew();
+        Plan plan = comm.RunPhase("plan", () => BuildPlan(inputs, request, writer, comm.Size));
+        double planSeconds = planClock.Elapsed.TotalSeconds;
+        comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
+        PlanSummary summary = plan.Summarize();
+        if (request.DryRun) return new Outcome(summary, null, planSeconds);
+
+        ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
+                                              new ExecutionOptions(request.Overwrite, request.Io));
+        comm.RunPhase("write manifest", () =>
+        {
+            if (comm.Rank != 0) return;
+            new Manifest
+            {
+                Version = Manifest.ToolVersion,
+                CommandLine = request.CommandLine,
+                CreatedUtc = DateTime.UtcNow,
+                From = request.From,
+                To = request.To,
+                Io = request.Io.ToString().ToLowerInvariant(),
+                Inputs = inputs.Facts,
+                Outputs = result.Files,
+                Plan = summary,
+                WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
+            }.Write(request.Output);
+        });
+        return new Outcome(summary, result, planSeconds);
+    }
+
+    /// <summary>The layout and plan every rank computes from the broadcast inputs (also what <c>--dry-run</c> prints).</summary>
+    public static Plan BuildPlan(JobInputs inputs, ConvertRequest request, FormatRegistry.Writer writer, int ranks)
+    {
+        OutputLayout layout = writer.Layout(inputs, request);
+        long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : request.MaxBuffer;
+        return Planner.Build(layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything));
+    }
+}
