@@ -63,3 +63,27 @@ public sealed class ZeroParamsTests
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(20));
     }
 }
+
+public sealed class ZeroParamsFromModelTests
+{
+    private static string HfDir => Path.Combine(TestPaths.Fixtures, "hf", "tiny-pad-bf16");
+
+    [Test]
+    public void Params_from_config_json_are_in_named_parameters_order_and_match_the_fixture_layout()
+    {
+        var config = Ckptmpi.Model.ModelConfig.Load(Path.Combine(DeepSpeedFixtures.Root, "config.json"));
+        var specs = ZeroParams.FromModel(config, SafetensorsCheckpoint.Open(HfDir));
+        Assert.That(specs.Select(p => p.Name), Is.EqualTo(DeepSpeedFixtures.TinyPadParams.Select(p => p.Name)));
+        Assert.That(specs.Select(p => p.Shape), Is.EqualTo(DeepSpeedFixtures.TinyPadParams.Select(p => p.Shape)));
+    }
+
+    [Test]
+    public void A_config_that_contradicts_the_shapes_is_refused()
+    {
+        string dir = TestPaths.NewTempDir();
+        string cfg = File.ReadAllText(Path.Combine(DeepSpeedFixtures.Root, "config.json")).Replace("\"intermediate_size\": 128", "\"intermediate_size\": 96");
+        File.WriteAllText(Path.Combine(dir, "config.json"), cfg);
+        var config = Ckptmpi.Model.ModelConfig.Load(Path.Combine(dir, "config.json"));
+        Assert.That(() => ZeroParams.FromModel(config, SafetensorsCheckpoint.Open(HfDir)), Throws.TypeOf<Ckptmpi.Errors.ShapeMismatchException>());
+    }
+}
