@@ -13,6 +13,7 @@ public static class CommandCatalog
         root.Subcommands.Add(EstimateCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(VerifyCommand.Create());
         root.Subcommands.Add(BenchMakeModelCommand.Create());
         return root;
     }

@@ -23,7 +23,7 @@ public static class ConversionJob
         FormatRegistry.Reader reader = FormatRegistry.ReaderFor(request.From);
         FormatRegistry.Writer writer = FormatRegistry.WriterFor(request.To);
 
-        byte[]? message = comm.RunPhase("read source metadata", () => comm.Rank == 0 ? reader.Open(request).Serialize() : null);
+        byte[]? message = comm.RunPhase("read source metadata", () => comm.Rank == 0 ? ReadInputs(reader, request).Serialize() : null);
         JobInputs inputs = JobInputs.Deserialize(comm.BcastBytes(message, root: 0));
 
         var planClock = System.Diagnostics.Stopwatch.StartNew();
@@ -58,6 +58,15 @@ public static class ConversionJob
             journal.Remove(); // only now: a crash before this line leaves a journal that --resume finishes
         });
         return new Outcome(summary, result, planSeconds);
+    }
+
+    /// <summary>Rank 0: the reader's metadata plus the --ds-config text, so no other rank opens a file before planning.</summary>
+    public static JobInputs ReadInputs(FormatRegistry.Reader reader, ConvertRequest request)
+    {
+        JobInputs inputs = reader.Open(request);
+        if (request.DsConfig is null) return inputs;
+        var side = new Dictionary<string, string>(inputs.SideFiles) { [FormatRegistry.DsConfigSideFile] = File.ReadAllText(request.DsConfig) };
+        return new JobInputs(inputs.Catalog, side, [.. inputs.Facts, InputFileFact.Of(request.DsConfig)]);
     }
 
     /// <summary>The layout and plan every rank computes from the broadcast inputs (also what <c>--dry-run</c> prints).</summary>

@@ -62,6 +62,8 @@ public static class ConvertCommand
         if (output is null && !dryRun) throw new UsageException("--output is required (or use --dry-run)");
         if (zeroStage is not null and not (1 or 2 or 3)) throw new UsageException($"--zero-stage must be 1, 2 or 3, got {zeroStage}");
         if (dpSize is < 1) throw new UsageException($"--dp-size must be at least 1, got {dpSize}");
+        if (to == "zero" && dpSize is null) throw new UsageException("--to zero needs --dp-size (the training job's data-parallel size)");
+        if (to == "zero" && zeroStage is null && dsConfig is null) throw new UsageException("--to zero needs --zero-stage or a --ds-config that names zero_optimization.stage");
         DType? parsedType = null;
         if (dtype is not null)
         {

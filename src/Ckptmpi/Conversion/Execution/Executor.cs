@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
+using Serilog;
 
 namespace Ckptmpi.Conversion.Execution;
 
@@ -50,11 +51,14 @@ public static class Executor
 
             List<RunCrc> runs = comm.RunPhase("write", () =>
             {
+                var phase = Stopwatch.StartNew();
                 List<RunCrc> mine = options.Io == IoMode.Direct || hooks?.Resuming == true
                     ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs, hooks)
                     : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer), hooks);
+                double written = phase.Elapsed.TotalSeconds;
                 outputs.FlushAll();
                 outputs.Close();
+                Log.Debug("wrote {Bytes} bytes in {Write:0.00} s, fsync {Sync:0.00} s", plan.Ranks[comm.Rank].BytesWritten, written, phase.Elapsed.TotalSeconds - written);
                 return mine;
             });
 
@@ -87,19 +91,26 @@ public static class Executor
     {
         var runs = new List<RunCrc>();
         using var buffer = new ChunkBuffer(mine.PeakBuffer);
+        var t = new double[4];
+        var sw = Stopwatch.StartNew();
         foreach (WorkItem item in mine.Items)
         foreach (Chunk chunk in item.Chunks)
         {
             Span<byte> span = buffer.Span;
             if (hooks is not null && hooks.TryReuse(chunk, outputs, span, runs)) continue;
             ChunkFiller.ReadSources(chunk, span, sources);
+            t[0] += sw.Elapsed.TotalSeconds; sw.Restart();
             ChunkFiller.Assemble(chunk, span, plan.Files[item.File]);
+            t[1] += sw.Elapsed.TotalSeconds; sw.Restart();
             int before = runs.Count;
             ChunkFiller.Checksum(chunk, span, runs);
+            t[2] += sw.Elapsed.TotalSeconds; sw.Restart();
             hooks?.BeforeWrite(chunk, outputs);
             ChunkFiller.Write(chunk, span, outputs);
             hooks?.Completed(chunk, runs, runs.Count - before);
+            t[3] += sw.Elapsed.TotalSeconds; sw.Restart();
         }
+        Log.Debug("direct: read {Read:0.00} s, assemble {Assemble:0.00} s, crc {Crc:0.00} s, write {Write:0.00} s", t[0], t[1], t[2], t[3]);
         return runs;
     }
 
