@@ -12,6 +12,11 @@ public static class CommandCatalog
         root.Subcommands.Add(MpiInfoCommand.Create());
         root.Subcommands.Add(MpiSelfTestCommand.Create());
         root.Subcommands.Add(EstimateCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(ConvertCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(VerifyCommand.Create());
+        root.Subcommands.Add(BenchMakeModelCommand.Create());
         return root;
     }
 }

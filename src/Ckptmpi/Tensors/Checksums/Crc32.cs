@@ -31,6 +31,9 @@ public sealed class Crc32
     /// <summary>The CRC-32 of <paramref name="data"/> (zlib's <c>crc32(0, data, len)</c>).</summary>
     public static uint Hash(ReadOnlySpan<byte> data) => Append(0, data);
 
+    /// <summary>Same as <see cref="Hash"/> (the torch branch's name; kept when the two CRC implementations were merged).</summary>
+    public static uint Compute(ReadOnlySpan<byte> data) => Hash(data);
+
     /// <summary>Continues a CRC over more bytes: <c>Append(Hash(a), b) == Hash(a + b)</c> (zlib's <c>crc32(crc, data, len)</c>).</summary>
     public static uint Append(uint crc, ReadOnlySpan<byte> data) => ~Crc32Engine.Update(~crc, data);
 

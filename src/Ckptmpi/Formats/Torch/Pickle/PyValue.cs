@@ -19,6 +19,8 @@ public sealed record PyBool(bool Value) : PyValue
 {
     public static readonly PyBool True = new(true);
     public static readonly PyBool False = new(false);
+
+    public static PyBool Of(bool value) => value ? True : False;
 }
 
 /// <summary>A Python int (arbitrary precision; almost always fits a long).</summary>
@@ -27,6 +29,9 @@ public sealed record PyInt(BigInteger Value) : PyValue
     public PyInt(long value) : this(new BigInteger(value)) { }
 
     public long AsLong => (long)Value;
+
+    // Not the record default: that would evaluate AsLong, which throws for values beyond a long.
+    public override string ToString() => Value.ToString();
 }
 
 public sealed record PyFloat(double Value) : PyValue;
@@ -55,7 +60,8 @@ public sealed record PyDict(List<KeyValuePair<PyValue, PyValue>> Items, bool IsO
 {
     public PyDict(bool isOrdered = false) : this(new List<KeyValuePair<PyValue, PyValue>>(), isOrdered) { }
 
-    public PyValue? State { get; init; }
+    // Settable, not init-only: BUILD arrives after the object was memoized, and the memo must see the same instance.
+    public PyValue? State { get; set; }
 
     public void Add(string key, PyValue value) => Items.Add(new(new PyString(key), value));
 
@@ -90,8 +96,15 @@ public enum PyObjectKind
 /// </summary>
 public sealed record PyObject(PyGlobal Callable, PyTuple Args, PyObjectKind Kind = PyObjectKind.Reduce) : PyValue
 {
-    public PyValue? State { get; init; }
+    // Settable for the same reason as PyDict.State: BUILD follows memoization.
+    public PyValue? State { get; set; }
 }
+
+/// <summary>
+/// A storage that appears in the graph on its own rather than inside a tensor (a persistent id not consumed by
+/// <c>_rebuild_tensor_v2</c>, e.g. <c>torch.save(t.storage())</c>).
+/// </summary>
+public sealed record PyStorage(TorchStorage Storage) : PyValue;
 
 /// <summary>
 /// One torch storage: the zip record <c>data/&lt;Key&gt;</c> holding <see cref="ElementCount"/> elements of
@@ -111,7 +124,19 @@ public sealed record PyTensor(TorchStorage Storage, long StorageOffset, IReadOnl
 {
     public PyDict? PythonState { get; init; }
 
+    /// <summary>True for an <c>nn.Parameter</c> (pickled through <c>torch._utils._rebuild_parameter</c>).</summary>
+    public bool IsParameter { get; init; }
+
     public DType DType => Storage.DType;
+
+    /// <summary>Bytes of the storage record this tensor's elements span, when the tensor is contiguous; relative to the record start.</summary>
+    /// <exception cref="InvalidOperationException">The tensor is not contiguous.</exception>
+    public ByteRange ContiguousBytes() => IsContiguous
+        ? ByteRange.FromLength(checked(StorageOffset * DType.SizeInBytes()), checked(ElementCount * DType.SizeInBytes()))
+        : throw new InvalidOperationException($"tensor with shape [{string.Join(", ", Shape)}] and stride [{string.Join(", ", Stride)}] is not contiguous");
+
+    public override string ToString() =>
+        $"PyTensor {{ {DType}[{string.Join(", ", Shape)}] stride [{string.Join(", ", Stride)}] at {StorageOffset} of storage '{Storage.Key}' }}";
 
     public long ElementCount => DTypes.ElementCount(Shape.ToArray());
 
