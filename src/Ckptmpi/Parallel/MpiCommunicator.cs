@@ -122,6 +122,26 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
         return Encoding.UTF8.GetString(name, 0, Math.Clamp(length, 0, name.Length));
     }
 
+    /// <summary>
+    /// Makes one deliberately invalid MPI call (a negative count) and returns what came back, for the self-test:
+    /// with MPI_ERRORS_RETURN on MPI_COMM_WORLD it must be an <see cref="MpiException"/>, not a dead job.
+    /// </summary>
+    internal MpiException ProvokeError()
+    {
+        byte dummy = 0;
+        int rc;
+        using (Enter("MPI_Bcast")) rc = LibMpi.MPI_Bcast(&dummy, -1, _abi.Byte, 0, _world);
+        try
+        {
+            Check(rc, "MPI_Bcast");
+        }
+        catch (MpiException e)
+        {
+            return e;
+        }
+        throw new InvalidOperationException("MPI_Bcast with a negative count returned MPI_SUCCESS");
+    }
+
     public void Barrier()
     {
         int rc;

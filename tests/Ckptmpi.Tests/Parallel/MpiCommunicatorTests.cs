@@ -17,12 +17,17 @@ public sealed class MpiCommunicatorTests(string launcher)
     [Test]
     public void Every_conformance_check_passes_on_four_ranks()
     {
-        TimedResult r = MpiLaunch.Run(launcher, 4, ["mpi-selftest"]);
+        // A value the user set is kept (setenv without overwrite); Open MPI ignores this Cray variable.
+        var env = launcher == MpiLaunch.OpenMpi ? new Dictionary<string, string?> { ["MPICH_GPU_SUPPORT_ENABLED"] = "1" } : null;
+        TimedResult r = MpiLaunch.Run(launcher, 4, ["mpi-selftest"], env);
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Assert.That(r.Stdout, Does.Contain("world size: 4").And.Contain($"({Family} ABI)").And.Contain("libmpi mapped: yes"), r.ToString());
         foreach (CollectiveCheck check in CollectiveChecks.All)
             Assert.That(r.Stdout, Does.Contain($"PASS {check.Name} ("), r.ToString());
         Assert.That(r.Stdout, Does.Contain("PASS NullReferenceException after MPI init"), r.ToString());
+        Assert.That(r.Stdout, Does.Contain("PASS MPI errors come back as MpiException").And.Contain("MPI error text: MPI_Bcast failed: "), r.ToString());
+        string gpu = launcher == MpiLaunch.OpenMpi ? "1" : "0";
+        Assert.That(r.Stdout, Does.Contain($"native environment: UCX_ERROR_SIGNALS='' MPICH_GPU_SUPPORT_ENABLED='{gpu}'"), r.ToString());
     }
 
     [TestCase("on")]

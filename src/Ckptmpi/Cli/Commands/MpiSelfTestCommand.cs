@@ -51,6 +51,8 @@ public static class MpiSelfTestCommand
             if (comm is MpiCommunicator mpi)
                 Console.WriteLine($"library: {mpi.LibraryPath} ({mpi.Family} ABI), thread level {mpi.ThreadLevel}, large-count {(mpi.LargeCountAvailable ? "yes" : "no")}, chunk {mpi.ChunkBytes} bytes");
             Console.WriteLine($"libmpi mapped: {(mapped.Any(m => m) ? "yes" : "no")}");
+            if (comm is MpiCommunicator)
+                Console.WriteLine($"native environment: UCX_ERROR_SIGNALS='{NativeEnvironment.Get("UCX_ERROR_SIGNALS")}' MPICH_GPU_SUPPORT_ENABLED='{NativeEnvironment.Get("MPICH_GPU_SUPPORT_ENABLED")}'");
         }
 
         if (killRank == comm.Rank)
@@ -73,7 +75,9 @@ public static class MpiSelfTestCommand
         }
 
         int passed = 0;
-        foreach (CollectiveCheck check in CollectiveChecks.All.Append(new CollectiveCheck("NullReferenceException after MPI init", NullReferenceSurvives)))
+        IEnumerable<CollectiveCheck> checks = CollectiveChecks.All.Append(new CollectiveCheck("NullReferenceException after MPI init", NullReferenceSurvives));
+        if (comm is MpiCommunicator) checks = checks.Append(new CollectiveCheck("MPI errors come back as MpiException", ErrorsReturn));
+        foreach (CollectiveCheck check in checks)
         {
             Run(comm, check);
             passed++;
@@ -121,6 +125,16 @@ public static class MpiSelfTestCommand
             for (int j = 0; j < 64; j++) garbage.Add(new byte[1 << 20]);
             GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         }
+        comm.Barrier();
+    }
+
+    // MPI_ERRORS_RETURN (docs/mpi-binding.md §10.2): an invalid call raises MpiException with the library's text.
+    private static void ErrorsReturn(ICommunicator comm)
+    {
+        MpiException e = ((MpiCommunicator)comm).ProvokeError();
+        if (e.ErrorCode == 0 || e.ErrorClass <= 0 || string.IsNullOrWhiteSpace(e.ErrorString))
+            throw new CollectiveCheckFailedException($"rank {comm.Rank}: MpiException without code, class or text: {e.Message}");
+        if (comm.Rank == 0) Console.WriteLine($"MPI error text: {e.Message.Split('\n')[0].Trim()}");
         comm.Barrier();
     }
 
