@@ -35,4 +35,13 @@ public sealed class PlainProcessTests
         Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
         Assert.That(r.Stderr, Does.Contain("CKPTMPI_MPI=sometimes is not one of auto, on, off"), r.ToString());
     }
+
+    [Test]
+    public void Forcing_MPI_on_with_a_library_that_does_not_exist_exits_with_the_MPI_environment_code_and_says_what_to_do()
+    {
+        var env = new Dictionary<string, string?>(NoLauncher) { ["CKPTMPI_MPI"] = "on", ["CKPTMPI_MPI_LIB"] = "/nonexistent/libmpi.so.12" };
+        ProcessResult r = TestPaths.RunCkptmpi(["mpi-info"], env, timeoutSeconds: 60);
+        Assert.That(r.ExitCode, Is.EqualTo(4), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("could not load libmpi").And.Contain("/nonexistent/libmpi.so.12").And.Contain("check the CKPTMPI_MPI_LIB path"), r.ToString());
+    }
 }
