@@ -21,7 +21,9 @@ public static unsafe class CollectiveChecks
         new("Allreduce long sum max min", AllreduceLong),
         new("Allreduce double sum max min", AllreduceDouble),
         new("Allreduce in place", AllreduceInPlace),
-        new("Allgather", Allgather),
+        new("Allreduce of a multi-chunk vector, in place and not", AllreduceLarge),
+        new("Allgather", c => AllgatherWith(c, 3)),
+        new("Allgather of multi-chunk blocks", c => AllgatherWith(c, 60_001)),
         new("Gatherv with uneven and zero counts", Gatherv),
         new("Gatherv of multi-chunk blocks", c => GathervWith(c, r => 60_000 + r * 7_001)),
         new("Scatterv with uneven and zero counts", Scatterv),
@@ -104,9 +106,23 @@ public static unsafe class CollectiveChecks
         ExpectEqual(comm, values, [n * (n - 1) / 2, 10 * n], "Allreduce with the same span for send and receive");
     }
 
-    private static void Allgather(ICommunicator comm)
+    private static void AllreduceLarge(ICommunicator comm)
     {
-        const int block = 3;
+        const int n = 20_000; // 160 KB: several chunks when the self-test lowers the chunk size
+        long[] send = new long[n], sum = new long[n];
+        for (int i = 0; i < n; i++) send[i] = (long)i * (comm.Rank + 1);
+        comm.Allreduce(send, sum, ReduceOp.Sum);
+        comm.Allreduce(send, send, ReduceOp.Sum);
+        long ranks = comm.Size * (comm.Size + 1L) / 2;
+        for (int i = 0; i < n; i++)
+        {
+            if (sum[i] != i * ranks || send[i] != i * ranks)
+                throw new CollectiveCheckFailedException($"rank {comm.Rank}: multi-chunk Allreduce element {i} is {sum[i]} / in place {send[i]}, expected {i * ranks}");
+        }
+    }
+
+    private static void AllgatherWith(ICommunicator comm, int block)
+    {
         byte[] mine = new byte[block];
         Fill(mine, comm.Rank, -1);
         byte[] all = new byte[block * comm.Size];
