@@ -97,6 +97,7 @@ internal sealed class ThreadWorld(int size, TimeSpan timeout)
     }
 
     private readonly JobOutcome?[] _outcomes = new JobOutcome?[size];
+    private readonly bool[] _agreedRanks = new bool[size];
     private int _agreed;
 
     /// <summary>
@@ -109,6 +110,8 @@ internal sealed class ThreadWorld(int size, TimeSpan timeout)
         DateTime giveUp = DateTime.UtcNow + failedRankWait;
         lock (_gate)
         {
+            if (_agreedRanks[rank]) throw new InvalidOperationException($"rank {rank} joined the end-of-job agreement twice; it happens once per world");
+            _agreedRanks[rank] = true;
             _outcomes[rank] = failure;
             _agreed++;
             Monitor.PulseAll(_gate);
