@@ -9,7 +9,16 @@ namespace Ckptmpi.Cli;
 /// </summary>
 public sealed class ProgressBars : IProgressReporter
 {
-    private readonly IAnsiConsole _console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+    private readonly IAnsiConsole _console;
+
+    /// <summary>Bars on stderr.</summary>
+    public ProgressBars()
+        : this(AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }))
+    {
+    }
+
+    /// <summary>Bars on <paramref name="console"/> (tests render into a string).</summary>
+    public ProgressBars(IAnsiConsole console) => _console = console;
 
     public IProgressPhase BeginPhase(string name, long total) => new Phase(_console, name, total);
 
