@@ -129,7 +129,11 @@ public static class JobRunner
             }
         }
 
-        if (agreed is not null) Log.Error("{Outcome} (exit code {ExitCode})", agreed.ToString(), agreed.ExitCode);
+        if (agreed is not null)
+        {
+            if (comm.Size == 1) Log.Error("{Message} (exit code {ExitCode})", agreed.Message, agreed.ExitCode);
+            else Log.Error("{Outcome} (exit code {ExitCode})", agreed.ToString(), agreed.ExitCode);
+        }
         comm.Dispose();
         return agreed?.ExitCode ?? ExitCodes.Success;
     }
