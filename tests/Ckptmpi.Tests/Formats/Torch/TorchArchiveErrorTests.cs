@@ -145,8 +145,12 @@ for kind in ["dotdot", "absolute", "backslash", "deflated", "missing_storage", "
     {
         var storage = new TorchStorage("0", DType.F32, 4);
         var root = new PyDict();
-        root.Add("w", new PyTensor(storage, 2, [3], [1]));
+        root.Add("w", new PyTensor(storage, 1, [3], [1]));
         byte[] pickle = PickleWriter.Write(root).Pickle;
+        Assert.That(() => PickleWriter.Write(new PyTensor(storage, 2, [3], [1])), Throws.ArgumentException, "the writer refuses it too");
+        // Storage offset 1 (BINPERSID, BININT1 1) becomes 2: the tensor now ends one element past its storage.
+        int at = Convert.ToHexString(pickle).IndexOf("514B01", StringComparison.Ordinal) / 2;
+        pickle[at + 2] = 2;
         Assert.That(() => PickleReader.Read(pickle, Name), FormatError().And.Message.Contains("reaches element 4"));
     }
 
