@@ -13,7 +13,7 @@ namespace Ckptmpi.Tests.Formats.Torch;
 public sealed class TorchArchiveFuzzTests
 {
     // Override with CKPTMPI_FUZZ_SEED (replay a failure) and CKPTMPI_FUZZ_ITERATIONS (longer runs).
-    private static readonly int Iterations = int.TryParse(Environment.GetEnvironmentVariable("CKPTMPI_FUZZ_ITERATIONS"), out int n) ? n : 10_000;
+    private static readonly int Iterations = int.TryParse(Environment.GetEnvironmentVariable("CKPTMPI_FUZZ_ITERATIONS"), out int n) ? n : 6_000;
     private static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(2);
 
     private static IEnumerable<(string Name, byte[] Bytes)> Corpus()
