@@ -44,6 +44,17 @@ torch.save({"t": torch.ones(2, 3).t()}, sys.argv[1] + ".view")
     }
 
     [Test]
+    public void Contiguity_ignores_strides_of_size_one_dimensions_as_torch_does()
+    {
+        var s = new TorchStorage("0", DType.F32, 12);
+        Assert.That(new PyTensor(s, 0, [3, 1], [1, 1]).IsContiguous, Is.True, "x[:, :1] of a [3,1] tensor");
+        Assert.That(new PyTensor(s, 0, [1, 4], [99, 1]).IsContiguous, Is.True);
+        Assert.That(new PyTensor(s, 0, [4, 3], [1, 4]).IsContiguous, Is.False, "a transpose");
+        Assert.That(new PyTensor(s, 0, [2, 0], [7, 7]).IsContiguous, Is.True, "empty");
+        Assert.That(new PyTensor(s, 5, [], []).IsContiguous, Is.True, "0-d");
+    }
+
+    [Test]
     public void Nested_dicts_flatten_to_dotted_names_in_insertion_order()
     {
         var inner = new PyDict();
