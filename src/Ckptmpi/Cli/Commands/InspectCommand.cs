@@ -18,25 +18,33 @@ public static partial class InspectCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "A .safetensors or torch .pt/.bin/.pth file, a HuggingFace checkpoint directory, or a DeepSpeed checkpoint directory (with 'latest', or a global_step folder)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var paths = new Argument<string[]>("path")
+        {
+            Description = "A .safetensors or torch .pt/.bin/.pth file, a HuggingFace checkpoint directory, or a DeepSpeed checkpoint directory (with 'latest', or a global_step folder). Several may be given.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (an array of them for several paths) instead of a table." };
         var command = new Command("inspect", "List the tensors of a checkpoint (name, dtype, shape, bytes, file) and its other objects, reading only headers and pickles.");
-        command.Arguments.Add(path);
+        command.Arguments.Add(paths);
         command.Options.Add(json);
         command.SetAction(parse => JobRunner.Run(comm =>
         {
             if (comm.Rank != 0) return ExitCodes.Success; // metadata only: one rank reads and speaks
-            string target = parse.GetValue(path)!;
-            if (TorchFiles(target) is { } torchFiles)
-            {
-                Console.Out.Write(parse.GetValue(json) ? TorchJson(target, torchFiles) : TorchText(target, torchFiles));
-                return ExitCodes.Success;
-            }
-            SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Load(target);
-            Console.Out.Write(parse.GetValue(json) ? Json(target, checkpoint) : Text(target, checkpoint));
+            string[] targets = parse.GetValue(paths)!;
+            bool asJson = parse.GetValue(json);
+            List<string> reports = targets.Select(t => Describe(t, asJson)).ToList();
+            if (asJson && reports.Count > 1) Console.Out.Write("[\n" + string.Join(",\n", reports.Select(r => r.TrimEnd())) + "\n]\n");
+            else Console.Out.Write(string.Join("\n", reports));
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    private static string Describe(string target, bool asJson)
+    {
+        if (TorchFiles(target) is { } torchFiles) return asJson ? TorchJson(target, torchFiles) : TorchText(target, torchFiles);
+        SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Load(target);
+        return asJson ? Json(target, checkpoint) : Text(target, checkpoint);
     }
 
     internal static string Text(string target, SafetensorsCheckpoint c)

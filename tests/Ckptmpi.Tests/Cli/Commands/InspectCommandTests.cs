@@ -86,4 +86,13 @@ public sealed class InspectCommandTests
             """, file);
         Assert.That(ours, Is.EqualTo(python.Trim().Split('\n').ToList()));
     }
+
+    [Test]
+    public void Several_paths_give_a_json_array_with_one_object_each()
+    {
+        ProcessResult r = TestPaths.RunCkptmpi(["inspect", Hf("tiny-pad-bf16"), Path.Combine(TestPaths.Fixtures, "deepspeed", "z3_w2_fp16"), "--json"]);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        using JsonDocument doc = JsonDocument.Parse(r.Stdout);
+        Assert.That(doc.RootElement.EnumerateArray().Select(e => e.GetProperty("format").GetString()), Is.EqualTo(new[] { "safetensors", "torch" }));
+    }
 }
