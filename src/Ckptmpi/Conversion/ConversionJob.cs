@@ -1,4 +1,5 @@
 using Ckptmpi.Conversion.Execution;
+using Ckptmpi.Conversion.Journal;
 using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Parallel;
@@ -22,18 +23,22 @@ public static class ConversionJob
         FormatRegistry.Reader reader = FormatRegistry.ReaderFor(request.From);
         FormatRegistry.Writer writer = FormatRegistry.WriterFor(request.To);
 
-        byte[]? message = comm.RunPhase("read source metadata", () => comm.Rank == 0 ? reader.Open(request).Serialize() : null);
+        byte[]? message = comm.RunPhase("read source metadata", () => comm.Rank == 0 ? ReadInputs(reader, request).Serialize() : null);
         JobInputs inputs = JobInputs.Deserialize(comm.BcastBytes(message, root: 0));
 
         var planClock = System.Diagnostics.Stopwatch.StartNew();
-        Plan plan = comm.RunPhase("plan", () => BuildPlan(inputs, request, writer, comm.Size));
+        int ranks = request.DryRun && request.PlanRanks is int n ? n : comm.Size;
+        Plan plan = comm.RunPhase("plan", () => BuildPlan(inputs, request, writer, ranks));
         double planSeconds = planClock.Elapsed.TotalSeconds;
         comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
         PlanSummary summary = plan.Summarize();
         if (request.DryRun) return new Outcome(summary, null, planSeconds);
 
+        using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment());
         ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
-                                              new ExecutionOptions(request.Overwrite, request.Io));
+                                              new ExecutionOptions(request.Overwrite, request.Io) { Hooks = journal });
+        if (journal.ReusedPieces > 0)
+            Serilog.Log.Information("rank {Rank}: --resume reused {Pieces} journaled pieces ({Bytes} bytes) and wrote {Written}", comm.Rank, journal.ReusedPieces, journal.ReusedBytes, journal.WrittenPieces);
         comm.RunPhase("write manifest", () =>
         {
             if (comm.Rank != 0) return;
@@ -50,14 +55,26 @@ public static class ConversionJob
                 Plan = summary,
                 WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
             }.Write(request.Output);
+            journal.Remove(); // only now: a crash before this line leaves a journal that --resume finishes
         });
         return new Outcome(summary, result, planSeconds);
+    }
+
+    /// <summary>Rank 0: the reader's metadata plus the --ds-config text, so no other rank opens a file before planning.</summary>
+    public static JobInputs ReadInputs(FormatRegistry.Reader reader, ConvertRequest request)
+    {
+        JobInputs inputs = reader.Open(request);
+        if (request.DsConfig is null) return inputs;
+        var side = new Dictionary<string, string>(inputs.SideFiles) { [FormatRegistry.DsConfigSideFile] = File.ReadAllText(request.DsConfig) };
+        return new JobInputs(inputs.Catalog, side, [.. inputs.Facts, InputFileFact.Of(request.DsConfig)]);
     }
 
     /// <summary>The layout and plan every rank computes from the broadcast inputs (also what <c>--dry-run</c> prints).</summary>
     public static Plan BuildPlan(JobInputs inputs, ConvertRequest request, FormatRegistry.Writer writer, int ranks)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         OutputLayout layout = writer.Layout(inputs, request);
+        Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Files.Count, writer.Name, clock.Elapsed.TotalSeconds);
         long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : request.MaxBuffer;
         return Planner.Build(layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything));
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
+using Serilog;
 
 namespace Ckptmpi.Conversion.Execution;
 
@@ -27,30 +28,37 @@ public static class Executor
                 throw new InvalidOperationException($"the plan is for {plan.RankCount} ranks but the job has {comm.Size}");
         });
         comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
+        IExecutionHooks? hooks = options.Hooks;
+        using var outputs = new OutputFiles(outputDir, plan.Files);
         comm.RunPhase("prepare output", () =>
         {
-            if (comm.Rank == 0) OutputDirectory.Prepare(outputDir, plan, options.Overwrite);
+            if (comm.Rank != 0) return;
+            hooks?.Prepare(plan, outputs);
+            OutputDirectory.Prepare(outputDir, plan, options.Overwrite);
         });
 
-        using var outputs = new OutputFiles(outputDir, plan.Files);
         using var sources = new SourceFiles(sourceRoot, plan.Sources);
         try
         {
             comm.RunPhase("create output files", () =>
             {
+                hooks?.Open(comm.Rank, plan);
                 for (int f = 0; f < plan.Files.Count; f++)
                 {
-                    if (plan.FileOwners[f] == comm.Rank) outputs.Create(f);
+                    if (plan.FileOwners[f] == comm.Rank) outputs.Create(f, keepExisting: hooks?.Resuming == true);
                 }
             });
 
             List<RunCrc> runs = comm.RunPhase("write", () =>
             {
-                List<RunCrc> mine = options.Io == IoMode.Direct
-                    ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs)
-                    : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer));
+                var phase = Stopwatch.StartNew();
+                List<RunCrc> mine = options.Io == IoMode.Direct || hooks?.Resuming == true
+                    ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs, hooks)
+                    : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer), hooks);
+                double written = phase.Elapsed.TotalSeconds;
                 outputs.FlushAll();
                 outputs.Close();
+                Log.Debug("wrote {Bytes} bytes in {Write:0.00} s, fsync {Sync:0.00} s", plan.Ranks[comm.Rank].BytesWritten, written, phase.Elapsed.TotalSeconds - written);
                 return mine;
             });
 
@@ -62,7 +70,11 @@ public static class Executor
         catch (RankFailedException)
         {
             outputs.Close();
-            RemoveTemporaries(comm, plan, outputs);
+            if (hooks?.KeepPartialOutputOnFailure != true)
+            {
+                RemoveTemporaries(comm, plan, outputs);
+                hooks?.Discard(comm.Rank);
+            }
             throw;
         }
     }
@@ -75,19 +87,30 @@ public static class Executor
 
     internal static int AggregateSendBytes(int chunkBudget) => Math.Max(4096, chunkBudget / 2);
 
-    internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs)
+    internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs, IExecutionHooks? hooks = null)
     {
         var runs = new List<RunCrc>();
         using var buffer = new ChunkBuffer(mine.PeakBuffer);
+        var t = new double[4];
+        var sw = Stopwatch.StartNew();
         foreach (WorkItem item in mine.Items)
         foreach (Chunk chunk in item.Chunks)
         {
             Span<byte> span = buffer.Span;
+            if (hooks is not null && hooks.TryReuse(chunk, outputs, span, runs)) continue;
             ChunkFiller.ReadSources(chunk, span, sources);
+            t[0] += sw.Elapsed.TotalSeconds; sw.Restart();
             ChunkFiller.Assemble(chunk, span, plan.Files[item.File]);
+            t[1] += sw.Elapsed.TotalSeconds; sw.Restart();
+            int before = runs.Count;
             ChunkFiller.Checksum(chunk, span, runs);
+            t[2] += sw.Elapsed.TotalSeconds; sw.Restart();
+            hooks?.BeforeWrite(chunk, outputs);
             ChunkFiller.Write(chunk, span, outputs);
+            hooks?.Completed(chunk, runs, runs.Count - before);
+            t[3] += sw.Elapsed.TotalSeconds; sw.Restart();
         }
+        Log.Debug("direct: read {Read:0.00} s, assemble {Assemble:0.00} s, crc {Crc:0.00} s, write {Write:0.00} s", t[0], t[1], t[2], t[3]);
         return runs;
     }
 

@@ -18,12 +18,15 @@ internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> fi
 
     public string TempPath(int file) => FinalPath(file) + TempSuffix;
 
-    /// <summary>Creates (or truncates) the temporary file and gives it its final length, so ranks can write anywhere in it.</summary>
-    public void Create(int file)
+    /// <summary>
+    /// Creates (or truncates) the temporary file and gives it its final length, so ranks can write anywhere in it.
+    /// <paramref name="keepExisting"/> (<c>--resume</c>): keep the bytes of an interrupted run's temporary file.
+    /// </summary>
+    public void Create(int file, bool keepExisting = false)
     {
         string tmp = TempPath(file);
         Directory.CreateDirectory(Path.GetDirectoryName(tmp)!);
-        using SafeFileHandle h = File.OpenHandle(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        using SafeFileHandle h = File.OpenHandle(tmp, keepExisting ? FileMode.OpenOrCreate : FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         RandomAccess.SetLength(h, files[file].Length);
     }
 

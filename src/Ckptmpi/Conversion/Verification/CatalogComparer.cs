@@ -1,0 +1,56 @@
+using Ckptmpi.Tensors;
+using Ckptmpi.Tensors.Layout;
+
+namespace Ckptmpi.Conversion.Verification;
+
+/// <summary>
+/// Compares two checkpoints tensor by tensor, value by value, in chunks: the same names and shapes, and the same
+/// bits once both sides are read as <c>as</c> (the expected side cast with round-to-nearest-even when its dtype
+/// differs, so "exact rounding" is checked bit for bit too). Reports the first mismatching element per tensor.
+/// </summary>
+public static class CatalogComparer
+{
+    private const int ChunkElements = 1 << 20;
+
+    /// <summary>One difference found.</summary>
+    public sealed record Mismatch(string Tensor, string What);
+
+    public static List<Mismatch> Compare(SourceCatalog expected, SourceCatalog actual, Func<SourceTensor, DType>? compareAs = null, IEnumerable<string>? ignore = null)
+    {
+        var skip = new HashSet<string>(ignore ?? [], StringComparer.Ordinal);
+        var mismatches = new List<Mismatch>();
+        foreach (SourceTensor e in expected.Tensors.Where(t => !skip.Contains(t.Name)))
+            if (!actual.Contains(e.Name)) mismatches.Add(new Mismatch(e.Name, "missing"));
+        foreach (SourceTensor a in actual.Tensors.Where(t => !skip.Contains(t.Name)))
+            if (!expected.Contains(a.Name)) mismatches.Add(new Mismatch(a.Name, "unexpected"));
+
+        using var left = new TensorReader(expected);
+        using var right = new TensorReader(actual);
+        foreach (SourceTensor e in expected.Tensors.Where(t => !skip.Contains(t.Name) && actual.Contains(t.Name)))
+        {
+            SourceTensor a = actual[e.Name];
+            if (!e.Shape.SequenceEqual(a.Shape))
+            {
+                mismatches.Add(new Mismatch(e.Name, $"shape [{string.Join(", ", a.Shape)}], expected [{string.Join(", ", e.Shape)}]"));
+                continue;
+            }
+            DType dtype = compareAs?.Invoke(a) ?? a.DType;
+            int size = dtype.SizeInBytes();
+            var x = new byte[Math.Min(e.ElementCount, ChunkElements) * size];
+            var y = new byte[x.Length];
+            for (long at = 0; at < e.ElementCount; at += ChunkElements)
+            {
+                int n = (int)Math.Min(ChunkElements, e.ElementCount - at);
+                left.Read(e, at, dtype, x.AsSpan(0, n * size));
+                right.Read(a, at, dtype, y.AsSpan(0, n * size));
+                int diff = x.AsSpan(0, n * size).CommonPrefixLength(y.AsSpan(0, n * size));
+                if (diff < n * size)
+                {
+                    mismatches.Add(new Mismatch(e.Name, $"element {at + diff / size} differs"));
+                    break;
+                }
+            }
+        }
+        return mismatches;
+    }
+}

@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Text.Json;
+using Ckptmpi.Formats.Torch.Pickle;
+using Ckptmpi.Tensors;
+
+namespace Ckptmpi.Formats.DeepSpeed;
+
+/// <summary>
+/// The DeepSpeed config: JSON to the Python dict DeepSpeed stores as <c>ds_config</c> (json.load's types: int for
+/// integral literals, float for literals with a fraction or exponent, list, dict, bool, None), and the writer options
+/// it implies.
+/// </summary>
+internal static class DsConfig
+{
+    public static PyValue ToPy(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Object => ObjectToPy(e),
+        JsonValueKind.Array => new PyList(e.EnumerateArray().Select(ToPy).ToList()),
+        JsonValueKind.String => new PyString(e.GetString()!),
+        JsonValueKind.True => PyBool.True,
+        JsonValueKind.False => PyBool.False,
+        JsonValueKind.Null => PyNone.Instance,
+        JsonValueKind.Number => NumberToPy(e),
+        _ => throw new ArgumentException($"unexpected JSON value {e.ValueKind}"),
+    };
+
+    private static PyDict ObjectToPy(JsonElement e)
+    {
+        var d = new PyDict();
+        foreach (JsonProperty p in e.EnumerateObject()) d.Add(p.Name, ToPy(p.Value));
+        return d;
+    }
+
+    private static PyValue NumberToPy(JsonElement e)
+    {
+        string raw = e.GetRawText();
+        if (raw.IndexOfAny(['.', 'e', 'E']) < 0)
+            return new PyInt(System.Numerics.BigInteger.Parse(raw, CultureInfo.InvariantCulture));
+        return new PyFloat(e.GetDouble());
+    }
+
+    /// <summary>The <c>ds_config</c> value to store: the caller's JSON, or a minimal config describing the options.</summary>
+    public static PyValue For(ZeroWriteOptions o)
+    {
+        if (o.DsConfigJson is not null)
+        {
+            using JsonDocument doc = JsonDocument.Parse(o.DsConfigJson);
+            PyValue cfg = ToPy(doc.RootElement);
+            // DeepSpeed pops these from the optimizer params (in place, before saving) while building the optimizer.
+            if (cfg is PyDict root && root.Get("optimizer") is PyDict od && od.Get("params") is PyDict pd)
+                pd.Items.RemoveAll(kv => kv.Key is PyString { Value: "torch_adam" or "adam_w_mode" });
+            return cfg;
+        }
+        var opt = new PyDict();
+        opt.Add("type", new PyString(o.Optimizer.Type));
+        var p = new PyDict();
+        p.Add("lr", new PyFloat(o.Optimizer.Lr));
+        p.Add("betas", new PyList([new PyFloat(o.Optimizer.Beta1), new PyFloat(o.Optimizer.Beta2)]));
+        p.Add("eps", new PyFloat(o.Optimizer.Eps));
+        p.Add("weight_decay", new PyFloat(o.Optimizer.WeightDecay));
+        opt.Add("params", p);
+        var zero = new PyDict();
+        zero.Add("stage", new PyInt(o.Stage));
+        if (o.Stage == 3 && o.SubGroupSize != Zero3Partitioning.DefaultSubGroupSize) zero.Add("sub_group_size", new PyInt(o.SubGroupSize));
+        var d = new PyDict();
+        d.Add("train_micro_batch_size_per_gpu", new PyInt(1));
+        d.Add("optimizer", opt);
+        d.Add("gradient_clipping", new PyFloat(o.GradientClipping));
+        d.Add("zero_optimization", zero);
+        d.Add("bf16", Enabled(o.DType == DType.BF16));
+        d.Add("fp16", Enabled(o.DType == DType.F16));
+        return d;
+    }
+
+    private static PyDict Enabled(bool on)
+    {
+        var d = new PyDict();
+        d.Add("enabled", on ? PyBool.True : PyBool.False);
+        return d;
+    }
+
+    public static ZeroWriteOptions ToOptions(string json, int dpSize, int? stage, DType? dtype, string? tag)
+    {
+        using JsonDocument doc = JsonDocument.Parse(json);
+        JsonElement root = doc.RootElement;
+        JsonElement? zero = Get(root, "zero_optimization");
+        int s = stage ?? (zero is JsonElement z && Get(z, "stage") is JsonElement st ? st.GetInt32() : 0);
+        bool bf16 = Get(root, "bf16") is JsonElement b && Get(b, "enabled") is JsonElement be && be.ValueKind == JsonValueKind.True;
+        JsonElement? fp16 = Get(root, "fp16");
+        bool f16 = fp16 is JsonElement f && Get(f, "enabled") is JsonElement fe && fe.ValueKind == JsonValueKind.True;
+        DType dt = dtype ?? (bf16 ? DType.BF16 : f16 ? DType.F16 : DType.F32);
+
+        var opt = new ZeroOptimizerSettings();
+        if (Get(root, "optimizer") is JsonElement oe)
+        {
+            string type = Get(oe, "type")?.GetString() ?? "AdamW";
+            if (!type.Equals("adamw", StringComparison.OrdinalIgnoreCase) && !type.Equals("adam", StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"optimizer type '{type}' is not supported; supported: Adam, AdamW");
+            opt = opt with { Type = type.Equals("adam", StringComparison.OrdinalIgnoreCase) ? "Adam" : "AdamW" };
+            if (Get(oe, "params") is JsonElement pe)
+            {
+                // FusedAdam's weight_decay default is 0; torch AdamW's is 0.01.
+                bool torchAdam = Get(pe, "torch_adam") is JsonElement ta && ta.ValueKind == JsonValueKind.True;
+                opt = opt with
+                {
+                    TorchAdam = torchAdam,
+                    Lr = Get(pe, "lr")?.GetDouble() ?? opt.Lr,
+                    Eps = Get(pe, "eps")?.GetDouble() ?? opt.Eps,
+                    WeightDecay = Get(pe, "weight_decay")?.GetDouble() ?? (torchAdam && opt.Type == "AdamW" ? 0.01 : 0.0),
+                    Beta1 = Get(pe, "betas") is JsonElement bs ? bs[0].GetDouble() : opt.Beta1,
+                    Beta2 = Get(pe, "betas") is JsonElement bs2 ? bs2[1].GetDouble() : opt.Beta2,
+                    BiasCorrection = Get(pe, "bias_correction") is not JsonElement bc || bc.ValueKind != JsonValueKind.False,
+                };
+            }
+        }
+        var o = new ZeroWriteOptions
+        {
+            Stage = s,
+            DpSize = dpSize,
+            DType = dt,
+            Tag = tag ?? "global_step0",
+            DsConfigJson = json,
+            Optimizer = opt,
+            GradientClipping = Get(root, "gradient_clipping")?.GetDouble() ?? 0.0,
+            SubGroupSize = zero is JsonElement z2 && Get(z2, "sub_group_size") is JsonElement sg ? (long)sg.GetDouble() : Zero3Partitioning.DefaultSubGroupSize,
+        };
+        if (fp16 is JsonElement f2)
+        {
+            o = o with
+            {
+                StaticLossScale = Get(f2, "loss_scale")?.GetDouble() ?? 0,
+                InitialScalePower = Get(f2, "initial_scale_power")?.GetInt32() ?? 16,
+                LossScaleWindow = Get(f2, "loss_scale_window")?.GetInt32() ?? 1000,
+                Hysteresis = Get(f2, "hysteresis")?.GetInt32() ?? 2,
+                MinLossScale = Get(f2, "min_loss_scale")?.GetDouble() ?? 1,
+                ConsecutiveHysteresis = Get(f2, "consecutive_hysteresis") is JsonElement ch && ch.ValueKind == JsonValueKind.True,
+            };
+        }
+        o.Validate();
+        return o;
+    }
+
+    private static JsonElement? Get(JsonElement e, string key) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out JsonElement v) && v.ValueKind != JsonValueKind.Null ? v : null;
+}
