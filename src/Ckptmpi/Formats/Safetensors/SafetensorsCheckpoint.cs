@@ -50,6 +50,9 @@ public sealed class SafetensorsCheckpoint
     /// <summary>Reads the headers (and index) of the checkpoint at <paramref name="path"/>: a directory or a <c>.safetensors</c> file.</summary>
     public static SafetensorsCheckpoint Load(string path)
     {
+        // Naming the index means its directory.
+        if (File.Exists(path) && System.IO.Path.GetFileName(path) == SafetensorsFormat.IndexFileName)
+            path = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         if (File.Exists(path))
         {
             string root = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;

@@ -104,6 +104,8 @@ public sealed class SafetensorsCheckpointTests
         SourceCatalog c = SafetensorsCheckpoint.Open(Path.Combine(Hf("tiny-pad-bf16"), "model.safetensors"));
         Assert.That(c.Root, Is.EqualTo(Hf("tiny-pad-bf16")));
         Assert.That(c.Contains("model.norm.weight"));
+        SourceCatalog viaIndex = SafetensorsCheckpoint.Open(Path.Combine(Hf("tiny-pad-fp32-sharded"), "model.safetensors.index.json"));
+        Assert.That(viaIndex.Tensors, Has.Count.EqualTo(21));
     }
 
     private static string ShardedCopy()
