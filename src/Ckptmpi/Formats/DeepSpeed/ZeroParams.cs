@@ -10,17 +10,20 @@ public static class ZeroParams
     /// <summary>HF name of the input embedding and of the output head a tied model shares it with.</summary>
     public const string EmbedTokens = "model.embed_tokens.weight", LmHead = "lm_head.weight";
 
+    private const string RotaryInvFreqSuffix = ".rotary_emb.inv_freq";
+
     /// <summary>
     /// Every tensor of <paramref name="hf"/> as a trainable param, in module registration order
     /// (<see cref="HfModuleOrder"/>). With <paramref name="tieWordEmbeddings"/> (config.json
     /// <c>tie_word_embeddings</c>), <c>lm_head.weight</c> becomes an alias of <c>model.embed_tokens.weight</c> (DeepSpeed
     /// saves it in <c>module</c> and <c>shared_params</c>, not in the optimizer partitions), whether or not the source
-    /// holds a copy of it.
+    /// holds a copy of it. Rotary <c>inv_freq</c> buffers of old Llama checkpoints are left out (non-persistent).
     /// </summary>
     /// <exception cref="ArgumentException">Tied embeddings requested but the source has no <c>model.embed_tokens.weight</c>.</exception>
     public static IReadOnlyList<ParamSpec> FromCatalog(SourceCatalog hf, bool tieWordEmbeddings = false)
     {
-        var names = hf.Tensors.Select(t => t.Name).ToList();
+        // Old HF Llama checkpoints store rotary inv_freq buffers; the model recomputes them and never saves them.
+        var names = hf.Tensors.Select(t => t.Name).Where(n => !n.EndsWith(RotaryInvFreqSuffix, StringComparison.Ordinal)).ToList();
         if (tieWordEmbeddings)
         {
             if (!hf.Contains(EmbedTokens)) throw new ArgumentException($"tie_word_embeddings is set but the source has no '{EmbedTokens}'");

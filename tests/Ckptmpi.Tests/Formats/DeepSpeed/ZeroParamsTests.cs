@@ -31,6 +31,15 @@ public sealed class ZeroParamsTests
         }
     }
 
+    [Test]
+    public void Rotary_inv_freq_buffers_of_old_checkpoints_are_not_params()
+    {
+        SourceCatalog hf = Hf;
+        var extra = new SourceTensor("model.layers.0.self_attn.rotary_emb.inv_freq", DType.F32, [8], hf["model.norm.weight"].Pieces);
+        var c = new SourceCatalog(hf.Root, [.. hf.Tensors, extra]);
+        Assert.That(ZeroParams.FromCatalog(c).Select(p => p.Name), Is.EqualTo(DeepSpeedFixtures.TinyPadParams.Select(p => p.Name)));
+    }
+
     /// <summary>Llama-3.3-70B shapes (723 tensors): the layout is pure metadata and must stay cheap at dp 48.</summary>
     [TestCase(1)]
     [TestCase(3)]
