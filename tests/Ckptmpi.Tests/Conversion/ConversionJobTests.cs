@@ -175,3 +175,24 @@ public sealed class ZeroConversionJobTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 }
+
+/// <summary>Dry runs from config.json alone (issue #6): what a 96-rank job would do, planned in one process.</summary>
+public sealed class DryRunTests
+{
+    [Test]
+    public void Llama_70B_to_ZeRO_3_dp_96_on_96_ranks_is_planned_from_config_json_with_balance_within_5_percent()
+    {
+        var request = new ConvertRequest
+        {
+            From = "hf", To = "zero", Input = Path.Combine(TestPaths.Fixtures, "configs", "llama-3.3-70b-instruct.json"), Output = "",
+            ZeroStage = 3, DpSize = 96, DryRun = true, PlanRanks = 96,
+        };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        ConversionJob.Outcome outcome = ThreadCommunicator.Run(1, comm => ConversionJob.Run(comm, request))[0];
+        TestContext.Out.WriteLine($"planned in {outcome.PlanSeconds:0.00} s ({clock.Elapsed.TotalSeconds:0.00} s with metadata); balance {outcome.Plan.Balance}");
+        Assert.That(outcome.Plan.Ranks, Is.EqualTo(96));
+        Assert.That(outcome.Plan.Balance, Is.LessThanOrEqualTo(1.05));
+        Assert.That(outcome.Plan.BytesWritten, Is.GreaterThan(70_000_000_000L * 4), "fp32 master partitions of 70B parameters");
+        Assert.That(outcome.Plan.PerRank.Max(r => r.PeakBuffer), Is.LessThanOrEqualTo(256L << 20));
+    }
+}
