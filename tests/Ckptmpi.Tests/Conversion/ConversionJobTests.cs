@@ -122,6 +122,24 @@ public sealed class ZeroConversionJobTests
     }
 
     [Test]
+    public void Overwrite_replaces_a_larger_checkpoint_without_leaving_its_extra_rank_files_behind()
+    {
+        string dir = TestPaths.NewTempDir();
+        try
+        {
+            string output = Path.Combine(dir, "z");
+            ConvertRequest Make(int dp) => new() { From = "hf", To = "zero", Input = HfBf16, Output = output, ZeroStage = 2, DpSize = dp, Overwrite = true };
+            ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Make(4)), TimeSpan.FromSeconds(60));
+            Assert.That(Directory.GetFiles(Path.Combine(output, "global_step0")), Has.Length.EqualTo(5));
+            ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Make(2)), TimeSpan.FromSeconds(60));
+            var files = Directory.GetFiles(output, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(output, f)).Order().ToList();
+            Assert.That(files, Is.EquivalentTo(Manifest.Read(output).Outputs.Select(o => o.Path).Append(Manifest.FileName)));
+            Assert.That(files.Count(f => f.Contains("optim_states")), Is.EqualTo(2));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
     public void A_ZeRO_3_checkpoint_written_by_four_ranks_loads_in_torch_with_the_tensors_DeepSpeed_wrote()
     {
         string dir = TestPaths.NewTempDir();
