@@ -28,7 +28,10 @@ run() {
   bytes=$(dotnet "$dll" convert "$@" --output "$out" --dry-run --json | py 'import json,sys; print(json.load(sys.stdin)["plan"]["bytes_written"])')
   sync
   copy_start=$(date +%s.%N)
-  { while true; do cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null; done; } | head -c "$bytes" > "$work/copy.bin" || true
+  local src_bytes reps
+  src_bytes=$(cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null | wc -c)
+  reps=$(( bytes / src_bytes + 1 ))
+  for _ in $(seq "$reps"); do cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null || true; done | head -c "$bytes" > "$work/copy.bin" || true
   sync
   copy_end=$(date +%s.%N)
   rm -f "$work/copy.bin"
