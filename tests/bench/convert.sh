@@ -19,6 +19,7 @@ trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 py() { /usr/bin/python3 -c "$@"; }
+sources() { find "$work/hf" "$work/big" -name '*.safetensors' 2>/dev/null | sort || true; }
 # run LABEL RANKS OUT -- ckptmpi args...: times the job, collects each rank's peak RSS, prints one table row.
 rows=()
 run() {
@@ -29,9 +30,9 @@ run() {
   sync
   copy_start=$(date +%s.%N)
   local src_bytes reps
-  src_bytes=$(cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null | wc -c)
+  src_bytes=$(sources | xargs du -cb | tail -1 | cut -f1)
   reps=$(( bytes / src_bytes + 1 ))
-  for _ in $(seq "$reps"); do cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null || true; done | head -c "$bytes" > "$work/copy.bin" || true
+  for _ in $(seq "$reps"); do sources | xargs cat; done | head -c "$bytes" > "$work/copy.bin" || true
   sync
   copy_end=$(date +%s.%N)
   rm -f "$work/copy.bin"
