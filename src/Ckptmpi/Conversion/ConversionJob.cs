@@ -1,4 +1,5 @@
 using Ckptmpi.Conversion.Execution;
+using Ckptmpi.Conversion.Journal;
 using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;
@@ -34,8 +35,11 @@ public static class ConversionJob
         PlanSummary summary = plan.Summarize();
         if (request.DryRun) return new Outcome(summary, null, planSeconds);
 
+        using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment());
         ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
-                                              new ExecutionOptions(request.Overwrite, request.Io));
+                                              new ExecutionOptions(request.Overwrite, request.Io) { Hooks = journal });
+        if (journal.ReusedPieces > 0)
+            Serilog.Log.Information("rank {Rank}: --resume reused {Pieces} journaled pieces ({Bytes} bytes) and wrote {Written}", comm.Rank, journal.ReusedPieces, journal.ReusedBytes, journal.WrittenPieces);
         comm.RunPhase("write manifest", () =>
         {
             if (comm.Rank != 0) return;
@@ -52,6 +56,7 @@ public static class ConversionJob
                 Plan = summary,
                 WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
             }.Write(request.Output);
+            journal.Remove(); // only now: a crash before this line leaves a journal that --resume finishes
         });
         return new Outcome(summary, result, planSeconds);
     }

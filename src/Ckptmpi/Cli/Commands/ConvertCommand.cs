@@ -30,6 +30,7 @@ public static class ConvertCommand
         var io = new Option<string>("--io") { Description = "direct: each rank reads its ranges; aggregate: one owner rank reads each source file and sends pieces by MPI.", DefaultValueFactory = _ => "direct" };
         io.AcceptOnlyFromAmong("direct", "aggregate");
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace a checkpoint already in --output." };
+        var resume = new Option<bool>("--resume") { Description = "Finish an interrupted run of the same command: redo only the pieces its journal does not prove complete." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (files, bytes per rank, balance, predicted time) without reading tensor data or writing." };
         var bandwidth = new Option<string?>("--assume-bandwidth") { Description = "Per-rank I/O bandwidth for the dry run's time prediction, e.g. 2GB/s." };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
@@ -37,7 +38,7 @@ public static class ConvertCommand
         var optimizer = new Option<bool>("--with-optimizer-states") { Description = "ZeRO -> HF: also write the full Adam moments as safetensors." };
 
         var command = new Command("convert", "Convert a checkpoint between formats, streaming, across all ranks of the job.");
-        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, dryRun, bandwidth, json, optimizer, planRanks])
+        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks])
             command.Options.Add(o);
 
         command.SetAction(parse => JobRunner.Run(comm =>
@@ -45,7 +46,7 @@ public static class ConvertCommand
             ConvertRequest request = Build(parse.GetRequiredValue(from), parse.GetRequiredValue(to), parse.GetRequiredValue(input), parse.GetValue(output),
                 parse.GetValue(zeroStage), parse.GetValue(dpSize), parse.GetValue(dtype), parse.GetValue(tag), parse.GetValue(dsConfig),
                 parse.GetValue(maxShard)!, parse.GetValue(maxBuffer)!, parse.GetValue(io)!, parse.GetValue(overwrite), parse.GetValue(dryRun),
-                parse.GetValue(bandwidth), parse.GetValue(json), parse.GetValue(optimizer)) with { PlanRanks = parse.GetValue(planRanks) };
+                parse.GetValue(bandwidth), parse.GetValue(json), parse.GetValue(optimizer)) with { PlanRanks = parse.GetValue(planRanks), Resume = parse.GetValue(resume) };
             if (request.PlanRanks is int pr && (pr < 1 || !request.DryRun)) throw new UsageException("--ranks needs --dry-run and a positive count");
             ConversionJob.Outcome outcome = ConversionJob.Run(comm, request);
             if (comm.Rank == 0) Console.Out.Write(Render(request, outcome));

@@ -12,7 +12,7 @@ namespace Ckptmpi.Conversion.Execution;
 /// </summary>
 internal static unsafe class AggregateWriter
 {
-    public static List<RunCrc> Write(ICommunicator comm, Plan plan, SourceFiles sources, OutputFiles outputs, int sendBytes)
+    public static List<RunCrc> Write(ICommunicator comm, Plan plan, SourceFiles sources, OutputFiles outputs, int sendBytes, IExecutionHooks? hooks = null)
     {
         var schedule = new AggregateSchedule(plan, sendBytes);
         int me = comm.Rank, ranks = comm.Size;
@@ -61,7 +61,7 @@ internal static unsafe class AggregateWriter
 
             if (failure is null && schedule.ChunkOf(me, round) is Chunk chunk)
             {
-                try { Complete(chunk, plan, receive.Span, chunkBuffer.Span, outputs, runs, schedule.Owners); }
+                try { Complete(chunk, plan, receive.Span, chunkBuffer.Span, outputs, runs, schedule.Owners, hooks); }
                 catch (Exception e) { failure = e; }
             }
             if (comm.AllreduceMax(failure is null ? 0 : 1) != 0) break;
@@ -87,7 +87,7 @@ internal static unsafe class AggregateWriter
     }
 
     /// <summary>Moves the received bytes to the positions the chunk's reads name, then finishes the chunk as direct mode does.</summary>
-    private static void Complete(Chunk chunk, Plan plan, Span<byte> receive, Span<byte> buffer, OutputFiles outputs, List<RunCrc> runs, int[] owners)
+    private static void Complete(Chunk chunk, Plan plan, Span<byte> receive, Span<byte> buffer, OutputFiles outputs, List<RunCrc> runs, int[] owners, IExecutionHooks? hooks)
     {
         int at = 0;
         foreach (SourceRead r in chunk.Reads.OrderBy(r => owners[r.Source]).ThenBy(r => r.Source).ThenBy(r => r.SourceOffset))
@@ -96,7 +96,10 @@ internal static unsafe class AggregateWriter
             at += r.Length;
         }
         ChunkFiller.Assemble(chunk, buffer, plan.Files[chunk.File]);
+        int before = runs.Count;
         ChunkFiller.Checksum(chunk, buffer, runs);
+        hooks?.BeforeWrite(chunk, outputs);
         ChunkFiller.Write(chunk, buffer, outputs);
+        hooks?.Completed(chunk, runs, runs.Count - before);
     }
 }

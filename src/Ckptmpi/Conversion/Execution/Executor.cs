@@ -28,29 +28,33 @@ public static class Executor
                 throw new InvalidOperationException($"the plan is for {plan.RankCount} ranks but the job has {comm.Size}");
         });
         comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
+        IExecutionHooks? hooks = options.Hooks;
+        using var outputs = new OutputFiles(outputDir, plan.Files);
         comm.RunPhase("prepare output", () =>
         {
-            if (comm.Rank == 0) OutputDirectory.Prepare(outputDir, plan, options.Overwrite);
+            if (comm.Rank != 0) return;
+            hooks?.Prepare(plan, outputs);
+            OutputDirectory.Prepare(outputDir, plan, options.Overwrite);
         });
 
-        using var outputs = new OutputFiles(outputDir, plan.Files);
         using var sources = new SourceFiles(sourceRoot, plan.Sources);
         try
         {
             comm.RunPhase("create output files", () =>
             {
+                hooks?.Open(comm.Rank, plan);
                 for (int f = 0; f < plan.Files.Count; f++)
                 {
-                    if (plan.FileOwners[f] == comm.Rank) outputs.Create(f);
+                    if (plan.FileOwners[f] == comm.Rank) outputs.Create(f, keepExisting: hooks?.Resuming == true);
                 }
             });
 
             List<RunCrc> runs = comm.RunPhase("write", () =>
             {
                 var phase = Stopwatch.StartNew();
-                List<RunCrc> mine = options.Io == IoMode.Direct
-                    ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs)
-                    : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer));
+                List<RunCrc> mine = options.Io == IoMode.Direct || hooks?.Resuming == true
+                    ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs, hooks)
+                    : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer), hooks);
                 double written = phase.Elapsed.TotalSeconds;
                 outputs.FlushAll();
                 outputs.Close();
@@ -66,7 +70,11 @@ public static class Executor
         catch (RankFailedException)
         {
             outputs.Close();
-            RemoveTemporaries(comm, plan, outputs);
+            if (hooks?.KeepPartialOutputOnFailure != true)
+            {
+                RemoveTemporaries(comm, plan, outputs);
+                hooks?.Discard(comm.Rank);
+            }
             throw;
         }
     }
@@ -82,11 +90,12 @@ public static class Executor
     /// <summary>
     /// In direct mode the buffer is two halves: while one chunk is being written, the next is read, cast and
     /// checksummed in the other, so a disk that throttles writes does not also stall the reads. Plan with half of
-    /// <c>--max-buffer</c> (<see cref="DirectChunkBudget"/>).
+    /// <c>--max-buffer</c> (<see cref="DirectChunkBudget"/>). One write is in flight at a time, and the journal
+    /// hooks of a chunk run on that write's thread in order (before write, write, completed).
     /// </summary>
     public static long DirectChunkBudget(long maxBuffer) => Math.Max(PlanOptions.MinBuffer, maxBuffer / 2);
 
-    internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs)
+    internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs, IExecutionHooks? hooks = null)
     {
         var runs = new List<RunCrc>();
         using var front = new ChunkBuffer(mine.PeakBuffer);
@@ -101,16 +110,24 @@ public static class Executor
             foreach (Chunk chunk in item.Chunks)
             {
                 Span<byte> span = current.Span;
+                if (hooks is not null && hooks.TryReuse(chunk, outputs, span, runs)) continue;
                 ChunkFiller.ReadSources(chunk, span, sources);
                 t[0] += sw.Elapsed.TotalSeconds; sw.Restart();
                 ChunkFiller.Assemble(chunk, span, plan.Files[item.File]);
                 t[1] += sw.Elapsed.TotalSeconds; sw.Restart();
+                int before = runs.Count;
                 ChunkFiller.Checksum(chunk, span, runs);
+                List<RunCrc> chunkRuns = runs.GetRange(before, runs.Count - before);
                 t[2] += sw.Elapsed.TotalSeconds; sw.Restart();
                 pending.GetAwaiter().GetResult(); // the other half is free once the previous write is done
                 t[3] += sw.Elapsed.TotalSeconds; sw.Restart();
                 ChunkBuffer filled = current;
-                pending = Task.Run(() => ChunkFiller.Write(chunk, filled.Span, outputs));
+                pending = Task.Run(() =>
+                {
+                    hooks?.BeforeWrite(chunk, outputs);
+                    ChunkFiller.Write(chunk, filled.Span, outputs);
+                    hooks?.Completed(chunk, chunkRuns, chunkRuns.Count);
+                });
                 (current, other) = (other, current);
             }
         }

@@ -18,18 +18,25 @@ internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> fi
 
     public string TempPath(int file) => FinalPath(file) + TempSuffix;
 
-    /// <summary>Creates (or truncates) the temporary file and gives it its final length, so ranks can write anywhere in it.</summary>
-    public void Create(int file)
+    /// <summary>
+    /// Creates (or truncates) the temporary file and gives it its final length, so ranks can write anywhere in it.
+    /// <paramref name="keepExisting"/> (<c>--resume</c>): keep the bytes of an interrupted run's temporary file.
+    /// </summary>
+    public void Create(int file, bool keepExisting = false)
     {
         string tmp = TempPath(file);
         Directory.CreateDirectory(Path.GetDirectoryName(tmp)!);
-        using SafeFileHandle h = File.OpenHandle(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        using SafeFileHandle h = File.OpenHandle(tmp, keepExisting ? FileMode.OpenOrCreate : FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         RandomAccess.SetLength(h, files[file].Length);
     }
 
     /// <summary>A write handle on the temporary file, opened once per rank.</summary>
-    public SafeFileHandle Writer(int file) =>
-        _handles[file] ??= File.OpenHandle(TempPath(file), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+    /// <remarks>Thread-safe: the direct executor's write thread and its filling thread (resume checks) may ask at once.</remarks>
+    public SafeFileHandle Writer(int file)
+    {
+        lock (_handles)
+            return _handles[file] ??= File.OpenHandle(TempPath(file), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+    }
 
     /// <summary>fsyncs every file this rank wrote: the data must be durable before rank 0 renames anything.</summary>
     public void FlushAll()

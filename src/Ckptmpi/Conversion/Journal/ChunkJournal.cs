@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Ckptmpi.Conversion.Execution;
+using Ckptmpi.Conversion.Manifests;
+using Ckptmpi.Conversion.Planning;
+using Ckptmpi.Errors;
+using Ckptmpi.Tensors.Checksums;
+using Serilog;
+
+namespace Ckptmpi.Conversion.Journal;
+
+/// <summary>
+/// The resume journal of one rank (issue #7, <c>--resume</c>). Every piece (chunk) a rank writes is recorded as one
+/// appended, fsynced JSON line (file, offset, size, CRC-32 of each run). A rerun of the same command with
+/// <c>--resume</c> skips exactly the pieces that are proven complete: journaled, and the temporary file still yields
+/// the journaled CRCs when read back. Everything else is redone, and the commit then proceeds as in any run, so the
+/// result is byte-identical to an uninterrupted run. The data itself is not fsynced per piece: a lost page fails its
+/// CRC on resume and is rewritten, and the commit still fsyncs every file before any rename.
+/// </summary>
+internal sealed class ChunkJournal : IExecutionHooks, IDisposable
+{
+    private readonly string _outputDir;
+    private readonly bool _resume;
+    private readonly bool _overwrite;
+    private readonly JournalFaults _faults;
+    private Plan? _plan;
+    private int _rank = -1;
+    private FileStream? _stream;
+    private Dictionary<(string File, long Start), JournalEntry> _entries = [];
+    private int _written;
+    private long _bytesWritten;
+
+    public ChunkJournal(string outputDir, bool resume, bool overwrite, JournalFaults? faults = null)
+    {
+        _outputDir = outputDir;
+        _resume = resume;
+        _overwrite = overwrite;
+        _faults = faults ?? JournalFaults.None;
+    }
+
+    /// <summary>Pieces this rank skipped because the journal proved them complete.</summary>
+    public int ReusedPieces { get; private set; }
+
+    public long ReusedBytes { get; private set; }
+
+    /// <summary>Pieces this rank wrote in this run.</summary>
+    public int WrittenPieces => _written;
+
+    public bool Resuming => _resume;
+
+    public bool KeepPartialOutputOnFailure => _faults.SimulatesCrash;
+
+    /// <exception cref="OutputExistsException">the journal belongs to another plan, or there is nothing to resume, or an interrupted run is in the way.</exception>
+    public void Prepare(Plan plan, OutputFiles outputs)
+    {
+        string dir = JournalPaths.Directory(_outputDir);
+        bool exists = Directory.Exists(dir);
+        if (exists && !_resume)
+        {
+            if (!_overwrite)
+                throw new OutputExistsException(_outputDir, $"holds an interrupted conversion ({JournalPaths.DirectoryName}/); rerun the same command with --resume to finish it, or with --overwrite to start again");
+            Directory.Delete(dir, recursive: true);
+            exists = false;
+        }
+        if (exists)
+        {
+            JournalPlan saved = ReadPlan();
+            if (saved.PlanHash != plan.Hash)
+                throw new OutputExistsException(JournalPaths.PlanFile(_outputDir),
+                    $"the interrupted conversion had plan {saved.PlanHash[..16]} ({saved.Ranks} ranks) but this command plans {plan.Hash[..16]} ({plan.RankCount} ranks): "
+                    + "rerun the original command line with the same number of ranks, or use --overwrite to start again");
+            RestoreInterruptedCommit(plan, outputs);
+            return;
+        }
+        if (_resume && File.Exists(Path.Combine(_outputDir, Manifest.FileName)))
+            throw new OutputExistsException(_outputDir, $"already holds a complete checkpoint ({Manifest.FileName}) and no journal: nothing to resume; check it with 'ckptmpi verify {_outputDir}'");
+        Directory.CreateDirectory(dir);
+        WritePlan(plan);
+    }
+
+    /// <summary>
+    /// A run killed during its commit left some files under their final names: move them back to their temporary
+    /// names (their pieces are proven like any other), and remove the commit markers and manifest, which the commit
+    /// rewrites last.
+    /// </summary>
+    private void RestoreInterruptedCommit(Plan plan, OutputFiles outputs)
+    {
+        File.Delete(Path.Combine(_outputDir, Manifest.FileName));
+        for (int f = 0; f < plan.Files.Count; f++)
+        {
+            string final = outputs.FinalPath(f);
+            if (!File.Exists(final)) continue;
+            if (plan.Files[f].IsCommitMarker || File.Exists(outputs.TempPath(f))) File.Delete(final);
+            else File.Move(final, outputs.TempPath(f));
+        }
+    }
+
+    public void Open(int rank, Plan plan)
+    {
+        _rank = rank;
+        _plan = plan;
+        string path = JournalPaths.RankFile(_outputDir, rank);
+        if (_resume && File.Exists(path))
+        {
+            _entries = JournalJson.ReadEntries(path);
+            Log.Debug("rank {Rank}: journal lists {Count} completed pieces", rank, _entries.Count);
+        }
+        _stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+    }
+
+    public bool TryReuse(Chunk chunk, OutputFiles outputs, Span<byte> buffer, List<RunCrc> report)
+    {
+        if (_entries.Count == 0) return false;
+        string file = _plan!.Files[chunk.File].RelativePath;
+        if (!_entries.TryGetValue((file, chunk.Start), out JournalEntry? entry) || entry.Length != chunk.Length || entry.Runs.Count != chunk.Crcs.Length)
+            return false;
+        for (int i = 0; i < chunk.Crcs.Length; i++)
+        {
+            CrcRun run = chunk.Crcs[i];
+            JournalRun j = entry.Runs[i];
+            if (j.Offset != run.FileOffset || j.Length != run.Length || j.Field != run.Field) return false;
+        }
+
+        // Proof: the bytes on disk still have the journaled CRCs.
+        var handle = outputs.Writer(chunk.File);
+        if (RandomAccess.GetLength(handle) != _plan.Files[chunk.File].Length) return false;
+        Span<byte> bytes = buffer[..chunk.Length];
+        for (int done = 0; done < bytes.Length;)
+        {
+            int n = RandomAccess.Read(handle, bytes[done..], chunk.Start + done);
+            if (n <= 0) return false;
+            done += n;
+        }
+        var runs = new RunCrc[chunk.Crcs.Length];
+        for (int i = 0; i < runs.Length; i++)
+        {
+            CrcRun run = chunk.Crcs[i];
+            uint crc = Crc32.Hash(bytes.Slice((int)(run.FileOffset - chunk.Start), run.Length));
+            if (crc.ToString("x8") != entry.Runs[i].Crc) return false;
+            runs[i] = new RunCrc(chunk.File, run.FileOffset, run.Length, run.Field, crc);
+        }
+        report.AddRange(runs);
+        ReusedPieces++;
+        ReusedBytes += chunk.Length;
+        return true;
+    }
+
+    public void BeforeWrite(Chunk chunk, OutputFiles outputs)
+    {
+        if (_faults.FailWriteAfterBytes is long limit && _rank == _faults.FailRank && _bytesWritten + chunk.Length > limit)
+            throw new IOException($"{outputs.TempPath(chunk.File)}: No space left on device (injected by CKPTMPI_TEST_FAIL_WRITE_AFTER_BYTES={limit})");
+        if (!_faults.KillUnjournaled) MaybeDie();
+        _bytesWritten += chunk.Length;
+    }
+
+    public void Completed(Chunk chunk, List<RunCrc> report, int runCount)
+    {
+        if (_faults.KillUnjournaled) MaybeDie();
+        var runs = new JournalRun[runCount];
+        for (int i = 0; i < runCount; i++)
+        {
+            RunCrc r = report[report.Count - runCount + i];
+            runs[i] = new JournalRun(r.Offset, r.Length, r.Field, r.Crc.ToString("x8"));
+        }
+        var entry = new JournalEntry(_plan!.Files[chunk.File].RelativePath, chunk.Start, chunk.Length, runs);
+        byte[] line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(entry, JournalJson.Options) + "\n");
+        _stream!.Write(line);
+        _stream.Flush(flushToDisk: true);
+        _written++;
+    }
+
+    private void MaybeDie()
+    {
+        if (_faults.KillAfterPieces is not int n || _rank != _faults.KillRank || _written != n) return;
+        string what = $"CKPTMPI_TEST_KILL_AFTER_PIECES={n}: rank {_rank} dies{(_faults.KillUnjournaled ? " with a written but unjournaled piece" : "")}";
+        if (_faults.InProcess) throw new InjectedCrashException(what);
+        Log.Warning("{What}", what);
+        Log.CloseAndFlush();
+        Process.GetCurrentProcess().Kill(); // SIGKILL: no cleanup, no MPI_Finalize, exactly like an OOM kill
+    }
+
+    public void Discard(int rank)
+    {
+        Dispose();
+        try
+        {
+            if (rank == 0) Directory.Delete(JournalPaths.Directory(_outputDir), recursive: true);
+            else File.Delete(JournalPaths.RankFile(_outputDir, rank));
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Rank 0, after the manifest is written: the conversion is complete and the journal has served its purpose.</summary>
+    public void Remove()
+    {
+        Dispose();
+        string dir = JournalPaths.Directory(_outputDir);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    public void Dispose()
+    {
+        _stream?.Dispose();
+        _stream = null;
+    }
+
+    private JournalPlan ReadPlan()
+    {
+        string path = JournalPaths.PlanFile(_outputDir);
+        try
+        {
+            return JsonSerializer.Deserialize<JournalPlan>(File.ReadAllBytes(path), JournalJson.Options)
+                   ?? throw new JsonException("empty");
+        }
+        catch (Exception e) when (e is JsonException or FileNotFoundException)
+        {
+            throw new OutputExistsException(path, $"the journal of the interrupted conversion is unreadable ({e.Message}); use --overwrite to start again");
+        }
+    }
+
+    private void WritePlan(Plan plan)
+    {
+        string path = JournalPaths.PlanFile(_outputDir);
+        var record = new JournalPlan(plan.Hash, plan.RankCount, plan.Files.Count, Environment.GetCommandLineArgs());
+        using (var stream = new FileStream(path + ".tmp", FileMode.Create, FileAccess.Write))
+        {
+            JsonSerializer.Serialize(stream, record, JournalJson.Options);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+}
