@@ -32,7 +32,7 @@ run() {
   local src_bytes reps
   src_bytes=$(sources | xargs du -cb | tail -1 | cut -f1)
   reps=$(( bytes / src_bytes + 1 ))
-  for _ in $(seq "$reps"); do sources | xargs cat; done | head -c "$bytes" > "$work/copy.bin" || true
+  for _ in $(seq "$reps"); do sources | xargs cat 2>/dev/null; done | head -c "$bytes" > "$work/copy.bin" || true
   sync
   copy_end=$(date +%s.%N)
   rm -f "$work/copy.bin"
