@@ -8,7 +8,8 @@ namespace Ckptmpi.Conversion.Execution;
 
 /// <summary>
 /// Runs a <see cref="Plan"/> on every rank with the commit protocol of ARCHITECTURE.md: agree on the plan,
-/// owners create pre-sized temporary files, every rank streams its chunks through one buffer and syncs, the
+/// owners create pre-sized temporary files, every rank streams its chunks through one buffer (two halves in direct
+/// mode, so reading overlaps writing) and syncs, the
 /// CRC runs are gathered to rank 0 (proving every byte was written), rank 0 patches, renames and writes the
 /// commit markers last. Each step is a collective phase: a failure on any rank fails every rank with the same
 /// message, and the temporary files are removed.
