@@ -63,6 +63,12 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
             Directory.Delete(dir, recursive: true);
             exists = false;
         }
+        if (exists && !File.Exists(JournalPaths.PlanFile(_outputDir)))
+        {
+            // Killed before rank 0 wrote plan.json, which precedes every piece (a collective phase lies between): nothing to reuse.
+            Directory.Delete(dir, recursive: true);
+            exists = false;
+        }
         if (exists)
         {
             JournalPlan saved = ReadPlan();
@@ -75,8 +81,7 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         }
         if (_resume && File.Exists(Path.Combine(_outputDir, Manifest.FileName)))
             throw new OutputExistsException(_outputDir, $"already holds a complete checkpoint ({Manifest.FileName}) and no journal: nothing to resume; check it with 'ckptmpi verify {_outputDir}'");
-        Directory.CreateDirectory(dir);
-        WritePlan(plan);
+        // A fresh journal is started in Open, once the output directory has passed its checks.
     }
 
     /// <summary>
@@ -100,6 +105,8 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     {
         _rank = rank;
         _plan = plan;
+        Directory.CreateDirectory(JournalPaths.Directory(_outputDir));
+        if (rank == 0 && !File.Exists(JournalPaths.PlanFile(_outputDir))) WritePlan(plan);
         string path = JournalPaths.RankFile(_outputDir, rank);
         if (_resume && File.Exists(path))
         {
@@ -214,7 +221,7 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
             return JsonSerializer.Deserialize<JournalPlan>(File.ReadAllBytes(path), JournalJson.Options)
                    ?? throw new JsonException("empty");
         }
-        catch (Exception e) when (e is JsonException or FileNotFoundException)
+        catch (JsonException e)
         {
             throw new OutputExistsException(path, $"the journal of the interrupted conversion is unreadable ({e.Message}); use --overwrite to start again");
         }
