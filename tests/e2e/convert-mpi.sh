@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ckptmpi convert under mpiexec (MPICH and Open MPI, 4 ranks) writes byte-identical output to a plain
-# one-process run, for both --io modes: compared through the manifests' per-file CRC-32 and sizes.
+# ckptmpi convert under mpiexec (MPICH and Open MPI, 4 ranks, --io direct and aggregate) writes byte-identical
+# output to a plain one-process run, HF -> ZeRO-3 (dp 8) and back ZeRO -> HF; compared through the manifests'
+# per-file sizes and CRC-32, and the round trip checked value by value with `ckptmpi verify --against`.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
@@ -11,32 +12,32 @@ trap 'rm -rf "$tmp"' EXIT
 
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 2MB >/dev/null
 
-# The target: ZeRO-3 dp 8 when this build has the ZeRO writer, otherwise HF fp32 resharded.
-if dotnet "$dll" convert --help | grep -q "zero ("; then
-  target=(--to zero --zero-stage 3 --dp-size 8)
-else
-  target=(--to hf --dtype fp32 --max-shard-size 3MB)
-fi
-
-convert() { # launcher... -- output io
+to_zero() { # out io [launcher...]
   local out=$1 io=$2; shift 2
-  "$@" dotnet "$dll" convert --from hf "${target[@]}" --input "$tmp/hf" --output "$out" --io "$io" --max-buffer 1MiB >/dev/null
+  "$@" dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 8 --input "$tmp/hf" --output "$out" --io "$io" --max-buffer 1MiB >/dev/null
+}
+to_hf() { # zero out io [launcher...]
+  local zero=$1 out=$2 io=$3; shift 3
+  "$@" dotnet "$dll" convert --from zero --to hf --dtype bf16 --max-shard-size 3MB --input "$zero" --output "$out" --io "$io" --max-buffer 1MiB >/dev/null
 }
 outputs_of() { /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/ckptmpi-manifest.json")); [print(o["path"], o["size"], o["checksum"]) for o in sorted(m["outputs"], key=lambda o: o["path"])]' "$1"; }
 
-convert "$tmp/single" direct
-outputs_of "$tmp/single" > "$tmp/single.txt"
-echo "single process: $(wc -l < "$tmp/single.txt") files"
+to_zero "$tmp/z-single" direct
+to_hf "$tmp/z-single" "$tmp/hf-single" direct
+dotnet "$dll" verify "$tmp/hf-single" --against "$tmp/hf" >/dev/null
+echo "single process: $(outputs_of "$tmp/z-single" | wc -l) ZeRO files, $(outputs_of "$tmp/hf-single" | wc -l) HF files, round trip verified"
 status=0
 for launcher in mpiexec.mpich mpiexec.openmpi; do
   for io in direct aggregate; do
-    out="$tmp/$launcher-$io"
-    convert "$out" "$io" "$launcher" -n 4
-    if diff <(outputs_of "$out") "$tmp/single.txt" >/dev/null; then
-      echo "PASS $launcher -n 4 --io $io: identical to the single-process run"
-    else
-      echo "FAIL $launcher -n 4 --io $io differs:"; diff <(outputs_of "$out") "$tmp/single.txt" | head; status=1
-    fi
+    to_zero "$tmp/z-$launcher-$io" "$io" "$launcher" -n 4
+    to_hf "$tmp/z-$launcher-$io" "$tmp/hf-$launcher-$io" "$io" "$launcher" -n 4
+    for kind in z hf; do
+      if diff <(outputs_of "$tmp/$kind-$launcher-$io") <(outputs_of "$tmp/$kind-single") >/dev/null; then
+        echo "PASS $launcher -n 4 --io $io ($kind): identical to the single-process run"
+      else
+        echo "FAIL $launcher -n 4 --io $io ($kind) differs:"; diff <(outputs_of "$tmp/$kind-$launcher-$io") <(outputs_of "$tmp/$kind-single") | head; status=1
+      fi
+    done
   done
 done
 exit $status

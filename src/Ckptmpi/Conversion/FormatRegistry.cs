@@ -36,6 +36,17 @@ public static partial class FormatRegistry
         s_writers.FirstOrDefault(w => w.Name == name)
         ?? throw new UnsupportedCheckpointException("--to", $"no writer for '{name}'; supported: {string.Join(", ", s_writers.Select(w => w.Name))}");
 
+    /// <summary>
+    /// The reader for a checkpoint on disk, recognised by its marker files: a DeepSpeed <c>latest</c>, else safetensors.
+    /// Null when neither is there.
+    /// </summary>
+    public static string? Probe(string path)
+    {
+        if (File.Exists(Path.Combine(path, "latest"))) return "zero";
+        if (File.Exists(path) ? path.EndsWith(".safetensors", StringComparison.Ordinal) : Directory.Exists(path) && Directory.EnumerateFiles(path, "*.safetensors").Any()) return "hf";
+        return null;
+    }
+
     static FormatRegistry() => RegisterAll();
 
     private static void Register(Reader reader) => s_readers.Add(reader);

@@ -1,6 +1,5 @@
 using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Verification;
-using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Layout;
@@ -77,15 +76,15 @@ public static class ValueVerifier
     private static JobInputs Open(string format, string dir, string? tag) =>
         FormatRegistry.ReaderFor(format).Open(new ConvertRequest { From = format, To = format, Input = dir, Output = "", Tag = tag });
 
-    /// <summary>[source format, output format]: as given, else the output manifest's from/to, else detected.</summary>
+    /// <summary>
+    /// [source format, output format]: as given, else recognised on disk (<see cref="FormatRegistry.Probe"/>: the
+    /// source may be any checkpoint of the model, e.g. the HF original of a round trip), else the manifest's from/to.
+    /// </summary>
     private static string[] ResolveFormats(string outputDir, string sourceDir, Formats f)
     {
         Manifest? manifest = File.Exists(Path.Combine(outputDir, Manifest.FileName)) ? Manifest.Read(outputDir) : null;
-        return [f.Source ?? manifest?.From ?? Detect(sourceDir), f.Output ?? manifest?.To ?? Detect(outputDir)];
+        return [f.Source ?? FormatRegistry.Probe(sourceDir) ?? manifest?.From ?? "hf", f.Output ?? FormatRegistry.Probe(outputDir) ?? manifest?.To ?? "hf"];
     }
-
-    /// <summary>"zero" for a folder with DeepSpeed's <c>latest</c>, else "hf" (the safetensors reader explains what it misses).</summary>
-    public static string Detect(string dir) => File.Exists(Path.Combine(dir, DeepSpeedPaths.Latest)) ? "zero" : "hf";
 
     private static string Shape(IReadOnlyList<long> shape) => $"[{string.Join(", ", shape)}]";
 }

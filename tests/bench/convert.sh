@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Conversion benchmark (issues #4, #5): a synthetic ~1.1B-parameter Llama-shaped HF checkpoint (bf16, 1 GB shards),
+# HF -> ZeRO-3 dp 48 and ZeRO-3 -> HF bf16/fp32, on 1 and 2 ranks (MPICH), --io direct and aggregate; GB/s read
+# and written, peak RSS per rank (/usr/bin/time -v), and the ratio to a plain copy measured in the same run.
+# Then peak RSS for a model holding a 1 GiB tensor with --max-buffer 64MiB.
+#
+# Copy baseline, measured right before each conversion: a plain copy of the same number of bytes the conversion
+# writes (the source shards read over and over, `head -c W > file`, then `sync`, as the conversion fsyncs), page
+# cache warm (not dropped: that needs root and disturbs other jobs on a shared node). "vs copy" = copy time /
+# conversion time (1.0 = as fast as copying the bytes it writes). A `cp -r` of the HF checkpoint is shown too.
+# Usage: tests/bench/convert.sh [WORKDIR]   (needs about 10 GB free in WORKDIR; removed at the end)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
+[ -f "$dll" ] || dotnet build "$repo/src/Ckptmpi/Ckptmpi.csproj" -c Release -nologo -v quiet
+work=${1:-/tmp/ckptmpi-bench}
+rm -rf "$work"; mkdir -p "$work"
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+py() { /usr/bin/python3 -c "$@"; }
+# run LABEL RANKS OUT -- ckptmpi args...: times the job, collects each rank's peak RSS, prints one table row.
+rows=()
+run() {
+  local label=$1 ranks=$2 out=$3; shift 4
+  rm -rf "$out" "$work"/rss.*
+  local bytes copy_start copy_end start end
+  bytes=$(dotnet "$dll" convert "$@" --output "$out" --dry-run --json | py 'import json,sys; print(json.load(sys.stdin)["plan"]["bytes_written"])')
+  sync
+  copy_start=$(date +%s.%N)
+  local src_bytes reps
+  src_bytes=$(cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null | wc -c)
+  reps=$(( bytes / src_bytes + 1 ))
+  for _ in $(seq "$reps"); do cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null || true; done | head -c "$bytes" > "$work/copy.bin" || true
+  sync
+  copy_end=$(date +%s.%N)
+  rm -f "$work/copy.bin"
+  copy_rate=$(py "print($copy_end - $copy_start)")
+  start=$(date +%s.%N)
+  if [ "$ranks" -eq 1 ]; then
+    /usr/bin/time -v -o "$work/rss.0" dotnet "$dll" convert "$@" --output "$out" >/dev/null
+  else
+    # shellcheck disable=SC2016 # $PMI_RANK is expanded by each rank's shell
+    mpiexec.mpich -n "$ranks" sh -c '/usr/bin/time -v -o "$0.$PMI_RANK" "$@" >/dev/null' "$work/rss" dotnet "$dll" convert "$@" --output "$out"
+  fi
+  end=$(date +%s.%N)
+  local rss
+  rss=$(cat "$work"/rss.* | sed -n 's/.*Maximum resident set size (kbytes): //p' | sort -n | tail -1)
+  rows+=("$(py '
+import json, sys
+m = json.load(open(sys.argv[1] + "/ckptmpi-manifest.json"))
+t = float(sys.argv[3]) - float(sys.argv[2]); r = m["plan"]["bytes_read"]; w = m["plan"]["bytes_written"]
+copy = float(sys.argv[6])
+print(f"| {sys.argv[4]} | {sys.argv[5]} | {t:.1f} | {r/1e9:.2f} | {w/1e9:.2f} | {r/1e9/t:.2f} | {w/1e9/t:.2f} | {int(sys.argv[7])/1024:.0f} | {copy:.1f} | {copy/t:.2f} |")
+' "$out" "$start" "$end" "$label" "$ranks" "$copy_rate" "$rss")")
+  echo "${rows[-1]}"
+}
+
+echo "== generating the ~1.1B-parameter model (TinyLlama shapes, bf16)"
+dotnet "$dll" bench-make-model --preset 1b --output "$work/hf"
+hf_bytes=$(du -sb "$work/hf" | cut -f1)
+
+echo "== copy baseline: cp -r + sync of $hf_bytes bytes"
+sync
+start=$(date +%s.%N); cp -r "$work/hf" "$work/copy"; sync; end=$(date +%s.%N)
+printf 'cp -r + sync: %.2f s\n' "$(py "print($end - $start)")"
+rm -rf "$work/copy"
+
+run "HF -> ZeRO-3 dp48 (direct)" 1 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 --input "$work/hf"
+run "HF -> ZeRO-3 dp48 (direct)" 2 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 --input "$work/hf"
+run "HF -> ZeRO-3 dp48 (aggregate)" 2 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 --input "$work/hf" --io aggregate
+for dtype in bf16 fp32; do
+  for ranks in 1 2; do
+    run "ZeRO-3 dp48 -> HF $dtype" "$ranks" "$work/back" -- --from zero --to hf --dtype "$dtype" --input "$work/z3"
+  done
+done
+run "HF -> ZeRO-2 dp48" 2 "$work/z2" -- --from hf --to zero --zero-stage 2 --dp-size 48 --input "$work/hf"
+run "ZeRO-2 dp48 -> HF bf16" 2 "$work/back" -- --from zero --to hf --dtype bf16 --input "$work/z2"
+rm -rf "$work/z2" "$work/back" "$work/z3" "$work/hf"
+
+echo "== a model with a 1 GiB tensor (embed and lm_head 262144 x 2048 bf16), --max-buffer 64MiB"
+dotnet "$dll" bench-make-model --output "$work/big" --vocab 262144 --hidden 2048 --layers 1 --intermediate 256 --heads 16 --kv-heads 4 --max-shard-size 5GB
+run "1 GiB tensor: HF -> ZeRO-3 dp4, 64MiB buffer" 1 "$work/bigz" -- --from hf --to zero --zero-stage 3 --dp-size 4 --input "$work/big" --max-buffer 64MiB
+run "1 GiB tensor: ZeRO-3 -> HF fp32, 64MiB buffer" 1 "$work/bigback" -- --from zero --to hf --dtype fp32 --input "$work/bigz" --max-buffer 64MiB
+echo
+echo "| conversion | ranks | s | GB read | GB written | GB/s read | GB/s written | peak RSS/rank MiB | copy s | vs copy |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
