@@ -54,9 +54,34 @@ public static partial class FormatRegistry
                 DType = request.DType ?? DType.BF16,
                 Tag = request.Tag ?? DeepSpeedPaths.DefaultTag(0),
             };
+        return WithSideFile(ZeroCheckpointLayout.For(ZeroParamsOf(inputs), options), inputs, SafetensorsFormat.ConfigFileName);
+    }
+
+    /// <summary>
+    /// The params DeepSpeed would see. With a config.json of a known family, its <c>named_parameters()</c> order, shapes
+    /// checked against it and a tied <c>lm_head.weight</c> as an alias of the embedding (DeepSpeed saves the alias in
+    /// <c>module</c> and <c>shared_params</c>; leaving it out breaks a strict <c>load_state_dict</c>). Otherwise module
+    /// order from the names alone, tied only if config.json says so.
+    /// </summary>
+    private static IReadOnlyList<ParamSpec> ZeroParamsOf(JobInputs inputs)
+    {
         SourceCatalog c = inputs.Catalog;
-        var specs = HfModuleOrder.Sort(c.Tensors.Select(t => t.Name)).Select(n => new ParamSpec(n, c[n].Shape, c[n].DType)).ToList();
-        return WithSideFile(ZeroCheckpointLayout.For(specs, options), inputs, SafetensorsFormat.ConfigFileName);
+        if (!inputs.SideFiles.TryGetValue(SafetensorsFormat.ConfigFileName, out string? configText))
+            return ZeroParams.FromCatalog(c);
+        string configPath = Path.Combine(c.Root, SafetensorsFormat.ConfigFileName);
+        ModelConfig config;
+        try
+        {
+            config = ModelConfig.Parse(Encoding.UTF8.GetBytes(configText), configPath);
+        }
+        catch (UnsupportedCheckpointException)
+        {
+            // An architecture we have no family for: its tensors are still converted, in module order by name.
+            using var json = System.Text.Json.JsonDocument.Parse(configText);
+            bool tied = json.RootElement.TryGetProperty("tie_word_embeddings", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.True;
+            return ZeroParams.FromCatalog(c, tied);
+        }
+        return ZeroParams.FromModel(config, c);
     }
 
     /// <summary>The side-file name under which rank 0 passes the --ds-config text to the writer.</summary>

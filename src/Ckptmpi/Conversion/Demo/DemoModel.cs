@@ -25,6 +25,9 @@ public sealed record DemoModel
     public long MaxShardBytes { get; init; } = 4_000_000;
     public ulong Seed { get; init; } = 20250601;
 
+    /// <summary>config.json <c>tie_word_embeddings</c>: the checkpoint then has no <c>lm_head.weight</c>, as transformers saves it.</summary>
+    public bool TieWordEmbeddings { get; init; }
+
     /// <summary>The benchmark's model: TinyLlama-1.1B's shapes (22 layers, hidden 2048, GQA 32/4, vocab 32000).</summary>
     public static DemoModel OneBillion => new() { HiddenSize = 2048, IntermediateSize = 5632, Layers = 22, Heads = 32, KvHeads = 4, VocabSize = 32000, MaxShardBytes = 1_000_000_000 };
 
@@ -41,7 +44,7 @@ public sealed record DemoModel
           "max_position_embeddings": 2048,
           "rms_norm_eps": 1e-05,
           "rope_theta": 10000.0,
-          "tie_word_embeddings": false,
+          "tie_word_embeddings": {{(TieWordEmbeddings ? "true" : "false")}},
           "hidden_act": "silu",
           "torch_dtype": "{{DType.TorchName()}}"
         }

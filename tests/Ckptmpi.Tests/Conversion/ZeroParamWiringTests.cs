@@ -1,0 +1,75 @@
+using Ckptmpi.Conversion;
+using Ckptmpi.Conversion.Demo;
+using Ckptmpi.Errors;
+using Ckptmpi.Formats.Safetensors;
+using Ckptmpi.Formats.Torch;
+using Ckptmpi.Formats.Torch.Pickle;
+using Ckptmpi.Parallel;
+using Ckptmpi.Tensors;
+
+namespace Ckptmpi.Tests.Conversion;
+
+/// <summary>
+/// HF -> ZeRO takes its parameter list from config.json when there is one: tied embeddings become DeepSpeed's alias,
+/// and shapes that contradict the config are refused before anything is written.
+/// </summary>
+public sealed class ZeroParamWiringTests
+{
+    private string _dir = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = TestPaths.NewTempDir();
+        Ckptmpi.Parallel.CollectivePhase.ExitCodeOf = Ckptmpi.Cli.ExitCodes.For; // as the CLI installs it
+    }
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    private static DemoModel Small(bool tied) => new() { HiddenSize = 32, IntermediateSize = 64, Layers = 1, VocabSize = 96, Heads = 4, KvHeads = 2, TieWordEmbeddings = tied };
+
+    private ConvertRequest ToZero(string input, string output) => new()
+    {
+        From = "hf", To = "zero", Input = input, Output = output, ZeroStage = 2, DpSize = 2, DType = DType.BF16, MaxBuffer = 64 << 10,
+    };
+
+    [Test]
+    public void A_tied_model_gets_lm_head_in_module_and_shared_params_and_round_trips_with_it()
+    {
+        string hf = Path.Combine(_dir, "hf"), zero = Path.Combine(_dir, "zero"), back = Path.Combine(_dir, "back");
+        Small(tied: true).Write(hf);
+        Assert.That(SafetensorsCheckpoint.Open(hf).Contains("lm_head.weight"), Is.False, "transformers saves no lm_head for a tied model");
+
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, ToZero(hf, zero)), TimeSpan.FromSeconds(60));
+
+        TorchArchive model = TorchArchive.Open(Path.Combine(zero, "global_step0", "mp_rank_00_model_states.pt"));
+        var root = (PyDict)model.Root;
+        var module = (PyDict)root.Get("module")!;
+        var embed = (PyTensor)module.Get("model.embed_tokens.weight")!;
+        var head = (PyTensor)module.Get("lm_head.weight")!;
+        Assert.That(head.Storage, Is.SameAs(embed.Storage), "the alias shares the embedding's storage, as DeepSpeed saves it");
+        Assert.That(head.StorageOffset, Is.EqualTo(embed.StorageOffset));
+        var shared = (PyDict)root.Get("shared_params")!;
+        Assert.That(((PyString)shared.Get("lm_head.weight")!).Value, Is.EqualTo("model.embed_tokens.weight"));
+
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, new ConvertRequest { From = "zero", To = "hf", Input = zero, Output = back, DType = DType.BF16, MaxBuffer = 64 << 10 }), TimeSpan.FromSeconds(60));
+        var result = SafetensorsCheckpoint.Open(back);
+        Assert.That(result.Contains("lm_head.weight"), Is.True, "the reverse conversion writes the tied name too");
+        Assert.That(result["lm_head.weight"].Shape, Is.EqualTo(result["model.embed_tokens.weight"].Shape));
+    }
+
+    [Test]
+    public void A_shape_that_contradicts_config_json_is_refused_naming_the_tensor_and_nothing_is_written()
+    {
+        string hf = Path.Combine(_dir, "hf"), zero = Path.Combine(_dir, "zero");
+        Small(tied: false).Write(hf);
+        string config = Path.Combine(hf, "config.json");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"intermediate_size\": 64", "\"intermediate_size\": 65"));
+
+        var e = Assert.Throws<RankFailedException>(() => ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, ToZero(hf, zero)), TimeSpan.FromSeconds(60)));
+        Assert.That(e!.Message, Does.Contain("mlp").And.Contain("config.json"));
+        Assert.That(e.ExitCode, Is.EqualTo(3));
+        Assert.That(Directory.Exists(zero) && Directory.EnumerateFileSystemEntries(zero).Any(), Is.False);
+    }
+}
