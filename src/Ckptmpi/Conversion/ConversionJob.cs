@@ -2,6 +2,7 @@ using Ckptmpi.Conversion.Execution;
 using Ckptmpi.Conversion.Journal;
 using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Planning;
+using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors.Layout;
 
@@ -73,9 +74,18 @@ public static class ConversionJob
     public static Plan BuildPlan(JobInputs inputs, ConvertRequest request, FormatRegistry.Writer writer, int ranks)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        OutputLayout layout = writer.Layout(inputs, request);
+        OutputLayout layout;
+        try
+        {
+            layout = writer.Layout(inputs, request);
+        }
+        catch (ArgumentException e)
+        {
+            // The writer refuses these options for this model (stage, dp size, ds_config values): bad input, not a bug.
+            throw new UnsupportedCheckpointException(request.Input, $"cannot write {request.To}: {e.Message}", e);
+        }
         Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Files.Count, writer.Name, clock.Elapsed.TotalSeconds);
-        long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : request.MaxBuffer;
+        long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : Executor.DirectChunkBudget(request.MaxBuffer);
         return Planner.Build(layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything));
     }
 }

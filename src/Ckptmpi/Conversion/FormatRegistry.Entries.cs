@@ -30,6 +30,7 @@ public static partial class FormatRegistry
         string config = Path.Combine(request.Input, SafetensorsFormat.ConfigFileName);
         if (File.Exists(config))
         {
+            Verify.ConfigShapeCheck.Check(catalog, config);
             side[SafetensorsFormat.ConfigFileName] = File.ReadAllText(config, Encoding.UTF8);
             facts.Add(InputFileFact.Of(config));
         }
@@ -71,6 +72,7 @@ public static partial class FormatRegistry
         }
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Load(request.Input);
         SourceCatalog catalog = checkpoint.ToCatalog();
+        if (checkpoint.ConfigPath is string configPath) Verify.ConfigShapeCheck.Check(catalog, configPath);
         var side = new Dictionary<string, string>();
         var facts = new List<InputFileFact>();
         foreach (var shard in checkpoint.Shards) facts.Add(InputFileFact.Of(Path.Combine(checkpoint.Root, shard.RelativePath)));

@@ -56,7 +56,8 @@ public sealed class ConversionJobTests
         ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Request(output)), TimeSpan.FromSeconds(60));
         Manifest manifest = Manifest.Read(output);
         Assert.That(manifest.Plan.Hash, Is.EqualTo(dry[0].Plan.Hash));
-        Assert.That(manifest.Plan.PerRank, Is.EqualTo(dry[0].Plan.PerRank));
+        Assert.That(System.Text.Json.JsonSerializer.Serialize(manifest.Plan, Manifest.Json), Is.EqualTo(System.Text.Json.JsonSerializer.Serialize(dry[0].Plan, Manifest.Json)));
+        Assert.That(dry[0].Plan.PerRank.SelectMany(r => r.Writes), Has.Some.EqualTo("model.safetensors.index.json (last)"));
     }
 
     [Test]
@@ -122,6 +123,24 @@ public sealed class ZeroConversionJobTests
     }
 
     [Test]
+    public void Overwrite_replaces_a_larger_checkpoint_without_leaving_its_extra_rank_files_behind()
+    {
+        string dir = TestPaths.NewTempDir();
+        try
+        {
+            string output = Path.Combine(dir, "z");
+            ConvertRequest Make(int dp) => new() { From = "hf", To = "zero", Input = HfBf16, Output = output, ZeroStage = 2, DpSize = dp, Overwrite = true };
+            ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Make(4)), TimeSpan.FromSeconds(60));
+            Assert.That(Directory.GetFiles(Path.Combine(output, "global_step0")), Has.Length.EqualTo(5));
+            ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Make(2)), TimeSpan.FromSeconds(60));
+            var files = Directory.GetFiles(output, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(output, f)).Order().ToList();
+            Assert.That(files, Is.EquivalentTo(Manifest.Read(output).Outputs.Select(o => o.Path).Append(Manifest.FileName)));
+            Assert.That(files.Count(f => f.Contains("optim_states")), Is.EqualTo(2));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Test]
     public void A_ZeRO_3_checkpoint_written_by_four_ranks_loads_in_torch_with_the_tensors_DeepSpeed_wrote()
     {
         string dir = TestPaths.NewTempDir();
@@ -173,5 +192,26 @@ public sealed class ZeroConversionJobTests
             Assert.That(result, Does.StartWith("tensors "));
         }
         finally { Directory.Delete(dir, recursive: true); }
+    }
+}
+
+/// <summary>Dry runs from config.json alone (issue #6): what a 96-rank job would do, planned in one process.</summary>
+public sealed class DryRunTests
+{
+    [Test]
+    public void Llama_3_8B_to_ZeRO_3_dp_96_on_96_ranks_is_planned_from_config_json_with_balance_within_5_percent()
+    {
+        var request = new ConvertRequest
+        {
+            From = "hf", To = "zero", Input = Path.Combine(TestPaths.Fixtures, "configs", "llama-3.1-8b.json"), Output = "",
+            ZeroStage = 3, DpSize = 96, DryRun = true, PlanRanks = 96,
+        };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        ConversionJob.Outcome outcome = ThreadCommunicator.Run(1, comm => ConversionJob.Run(comm, request))[0];
+        TestContext.Out.WriteLine($"planned in {outcome.PlanSeconds:0.00} s ({clock.Elapsed.TotalSeconds:0.00} s with metadata); balance {outcome.Plan.Balance}");
+        Assert.That(outcome.Plan.Ranks, Is.EqualTo(96));
+        Assert.That(outcome.Plan.Balance, Is.LessThanOrEqualTo(1.05));
+        Assert.That(outcome.Plan.BytesWritten, Is.GreaterThan(8_000_000_000L * 4), "fp32 master partitions of 8B parameters");
+        Assert.That(outcome.Plan.PerRank.Max(r => r.PeakBuffer), Is.LessThanOrEqualTo(256L << 20));
     }
 }

@@ -79,6 +79,7 @@ internal sealed class SyntheticCheckpoint
     public byte[] Expected(OutputFile file)
     {
         var bytes = new byte[file.Length];
+        var sources = new Dictionary<string, byte[]>();
         foreach (OutputSegment s in file.Segments)
         {
             switch (s)
@@ -92,12 +93,8 @@ internal sealed class SyntheticCheckpoint
                         long element = t.FirstElement + e;
                         SourcePiece p = src.Pieces.Single(p => p.FirstElement <= element && element < p.FirstElement + p.ElementCount);
                         int size = p.StoredDType.SizeInBytes();
-                        var raw = new byte[size];
-                        using (var fs = File.OpenRead(Path.Combine(Catalog.Root, p.File)))
-                        {
-                            fs.Position = p.ByteOffset + (element - p.FirstElement) * size;
-                            fs.ReadExactly(raw);
-                        }
+                        if (!sources.TryGetValue(p.File, out byte[]? data)) sources[p.File] = data = File.ReadAllBytes(Path.Combine(Catalog.Root, p.File));
+                        var raw = data.AsSpan((int)(p.ByteOffset + (element - p.FirstElement) * size), size);
                         Cast.Convert(raw, p.StoredDType, bytes.AsSpan((int)(t.Offset + e * outSize), outSize), t.DType);
                     }
                     break;

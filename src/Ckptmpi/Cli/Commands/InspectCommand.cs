@@ -10,37 +10,41 @@ namespace Ckptmpi.Cli.Commands;
 
 /// <summary>
 /// <c>ckptmpi inspect PATH [--json]</c>: the tensors (name, dtype, shape, bytes, file) of a safetensors file or a
-/// sharded HF directory, from headers and the index only; no tensor data is read.
+/// sharded HF directory, from headers and the index only; of torch.save files, legacy <c>pytorch_model*.bin</c>
+/// directories and DeepSpeed checkpoints, the tensors and the other pickled objects as a tree, from the zip directory
+/// and the pickle only. No tensor data is read.
 /// </summary>
-public static class InspectCommand
+public static partial class InspectCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "A .safetensors file or a HuggingFace checkpoint directory (model.safetensors or shards with model.safetensors.index.json)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
-        var command = new Command("inspect", "List the tensors of a checkpoint (name, dtype, shape, bytes, file), reading only headers.");
-        command.Arguments.Add(path);
+        var paths = new Argument<string[]>("path")
+        {
+            Description = "A .safetensors or torch .pt/.bin/.pth file, a HuggingFace checkpoint directory, or a DeepSpeed checkpoint directory (with 'latest', or a global_step folder). Several may be given.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (an array of them for several paths) instead of a table." };
+        var command = new Command("inspect", "List the tensors of a checkpoint (name, dtype, shape, bytes, file) and its other objects, reading only headers and pickles.");
+        command.Arguments.Add(paths);
         command.Options.Add(json);
         command.SetAction(parse => JobRunner.Run(comm =>
         {
             if (comm.Rank != 0) return ExitCodes.Success; // metadata only: one rank reads and speaks
-            string target = parse.GetValue(path)!;
-            RejectTorch(target);
-            SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Load(target);
-            Console.Out.Write(parse.GetValue(json) ? Json(target, checkpoint) : Text(target, checkpoint));
+            string[] targets = parse.GetValue(paths)!;
+            bool asJson = parse.GetValue(json);
+            List<string> reports = targets.Select(t => Describe(t, asJson)).ToList();
+            if (asJson && reports.Count > 1) Console.Out.Write("[\n" + string.Join(",\n", reports.Select(r => r.TrimEnd())) + "\n]\n");
+            else Console.Out.Write(string.Join("\n", reports));
             return ExitCodes.Success;
         }));
         return command;
     }
 
-    // torch.save files and DeepSpeed directories need the pickle reader of the torch format, not in this build.
-    private static void RejectTorch(string target)
+    private static string Describe(string target, bool asJson)
     {
-        bool torchFile = File.Exists(target) && Path.GetExtension(target) is ".pt" or ".bin" or ".pth";
-        bool deepSpeed = Directory.Exists(target) && (File.Exists(Path.Combine(target, "latest"))
-            || Directory.EnumerateFiles(target, "*_model_states.pt", SearchOption.AllDirectories).Any());
-        if (torchFile || deepSpeed)
-            throw new UnsupportedCheckpointException(target, "inspecting torch.save files and DeepSpeed checkpoints needs the torch reader, which is not in this build; safetensors files and HF directories are supported");
+        if (TorchFiles(target) is { } torchFiles) return asJson ? TorchJson(target, torchFiles) : TorchText(target, torchFiles);
+        SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Load(target);
+        return asJson ? Json(target, checkpoint) : Text(target, checkpoint);
     }
 
     internal static string Text(string target, SafetensorsCheckpoint c)

@@ -21,7 +21,7 @@ internal interface IExecutionHooks
     /// <summary>Rank 0, before the output directory is checked: validate the journal against the plan and restore the interrupted state.</summary>
     void Prepare(Plan plan, OutputFiles outputs);
 
-    /// <summary>Every rank, once the output directory is ready: open this rank's journal.</summary>
+    /// <summary>Every rank, once the output directory has passed its checks: open (rank 0: start) the journal.</summary>
     void Open(int rank, Plan plan);
 
     /// <summary>

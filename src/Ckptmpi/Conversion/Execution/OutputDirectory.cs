@@ -23,14 +23,35 @@ internal static class OutputDirectory
         if (existing.Count > 0 && !overwrite)
             throw new OutputExistsException(outputDir,
                 $"already holds a checkpoint ({string.Join(", ", existing.Take(3).Select(p => Path.GetRelativePath(outputDir, p)))}{(existing.Count > 3 ? $" and {existing.Count - 3} more" : "")}); pass --overwrite to replace it or choose another --output");
-        if (overwrite)
+        if (overwrite && Directory.Exists(outputDir))
         {
+            RemovePreviousOutputs(outputDir, manifest, finals);
             File.Delete(manifest);
             for (int f = 0; f < plan.Files.Count; f++)
             {
-                if (plan.Files[f].IsCommitMarker) File.Delete(finals[f]);
+                if (plan.Files[f].IsCommitMarker && File.Exists(finals[f])) File.Delete(finals[f]);
             }
         }
         Directory.CreateDirectory(outputDir);
+    }
+
+    /// <summary>
+    /// Files the previous manifest lists that this plan will not write (e.g. rank files of a larger dp size) would
+    /// otherwise survive beside the new checkpoint and confuse its readers; only listed files are touched.
+    /// </summary>
+    private static void RemovePreviousOutputs(string outputDir, string manifest, List<string> finals)
+    {
+        if (!File.Exists(manifest)) return;
+        Manifest previous;
+        try { previous = Manifest.Read(outputDir); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException) { return; }
+        var keep = new HashSet<string>(finals, StringComparer.Ordinal);
+        foreach (OutputChecksum o in previous.Outputs)
+        {
+            string path;
+            try { path = OutputFiles.Resolve(outputDir, o.Path); }
+            catch (InvalidOperationException) { continue; } // a manifest naming a path outside the directory: leave it alone
+            if (!keep.Contains(path) && File.Exists(path)) File.Delete(path);
+        }
     }
 }

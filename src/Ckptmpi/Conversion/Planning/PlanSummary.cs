@@ -17,7 +17,11 @@ public sealed record PlanSummary(
 {
     internal static PlanSummary Of(Plan plan)
     {
-        var perRank = plan.Ranks.Select(r => new RankSummary(r.Rank, r.FileCount, r.BytesRead, r.BytesWritten, r.PeakBuffer)).ToList();
+        var perRank = plan.Ranks.Select(r => new RankSummary(r.Rank, r.FileCount, r.BytesRead, r.BytesWritten, r.PeakBuffer)
+        {
+            Writes = r.Items.Select(i => Describe(plan, i)).ToList(),
+            Reads = r.Items.SelectMany(i => i.Chunks).SelectMany(c => c.Reads).Select(x => x.Source).Distinct().Order().Select(s => plan.Sources[s]).ToList(),
+        }).ToList();
         // Commit markers are written by rank 0 at the end; count them there.
         if (plan.CommitItems.Count > 0)
         {
@@ -28,6 +32,7 @@ public sealed record PlanSummary(
                 BytesRead = r0.BytesRead + plan.CommitItems.Sum(i => i.BytesRead),
                 BytesWritten = r0.BytesWritten + plan.CommitItems.Sum(i => i.Range.Length),
                 PeakBuffer = Math.Max(r0.PeakBuffer, plan.CommitItems.Max(i => i.PeakBuffer)),
+                Writes = [.. r0.Writes, .. plan.CommitItems.Select(i => Describe(plan, i) + " (last)")],
             };
         }
         long written = perRank.Sum(r => r.BytesWritten);
@@ -61,7 +66,19 @@ public sealed record PlanSummary(
     }
 
     internal static string Bytes(long n) => ByteSize.Format(n);
+
+    /// <summary>"path" for a whole file, "path[a, b)" for a byte range of it.</summary>
+    private static string Describe(Plan plan, WorkItem item)
+    {
+        var f = plan.Files[item.File];
+        return item.Range.Start == 0 && item.Range.End == f.Length ? f.RelativePath : f.RelativePath + item.Range;
+    }
 }
 
-/// <summary>One rank's share of a plan.</summary>
-public sealed record RankSummary(int Rank, int Files, long BytesRead, long BytesWritten, long PeakBuffer);
+/// <summary>One rank's share of a plan: counts, and which output files (or byte ranges) it writes and which source files it reads.</summary>
+public sealed record RankSummary(int Rank, int Files, long BytesRead, long BytesWritten, long PeakBuffer)
+{
+    public IReadOnlyList<string> Writes { get; init; } = [];
+
+    public IReadOnlyList<string> Reads { get; init; } = [];
+}

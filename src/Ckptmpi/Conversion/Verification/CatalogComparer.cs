@@ -35,21 +35,8 @@ public static class CatalogComparer
                 continue;
             }
             DType dtype = compareAs?.Invoke(a) ?? a.DType;
-            int size = dtype.SizeInBytes();
-            var x = new byte[Math.Min(e.ElementCount, ChunkElements) * size];
-            var y = new byte[x.Length];
-            for (long at = 0; at < e.ElementCount; at += ChunkElements)
-            {
-                int n = (int)Math.Min(ChunkElements, e.ElementCount - at);
-                left.Read(e, at, dtype, x.AsSpan(0, n * size));
-                right.Read(a, at, dtype, y.AsSpan(0, n * size));
-                int diff = x.AsSpan(0, n * size).CommonPrefixLength(y.AsSpan(0, n * size));
-                if (diff < n * size)
-                {
-                    mismatches.Add(new Mismatch(e.Name, $"element {at + diff / size} differs"));
-                    break;
-                }
-            }
+            if (Verify.TensorComparison.FirstMismatch(left, e, right, a, dtype, ChunkElements * dtype.SizeInBytes() * 2) is string detail)
+                mismatches.Add(new Mismatch(e.Name, detail));
         }
         return mismatches;
     }

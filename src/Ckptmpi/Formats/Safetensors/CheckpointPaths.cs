@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Ckptmpi.Errors;
 
 namespace Ckptmpi.Formats.Safetensors;
@@ -8,7 +7,7 @@ namespace Ckptmpi.Formats.Safetensors;
 /// no absolute paths, no <c>..</c>, and no symlink that leads outside, with one exception: the Hugging Face hub
 /// cache, where <c>snapshots/&lt;rev&gt;/*</c> are symlinks to <c>../../blobs/&lt;hash&gt;</c>.
 /// </summary>
-internal static partial class CheckpointPaths
+internal static class CheckpointPaths
 {
     public static string Resolve(string dir, string name, string indexPath)
     {
@@ -35,23 +34,41 @@ internal static partial class CheckpointPaths
             && System.IO.Path.GetDirectoryName(realFile) == System.IO.Path.Combine(repo, "blobs");
     }
 
-    /// <summary>The canonical path with every symlink resolved (POSIX realpath).</summary>
+    private const int MaxLinkHops = 40; // as Linux's MAXSYMLINKS: a cycle is an error, not a hang
+
+    /// <summary>
+    /// The canonical absolute path with every symlink resolved, component by component (POSIX realpath semantics:
+    /// a <c>..</c> after a link climbs from the link's target, not lexically).
+    /// </summary>
+    /// <exception cref="IOException">More than 40 links were followed (a cycle).</exception>
     public static string RealPath(string path)
     {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
-            return System.IO.Path.GetFullPath(path);
-        nint resolved = realpath(path, 0);
-        if (resolved == 0) throw new FileNotFoundException($"cannot resolve {path}", path);
-        try
+        // Not Path.GetFullPath: it would collapse '..' lexically before the links are known.
+        string absolute = System.IO.Path.IsPathRooted(path) ? path : System.IO.Path.Combine(Directory.GetCurrentDirectory(), path);
+        var pending = new Stack<string>(absolute.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
+        string current = "/";
+        int hops = 0;
+        while (pending.Count > 0)
         {
-            return Marshal.PtrToStringUTF8(resolved)!;
+            string part = pending.Pop();
+            if (part == ".") continue;
+            if (part == "..")
+            {
+                current = System.IO.Path.GetDirectoryName(current) ?? "/";
+                continue;
+            }
+            string next = System.IO.Path.Combine(current, part);
+            if (new FileInfo(next).LinkTarget is string target)
+            {
+                if (++hops > MaxLinkHops) throw new IOException($"{path}: too many levels of symbolic links");
+                foreach (string p in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse()) pending.Push(p);
+                if (target.StartsWith('/')) current = "/";
+            }
+            else
+            {
+                current = next;
+            }
         }
-        finally
-        {
-            unsafe { NativeMemory.Free((void*)resolved); } // realpath mallocs the result
-        }
+        return current;
     }
-
-    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial nint realpath(string path, nint resolved);
 }

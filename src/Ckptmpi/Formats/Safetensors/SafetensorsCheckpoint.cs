@@ -38,12 +38,21 @@ public sealed class SafetensorsCheckpoint
 
     /// <summary>Loads the checkpoint at <paramref name="path"/> and describes it as a <see cref="SourceCatalog"/>.</summary>
     /// <exception cref="CheckpointFormatException">A header or the index is malformed, or a tensor is missing, repeated, or unlisted.</exception>
-    /// <exception cref="UnsupportedCheckpointException">The directory holds a legacy <c>pytorch_model*.bin</c> checkpoint.</exception>
-    public static SourceCatalog Open(string path) => Load(path).ToCatalog();
+    /// <exception cref="UnsupportedCheckpointException">A dtype or tensor layout ckptmpi does not read.</exception>
+    /// <remarks>A directory without safetensors files but with <c>pytorch_model*.bin</c> is read by <see cref="PytorchBinCheckpoint"/>.</remarks>
+    public static SourceCatalog Open(string path)
+    {
+        if (Directory.Exists(path) && !Directory.EnumerateFiles(path, "*" + SafetensorsFormat.FileExtension).Any() && PytorchBinCheckpoint.IsPresent(path))
+            return PytorchBinCheckpoint.Open(path);
+        return Load(path).ToCatalog();
+    }
 
     /// <summary>Reads the headers (and index) of the checkpoint at <paramref name="path"/>: a directory or a <c>.safetensors</c> file.</summary>
     public static SafetensorsCheckpoint Load(string path)
     {
+        // Naming the index means its directory.
+        if (File.Exists(path) && System.IO.Path.GetFileName(path) == SafetensorsFormat.IndexFileName)
+            path = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         if (File.Exists(path))
         {
             string root = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
@@ -58,7 +67,7 @@ public sealed class SafetensorsCheckpoint
         if (files.Count == 0)
         {
             if (Directory.EnumerateFiles(dir, "pytorch_model*.bin").Any())
-                throw new UnsupportedCheckpointException(dir, "legacy pytorch_model*.bin checkpoints are read by the torch reader, which is not available in this build; convert to safetensors first");
+                throw new UnsupportedCheckpointException(dir, $"no *.safetensors here, only pytorch_model*.bin; legacy checkpoints are read when {PytorchBinCheckpoint.SingleFileName} or {PytorchBinCheckpoint.IndexFileName} is present (convert, or inspect the .bin files)");
             throw new CheckpointFormatException(dir, null, $"no {SafetensorsFormat.SingleFileName}, {SafetensorsFormat.IndexFileName} or other *.safetensors file in the directory");
         }
         // No index: every *.safetensors file belongs to the checkpoint, and no tensor may appear in two of them.

@@ -20,9 +20,12 @@ public static class SafetensorsLayout
     /// tensor order, where huggingface_hub would list the oversized shard first). One shard is written as
     /// <c>model.safetensors</c> without an index; more are <c>model-0000i-of-0000N.safetensors</c> plus
     /// <c>model.safetensors.index.json</c>, the commit marker.
+    /// With <paramref name="alignByDType"/>, tensors inside each shard are stably ordered by element size, largest first,
+    /// as the reference writer does: then every tensor is naturally aligned even when dtypes are mixed (in given order,
+    /// an f32 tensor after a bf16 tensor of odd length starts at an odd offset; valid, but not aligned).
     /// </summary>
     /// <exception cref="ArgumentException">A name repeats, a shape has a negative dimension, or the size is not positive.</exception>
-    public static OutputLayout For(IReadOnlyList<(string Name, DType DType, long[] Shape)> tensors, long maxShardBytes, IReadOnlyDictionary<string, string>? metadata = null)
+    public static OutputLayout For(IReadOnlyList<(string Name, DType DType, long[] Shape)> tensors, long maxShardBytes, IReadOnlyDictionary<string, string>? metadata = null, bool alignByDType = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxShardBytes);
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -33,6 +36,8 @@ public static class SafetensorsLayout
         }
 
         List<List<(string Name, DType DType, long[] Shape)>> shards = Split(tensors, maxShardBytes);
+        if (alignByDType)
+            shards = shards.Select(s => s.OrderByDescending(t => t.DType.SizeInBytes()).ToList()).ToList(); // OrderBy is stable
         var files = new List<OutputFile>();
         var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
         long totalSize = 0;

@@ -6,12 +6,12 @@ using System.Runtime.InteropServices;
 namespace Ckptmpi.Tensors.Checksums;
 
 /// <summary>
-/// XXH64 (xxHash 64-bit, seed 0 unless given), the checksum ckptmpi records in manifests: a published,
-/// widely implemented hash (<c>xxhsum -H1</c>, libxxhash's <c>XXH64</c>), several times faster than a page-cache
-/// read, with a streaming API so a writer hashes each chunk as it goes. Bit-exact with libxxhash (tested).
-/// Unlike <see cref="Crc32"/> it does not compose: pieces of one file written by several ranks each get their own
-/// digest; a whole-file value assembled from pieces uses <see cref="Crc32.Combine"/>.
-/// System.IO.Hashing (which has XxHash3/XxHash128) is not available from our package feed.
+/// XXH64 (xxHash 64-bit, seed 0 unless given): a published, widely implemented 64-bit digest (<c>xxhsum -H1</c>,
+/// libxxhash's <c>XXH64</c>), bit-exact with libxxhash (tested), with a streaming API so a writer can hash each chunk
+/// as it goes. It does not compose: for a file written in pieces by several ranks use <see cref="Crc32"/> and
+/// <see cref="Crc32.Combine"/>, which is also faster here (PCLMULQDQ); the manifest records CRC-32 for that reason.
+/// XXH64 is for whole-stream digests where 64 bits matter. (System.IO.Hashing, with XxHash3/XxHash128, is not on our
+/// package feed.)
 /// </summary>
 public sealed class XxHash64
 {

@@ -57,4 +57,42 @@ public sealed class InspectCommandTests
         Assert.That(r.ExitCode, Is.EqualTo(3), r.ToString());
         Assert.That(r.Stderr, Does.Contain("broken.safetensors").And.Contain("header length"));
     }
+
+    [Test]
+    public void A_deepspeed_directory_is_followed_through_latest_and_its_objects_printed_as_a_tree()
+    {
+        ProcessResult r = TestPaths.RunCkptmpi(["inspect", Path.Combine(TestPaths.Fixtures, "deepspeed", "z2_w2_bf16")]);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        Assert.That(r.Stdout, Does.Contain("== global_step1/mp_rank_00_model_states.pt: torch.save v3"));
+        Assert.That(r.Stdout, Does.Contain("== global_step1/bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt"));
+        Assert.That(r.Stdout, Does.Contain("zero_stage: deepspeed.runtime.zero.config.ZeroStageEnum(2)"));
+        Assert.That(r.Stdout, Does.Contain("ds_version: '0.14.4'"));
+        Assert.That(r.Stdout, Does.Contain("eps: 1e-08"));
+        Assert.That(r.Stdout, Does.Match(@"model\.embed_tokens\.weight: tensor BF16 \[256, 65\] 33,280 bytes"));
+    }
+
+    [Test]
+    public void Json_for_a_torch_file_lists_the_tensors_torch_load_finds()
+    {
+        string file = Path.Combine(TestPaths.Fixtures, "deepspeed", "refs", "init_fp32.pt");
+        ProcessResult r = TestPaths.RunCkptmpi(["inspect", file, "--json"]);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        using JsonDocument doc = JsonDocument.Parse(r.Stdout);
+        var ours = doc.RootElement.GetProperty("files")[0].GetProperty("tensors").EnumerateArray()
+            .Select(t => $"{t.GetProperty("name").GetString()} {string.Join(",", t.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()))}").ToList();
+        string python = TestPaths.RunPython("""
+            import sys, torch
+            for k, v in torch.load(sys.argv[1]).items(): print(k, ','.join(map(str, v.shape)))
+            """, file);
+        Assert.That(ours, Is.EqualTo(python.Trim().Split('\n').ToList()));
+    }
+
+    [Test]
+    public void Several_paths_give_a_json_array_with_one_object_each()
+    {
+        ProcessResult r = TestPaths.RunCkptmpi(["inspect", Hf("tiny-pad-bf16"), Path.Combine(TestPaths.Fixtures, "deepspeed", "z3_w2_fp16"), "--json"]);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        using JsonDocument doc = JsonDocument.Parse(r.Stdout);
+        Assert.That(doc.RootElement.EnumerateArray().Select(e => e.GetProperty("format").GetString()), Is.EqualTo(new[] { "safetensors", "torch" }));
+    }
 }

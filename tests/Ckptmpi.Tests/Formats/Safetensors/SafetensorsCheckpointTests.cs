@@ -104,6 +104,8 @@ public sealed class SafetensorsCheckpointTests
         SourceCatalog c = SafetensorsCheckpoint.Open(Path.Combine(Hf("tiny-pad-bf16"), "model.safetensors"));
         Assert.That(c.Root, Is.EqualTo(Hf("tiny-pad-bf16")));
         Assert.That(c.Contains("model.norm.weight"));
+        SourceCatalog viaIndex = SafetensorsCheckpoint.Open(Path.Combine(Hf("tiny-pad-fp32-sharded"), "model.safetensors.index.json"));
+        Assert.That(viaIndex.Tensors, Has.Count.EqualTo(21));
     }
 
     private static string ShardedCopy()
@@ -228,12 +230,12 @@ public sealed class SafetensorsCheckpointTests
     }
 
     [Test]
-    public void A_legacy_pytorch_bin_checkpoint_is_reported_as_unsupported()
+    public void Legacy_bin_shards_without_their_standard_names_are_reported_as_unsupported()
     {
         string dir = TestPaths.NewTempDir();
-        File.WriteAllBytes(Path.Combine(dir, "pytorch_model.bin"), [0x50, 0x4B]);
+        File.WriteAllBytes(Path.Combine(dir, "pytorch_model-00001-of-00002.bin"), [0x50, 0x4B]);
         var e = Assert.Throws<UnsupportedCheckpointException>(() => SafetensorsCheckpoint.Open(dir))!;
-        Assert.That(e.Message, Does.Contain("pytorch_model"));
+        Assert.That(e.Message, Does.Contain("pytorch_model.bin.index.json"));
     }
 
     [Test]

@@ -137,4 +137,16 @@ public sealed class SafetensorsLayoutTests
         Assert.That(output, Does.Contain($"checked {tensors.Count} bad 0"), output);
         Directory.Delete(dir, true);
     }
+
+    [Test]
+    public void Aligning_by_dtype_orders_each_shard_largest_element_first_and_keeps_every_offset_aligned()
+    {
+        (string, DType, long[])[] t = [("n", DType.BF16, [65]), ("w", DType.F32, [3]), ("b", DType.U8, [1]), ("d", DType.F64, [2]), ("m", DType.BF16, [1])];
+        OutputFile file = SafetensorsLayout.For(t, long.MaxValue, alignByDType: true).Files.Single();
+        var segments = file.Segments.OfType<TensorSegment>().ToList();
+        Assert.That(segments.Select(s => s.Tensor), Is.EqualTo(new[] { "d", "w", "n", "m", "b" }));
+        Assert.That(segments.All(s => s.Offset % s.DType.SizeInBytes() == 0));
+        var unaligned = SafetensorsLayout.For(t, long.MaxValue).Files.Single().Segments.OfType<TensorSegment>();
+        Assert.That(unaligned.Any(s => s.Offset % s.DType.SizeInBytes() != 0), "in given order the f32 after 65 bf16 is misaligned");
+    }
 }

@@ -83,6 +83,17 @@ for kind in ["dotdot", "absolute", "backslash", "deflated", "missing_storage", "
             if name.endswith("/version"):
                 name = {"dotdot": "good/../../evil", "absolute": "/good/evil", "backslash": "good\\evil", "not_in_folder": "other/version"}.get(kind, name)
             z.writestr(name, data)
+# Valid variants and unsupported ones: record order, the TorchScript version name, byte order, TorchScript archives.
+for kind in ["version_first", "data_version", "big_endian", "torchscript"]:
+    with zipfile.ZipFile(os.path.join(d, kind + ".pt"), "w") as z:
+        infos = src.infolist()
+        if kind == "version_first": infos = sorted(infos, key=lambda i: not i.filename.endswith("/version"))
+        for info in infos:
+            name = info.filename
+            if kind == "data_version" and name.endswith("/version"): name = name.replace("/version", "/.data/version")
+            z.writestr(name, src.read(info.filename))
+        if kind == "big_endian": z.writestr("good/byteorder", "big")
+        if kind == "torchscript": z.writestr("good/constants.pkl", b"")
 """, _badZips);
     }
 
@@ -97,6 +108,24 @@ for kind in ["dotdot", "absolute", "backslash", "deflated", "missing_storage", "
         string bad = Path.Combine(_badZips, kind + ".pt");
         Assert.That(() => TorchArchive.Open(bad), Throws.TypeOf<CheckpointFormatException>()
             .With.Property(nameof(CheckpointFormatException.Path)).EqualTo(bad).And.Message.Contains(message));
+    }
+
+    [TestCase("version_first")]
+    [TestCase("data_version")]
+    public void Archives_with_version_first_or_named_data_version_open(string kind)
+    {
+        TorchArchive a = TorchArchive.Open(Path.Combine(_badZips, kind + ".pt"));
+        Assert.That(a.ArchiveName, Is.EqualTo("good"));
+        Assert.That(a.Version, Is.EqualTo(3));
+        Assert.That(a.Storages, Has.Count.EqualTo(1));
+    }
+
+    [TestCase("big_endian", "only little-endian")]
+    [TestCase("torchscript", "TorchScript archive")]
+    public void Big_endian_and_torchscript_archives_are_unsupported(string kind, string message)
+    {
+        string file = Path.Combine(_badZips, kind + ".pt");
+        Assert.That(() => TorchArchive.Open(file), Throws.TypeOf<UnsupportedCheckpointException>().With.Message.Contains(message).And.Message.Contains(file));
     }
 
     [Test]
@@ -145,8 +174,12 @@ for kind in ["dotdot", "absolute", "backslash", "deflated", "missing_storage", "
     {
         var storage = new TorchStorage("0", DType.F32, 4);
         var root = new PyDict();
-        root.Add("w", new PyTensor(storage, 2, [3], [1]));
+        root.Add("w", new PyTensor(storage, 1, [3], [1]));
         byte[] pickle = PickleWriter.Write(root).Pickle;
+        Assert.That(() => PickleWriter.Write(new PyTensor(storage, 2, [3], [1])), Throws.ArgumentException, "the writer refuses it too");
+        // Storage offset 1 (BINPERSID, BININT1 1) becomes 2: the tensor now ends one element past its storage.
+        int at = Convert.ToHexString(pickle).IndexOf("514B01", StringComparison.Ordinal) / 2;
+        pickle[at + 2] = 2;
         Assert.That(() => PickleReader.Read(pickle, Name), FormatError().And.Message.Contains("reaches element 4"));
     }
 

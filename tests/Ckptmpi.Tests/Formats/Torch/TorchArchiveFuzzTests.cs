@@ -13,7 +13,7 @@ namespace Ckptmpi.Tests.Formats.Torch;
 public sealed class TorchArchiveFuzzTests
 {
     // Override with CKPTMPI_FUZZ_SEED (replay a failure) and CKPTMPI_FUZZ_ITERATIONS (longer runs).
-    private static readonly int Iterations = int.TryParse(Environment.GetEnvironmentVariable("CKPTMPI_FUZZ_ITERATIONS"), out int n) ? n : 10_000;
+    private static readonly int Iterations = int.TryParse(Environment.GetEnvironmentVariable("CKPTMPI_FUZZ_ITERATIONS"), out int n) ? n : 6_000;
     private static readonly TimeSpan PerCaseLimit = TimeSpan.FromSeconds(2);
 
     private static IEnumerable<(string Name, byte[] Bytes)> Corpus()
@@ -63,6 +63,34 @@ public sealed class TorchArchiveFuzzTests
         }
         TestContext.Out.WriteLine($"{Iterations} cases in {total.Elapsed.TotalSeconds:F1} s: {accepted} still valid, {rejected} rejected with our exceptions");
         Assert.That(rejected, Is.GreaterThan(Iterations / 4), "mutations must actually hit the parsers");
+    }
+
+    [Test]
+    public void Mutated_pickles_of_a_deepspeed_optimizer_state_fail_only_with_our_exceptions()
+    {
+        int seed = TestContext.CurrentContext.Random.Next();
+        TestContext.Out.WriteLine($"pickle fuzz seed {seed}");
+        var rng = new Random(seed);
+        string file = Path.Combine(TestPaths.Fixtures, "deepspeed", "z3_w2_bf16", "global_step1", "bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt");
+        using var source = new FileByteSource(file);
+        var entry = TorchArchive.Open(source).Directory.FindRecord("data.pkl")!;
+        var pickle = new byte[entry.Length];
+        source.ReadExactly(entry.Data.Start, pickle);
+        for (int i = 0; i < Iterations / 2; i++)
+        {
+            byte[] mutated = Mutate(rng, pickle);
+            try
+            {
+                var (root, _) = PickleReader.Read(mutated, "fuzz.pkl");
+                _ = PickleWriter.Write(root);
+            }
+            catch (CheckpointFormatException) { }
+            catch (UnsupportedCheckpointException) { }
+            catch (Exception e)
+            {
+                Assert.Fail($"seed {seed}, case {i}: {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+            }
+        }
     }
 
     private static void Open(byte[] bytes)

@@ -208,7 +208,7 @@ internal sealed partial class PickleReader
 
     private void Memoize(long index)
     {
-        if (_stack.Count == 0) throw Fail("memo store with an empty stack");
+        if (_stack.Count <= Fence) throw Fail("memo store with nothing on the stack above the last MARK");
         if (_memo.Count >= _limits.MaxMemoEntries && !_memo.ContainsKey(index))
             throw Fail($"more than {_limits.MaxMemoEntries} memo entries");
         _memo[index] = _stack[^1];

@@ -246,13 +246,33 @@ internal sealed class PickleWriter
         PutByReference(t);
     }
 
-    private static PyTuple RebuildArgs(PyTensor t) => new(
-        new PyStorage(t.Storage),
-        new PyInt(t.StorageOffset),
-        new PyTuple(t.Shape.Select(d => (PyValue)new PyInt(d)).ToArray()),
-        new PyTuple(t.Stride.Select(d => (PyValue)new PyInt(d)).ToArray()),
-        PyBool.Of(t.RequiresGrad),
-        new PyDict(isOrdered: true));
+    private static PyTuple RebuildArgs(PyTensor t)
+    {
+        CheckFitsStorage(t);
+        return new(
+            new PyStorage(t.Storage),
+            new PyInt(t.StorageOffset),
+            new PyTuple(t.Shape.Select(d => (PyValue)new PyInt(d)).ToArray()),
+            new PyTuple(t.Stride.Select(d => (PyValue)new PyInt(d)).ToArray()),
+            PyBool.Of(t.RequiresGrad),
+            new PyDict(isOrdered: true));
+    }
+
+    /// <summary>torch.load would fail (or read garbage) on a tensor that reaches past its storage: refuse to write one.</summary>
+    private static void CheckFitsStorage(PyTensor t)
+    {
+        if (t.Shape.Count != t.Stride.Count || t.StorageOffset < 0 || t.Shape.Any(d => d < 0) || t.Stride.Any(d => d < 0))
+            throw new ArgumentException($"{t}: shape and stride must have the same rank and no negative values");
+        long last = t.StorageOffset;
+        bool empty = false;
+        for (int i = 0; i < t.Shape.Count; i++)
+        {
+            if (t.Shape[i] == 0) empty = true;
+            else last = checked(last + checked((t.Shape[i] - 1) * t.Stride[i]));
+        }
+        if (empty ? t.StorageOffset > t.Storage.ElementCount : last >= t.Storage.ElementCount)
+            throw new ArgumentException($"{t} reaches element {last} of storage '{t.Storage.Key}', which has {t.Storage.ElementCount} elements");
+    }
 
     /// <summary>A storage persistent id: MARK 'storage' GLOBAL key location numel TUPLE, BINPERSID (A.6).</summary>
     private void SavePersistentId(TorchStorage s)

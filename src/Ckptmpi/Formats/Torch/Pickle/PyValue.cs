@@ -153,5 +153,23 @@ public sealed record PyTensor(TorchStorage Storage, long StorageOffset, IReadOnl
         return s;
     }
 
-    public bool IsContiguous => Stride.SequenceEqual(ContiguousStrides(Shape)) || ElementCount <= 1;
+    /// <summary>
+    /// Row-major contiguous, as torch's <c>is_contiguous()</c> decides: strides of size-1 dimensions do not
+    /// matter (slicing leaves arbitrary ones there), and a tensor with at most one element is contiguous.
+    /// </summary>
+    public bool IsContiguous
+    {
+        get
+        {
+            if (Shape.Any(d => d == 0)) return true;
+            long expected = 1;
+            for (int i = Shape.Count - 1; i >= 0; i--)
+            {
+                if (Shape[i] == 1) continue;
+                if (Stride[i] != expected) return false;
+                expected *= Shape[i];
+            }
+            return true;
+        }
+    }
 }

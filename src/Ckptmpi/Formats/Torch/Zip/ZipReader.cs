@@ -84,7 +84,7 @@ public static class ZipReader
         source.ReadExactly((long)cdOffset, cd);
         var entries = ReadEntries(source, cd, (long)cdOffset, (int)entryCount);
         string archive = ArchiveNameOf(path, entries, (long)cdOffset);
-        CheckNoOverlap(path, entries, (long)cdOffset);
+        CheckNoOverlap(path, entries);
         return new ZipDirectory(path, archive, entries);
     }
 
@@ -199,7 +199,7 @@ public static class ZipReader
         return archive;
     }
 
-    private static void CheckNoOverlap(string path, List<ZipEntry> entries, long cdOffset)
+    private static void CheckNoOverlap(string path, List<ZipEntry> entries)
     {
         long previousEnd = 0;
         string? previous = null;

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# convert --resume under mpiexec -n 4 (MPICH and Open MPI): one rank is SIGKILLed at several points of an
+# HF -> ZeRO-3 conversion (test hook CKPTMPI_TEST_KILL_AFTER_PIECES / _RANK / _UNJOURNALED, see
+# src/Ckptmpi/Conversion/Journal/JournalFaults.cs); the killed job must leave no manifest and no 'latest'; rerunning
+# the same command with --resume must finish, reuse journaled pieces, and give the same files (size + CRC-32 per the
+# manifests, and 'ckptmpi verify') as a clean single-process run.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
+[ -f "$dll" ] || dll="$repo/src/Ckptmpi/bin/Debug/net10.0/ckptmpi.dll"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+tmp=$(mktemp -d /tmp/ckptmpi-e2e-resume.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 2MB >/dev/null
+args=(convert --from hf --to zero --zero-stage 3 --dp-size 8 --input "$tmp/hf" --max-buffer 256KiB)
+outputs_of() { /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/ckptmpi-manifest.json")); [print(o["path"], o["size"], o["checksum"]) for o in sorted(m["outputs"], key=lambda o: o["path"])]' "$1"; }
+
+dotnet "$dll" "${args[@]}" --output "$tmp/clean" >/dev/null
+outputs_of "$tmp/clean" > "$tmp/clean.txt"
+echo "clean single-process run: $(wc -l < "$tmp/clean.txt") files"
+
+status=0
+fail() { echo "FAIL $*"; status=1; }
+# launcher  kill-rank  after-pieces  unjournaled  io
+cases=(
+  "mpiexec.mpich 1 0 0 direct"
+  "mpiexec.mpich 2 7 1 direct"
+  "mpiexec.mpich 0 20 0 aggregate"
+  "mpiexec.openmpi 3 3 0 direct"
+  "mpiexec.openmpi 0 12 1 direct"
+  "mpiexec.openmpi 2 25 0 aggregate"
+)
+for c in "${cases[@]}"; do
+  read -r launcher rank pieces unjournaled io <<<"$c"
+  name="$launcher rank $rank killed after $pieces pieces (unjournaled=$unjournaled, --io $io)"
+  out="$tmp/out-${launcher#mpiexec.}-$rank-$pieces"
+  set +e
+  "$launcher" -n 4 env CKPTMPI_TEST_KILL_AFTER_PIECES="$pieces" CKPTMPI_TEST_KILL_RANK="$rank" CKPTMPI_TEST_KILL_UNJOURNALED="$unjournaled" \
+    dotnet "$dll" "${args[@]}" --io "$io" --output "$out" >"$out.kill.log" 2>&1
+  code=$?
+  set -e
+  if [ "$code" -eq 0 ]; then fail "$name: the killed job exited 0"; continue; fi
+  [ -e "$out/ckptmpi-manifest.json" ] && fail "$name: a manifest exists after the kill"
+  [ -e "$out/latest" ] && fail "$name: 'latest' exists after the kill"
+  [ -d "$out/.ckptmpi-journal" ] || fail "$name: no journal after the kill"
+  journaled=$(cat "$out"/.ckptmpi-journal/rank-*.jsonl 2>/dev/null | wc -l)
+
+  if ! "$launcher" -n 4 dotnet "$dll" "${args[@]}" --io "$io" --output "$out" --resume >"$out.resume.log" 2>&1; then
+    fail "$name: --resume failed:"; tail -5 "$out.resume.log"; continue
+  fi
+  reused=$(grep -o 'reused [0-9]* journaled pieces' "$out.resume.log" | head -1 || true)
+  if ! diff <(outputs_of "$out") "$tmp/clean.txt" >/dev/null; then fail "$name: resumed output differs from the clean run"; diff <(outputs_of "$out") "$tmp/clean.txt" | head -5; continue; fi
+  if ! dotnet "$dll" verify "$out" >"$out.verify.log" 2>&1; then fail "$name: verify failed"; cat "$out.verify.log"; continue; fi
+  [ -d "$out/.ckptmpi-journal" ] && fail "$name: journal left after a successful resume"
+  echo "PASS $name: exit $code, $journaled pieces journaled, resume ${reused:-reused (rank 0 had none)}; identical to the clean run, verify OK"
+done
+
+# A resume with another plan (another --dp-size) is refused, and the interrupted run stays resumable.
+out="$tmp/other-plan"
+set +e
+mpiexec.mpich -n 2 env CKPTMPI_TEST_KILL_AFTER_PIECES=2 CKPTMPI_TEST_KILL_RANK=1 dotnet "$dll" "${args[@]}" --output "$out" >/dev/null 2>&1
+msg=$(mpiexec.mpich -n 2 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$tmp/hf" --max-buffer 256KiB --output "$out" --resume 2>&1)
+code=$?
+set -e
+if [ "$code" -ne 0 ] && grep -q "this command plans" <<<"$msg"; then echo "PASS a resume with another plan is refused (exit $code)"; else fail "resume with another plan: exit $code: $msg"; fi
+if mpiexec.mpich -n 2 dotnet "$dll" "${args[@]}" --output "$out" --resume >/dev/null 2>&1 && diff <(outputs_of "$out") "$tmp/clean.txt" >/dev/null; then
+  echo "PASS ... and the original command then resumes it to the clean result"
+else fail "the original command could not resume after the refused one"; fi
+exit $status
