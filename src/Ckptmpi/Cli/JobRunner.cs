@@ -38,7 +38,9 @@ public static class JobRunner
             ICommunicator comm;
             try
             {
-                comm = Communicators.Create(MpiOptions.FromEnvironment(), launcher, Log.Logger);
+                MpiOptions options = MpiOptions.FromEnvironment();
+                FailedRankWait = options.FailedRankWait;
+                comm = Communicators.Create(options, launcher, Log.Logger);
             }
             catch (ArgumentException e)
             {
@@ -77,7 +79,7 @@ public static class JobRunner
 
     /// <summary>
     /// How long a failing rank waits for the others to reach the end-of-job agreement before it aborts the job
-    /// (they may be blocked in a collective it will never join).
+    /// (they may be blocked in a collective it will never join). CKPTMPI_FAILED_RANK_WAIT_SECONDS sets it per job.
     /// </summary>
     public static TimeSpan FailedRankWait { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -264,8 +264,12 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
             Monitor.Exit(s_gate);
             throw new ObjectDisposedException(nameof(MpiCommunicator), $"{function} after MPI_Finalize");
         }
-        Debug.Assert(ThreadLevel >= MpiAbi.ThreadSerialized || Environment.CurrentManagedThreadId == _initThread,
-            $"{function} called off the MPI thread at thread level FUNNELED");
+        if (ThreadLevel < MpiAbi.ThreadSerialized && Environment.CurrentManagedThreadId != _initThread)
+        {
+            // FUNNELED (e.g. a Cray MPICH_MAX_THREAD_SAFETY cap): only the thread that initialized MPI may call it (P14).
+            Monitor.Exit(s_gate);
+            throw new InvalidOperationException($"{function} called from thread {Environment.CurrentManagedThreadId} but MPI granted only FUNNELED to thread {_initThread}");
+        }
         return new Serialized(s_gate);
     }
 

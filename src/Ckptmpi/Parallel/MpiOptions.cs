@@ -10,6 +10,8 @@ namespace Ckptmpi.Parallel;
 /// <item><term>CKPTMPI_MPI_INT_LIMIT</term><description>largest count or displacement passed as C int (default int.MaxValue);
 /// lower it to force the large-count or point-to-point path in tests.</description></item>
 /// <item><term>CKPTMPI_MPI_LARGE_COUNT</term><description>on (default) or off: ignore MPI-4 <c>_c</c> exports.</description></item>
+/// <item><term>CKPTMPI_FAILED_RANK_WAIT_SECONDS</term><description>how long a failing rank waits for the others at the
+/// end-of-job agreement before it aborts the job (default 5).</description></item>
 /// </list>
 /// </summary>
 public sealed record MpiOptions
@@ -21,6 +23,7 @@ public sealed record MpiOptions
     public long ChunkBytes { get; init; } = DefaultChunkBytes;
     public long IntLimit { get; init; } = int.MaxValue;
     public bool UseLargeCount { get; init; } = true;
+    public TimeSpan FailedRankWait { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Reads the CKPTMPI_MPI* variables of the current process.</summary>
     /// <exception cref="ArgumentException">A variable has a value that is not understood.</exception>
@@ -56,6 +59,7 @@ public sealed record MpiOptions
             ChunkBytes = Positive("CKPTMPI_MPI_CHUNK_BYTES", DefaultChunkBytes, int.MaxValue),
             IntLimit = Positive("CKPTMPI_MPI_INT_LIMIT", int.MaxValue, int.MaxValue),
             UseLargeCount = large,
+            FailedRankWait = TimeSpan.FromSeconds(Positive("CKPTMPI_FAILED_RANK_WAIT_SECONDS", 5, 86_400)),
         };
     }
 }

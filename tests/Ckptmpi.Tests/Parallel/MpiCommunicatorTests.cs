@@ -62,9 +62,11 @@ public sealed class MpiCommunicatorTests(string launcher)
     [Test]
     public void A_rank_that_throws_ends_the_whole_job_within_seconds_with_the_internal_error_code()
     {
-        TimedResult r = MpiLaunch.Run(launcher, 4, ["mpi-selftest", "--throw-on-rank", "1"]);
+        // The others wait in a barrier the failing rank never joins: it gives up on the agreement after 1 s and aborts.
+        TimedResult r = MpiLaunch.Run(launcher, 4, ["mpi-selftest", "--throw-on-rank", "1"],
+            new Dictionary<string, string?> { ["CKPTMPI_FAILED_RANK_WAIT_SECONDS"] = "1" });
         Assert.That(r.ExitCode, Is.EqualTo(70), r.ToString());
-        Assert.That(r.Stderr, Does.Contain("[r1/4@").And.Contain("deliberate failure (--throw-on-rank)"), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("[r1/4@").And.Contain("deliberate failure (--throw-on-rank)").And.Contain("did not reach the end of the job within 1 s"), r.ToString());
         Assert.That(r.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), r.ToString());
     }
 

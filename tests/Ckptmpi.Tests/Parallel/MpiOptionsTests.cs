@@ -21,9 +21,10 @@ public sealed class MpiOptionsTests
     public void Every_variable_is_read()
     {
         MpiOptions o = From(("CKPTMPI_MPI", "on"), ("CKPTMPI_MPI_LIB", "/opt/cray/lib-abi-mpich/libmpi.so.12"),
-                            ("CKPTMPI_MPI_CHUNK_BYTES", "4096"), ("CKPTMPI_MPI_INT_LIMIT", "1000"), ("CKPTMPI_MPI_LARGE_COUNT", "off"));
-        Assert.That((o.Mode, o.Library, o.ChunkBytes, o.IntLimit, o.UseLargeCount),
-            Is.EqualTo((RunMode.On, (string?)"/opt/cray/lib-abi-mpich/libmpi.so.12", 4096L, 1000L, false)));
+                            ("CKPTMPI_MPI_CHUNK_BYTES", "4096"), ("CKPTMPI_MPI_INT_LIMIT", "1000"), ("CKPTMPI_MPI_LARGE_COUNT", "off"),
+                            ("CKPTMPI_FAILED_RANK_WAIT_SECONDS", "30"));
+        Assert.That((o.Mode, o.Library, o.ChunkBytes, o.IntLimit, o.UseLargeCount, o.FailedRankWait),
+            Is.EqualTo((RunMode.On, (string?)"/opt/cray/lib-abi-mpich/libmpi.so.12", 4096L, 1000L, false, TimeSpan.FromSeconds(30))));
     }
 
     [TestCase("CKPTMPI_MPI", "maybe")]
@@ -31,6 +32,7 @@ public sealed class MpiOptionsTests
     [TestCase("CKPTMPI_MPI_CHUNK_BYTES", "4294967296")]
     [TestCase("CKPTMPI_MPI_INT_LIMIT", "lots")]
     [TestCase("CKPTMPI_MPI_LARGE_COUNT", "sometimes")]
+    [TestCase("CKPTMPI_FAILED_RANK_WAIT_SECONDS", "-1")]
     public void A_value_that_is_not_understood_names_the_variable(string name, string value)
     {
         Assert.That(() => From((name, value)), Throws.ArgumentException.With.Message.StartsWith($"{name}={value}"));

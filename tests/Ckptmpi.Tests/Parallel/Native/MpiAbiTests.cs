@@ -23,7 +23,7 @@ public sealed class MpiAbiTests
     [Test]
     public void Open_MPI_globals_are_read_from_the_real_library()
     {
-        Assume.That(File.Exists("/usr/lib/x86_64-linux-gnu/libmpi.so.40"), Is.True, "Open MPI (libmpi.so.40) is not installed");
+        MpiLaunch.Launcher(MpiLaunch.OpenMpi); // Open MPI installed (else inconclusive, like every MPI test)
         // Loading (not initializing) the library only runs its constructors; the handles are addresses of globals.
         nint lib = System.Runtime.InteropServices.NativeLibrary.Load("libmpi.so.40");
         MpiAbi a = MpiAbi.Detect(lib);
