@@ -38,8 +38,12 @@ public static class ConversionJob
         using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment());
         ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
                                               new ExecutionOptions(request.Overwrite, request.Io) { Hooks = journal });
-        if (journal.ReusedPieces > 0)
-            Serilog.Log.Information("rank {Rank}: --resume reused {Pieces} journaled pieces ({Bytes} bytes) and wrote {Written}", comm.Rank, journal.ReusedPieces, journal.ReusedBytes, journal.WrittenPieces);
+        if (request.Resume)
+        {
+            long reused = comm.AllreduceSum(journal.ReusedPieces), bytes = comm.AllreduceSum(journal.ReusedBytes), written = comm.AllreduceSum(journal.WrittenPieces);
+            if (comm.Rank == 0)
+                Serilog.Log.Information("--resume: reused {Pieces} journaled pieces ({Bytes} bytes) proven by their CRC-32 and wrote {Written} pieces", reused, bytes, written);
+        }
         comm.RunPhase("write manifest", () =>
         {
             if (comm.Rank != 0) return;

@@ -30,8 +30,8 @@ public static class TensorComparison
             int diff = a.CommonPrefixLength(b);
             if (diff == a.Length) continue;
             int i = diff / size;
-            string cast = source.Pieces.Count > 0 && source.Pieces[0].StoredDType != @as
-                ? $" (stored as {Name(source.Pieces[0].StoredDType)}, rounded to nearest even)" : "";
+            string cast = source.Pieces.Count > 0 && source.Pieces[0].StoredDType is DType stored && stored != @as
+                ? $" (stored as {Name(stored)}, {(stored.SizeInBytes() > size ? "rounded to nearest even" : stored.SizeInBytes() < size ? "widened exactly" : "converted")})" : "";
             return string.Create(CultureInfo.InvariantCulture,
                 $"element {at + i} of {total} differs ({Name(@as)}): source {Describe(a.Slice(i * size, size), @as)}{cast}, output {Describe(b.Slice(i * size, size), @as)}");
         }
