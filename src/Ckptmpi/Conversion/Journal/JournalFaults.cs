@@ -39,6 +39,3 @@ public sealed record JournalFaults
     private static long? Number(string name) =>
         Environment.GetEnvironmentVariable(name) is string s && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : null;
 }
-
-/// <summary>The in-process stand-in for SIGKILL (<see cref="JournalFaults.InProcess"/>).</summary>
-public sealed class InjectedCrashException(string message) : Exception(message);
