@@ -3,7 +3,7 @@
 # end-to-end check (tests/e2e/*.sh), and ends with one line "N passed, N failed".
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cd "$repo"
+cd "$repo" || exit 1
 
 bash tests/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 

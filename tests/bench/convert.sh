@@ -19,6 +19,7 @@ trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 py() { /usr/bin/python3 -c "$@"; }
+sources() { find "$work/hf" "$work/big" -name '*.safetensors' 2>/dev/null | sort || true; }
 # run LABEL RANKS OUT -- ckptmpi args...: times the job, collects each rank's peak RSS, prints one table row.
 rows=()
 run() {
@@ -29,9 +30,9 @@ run() {
   sync
   copy_start=$(date +%s.%N)
   local src_bytes reps
-  src_bytes=$(cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null | wc -c)
+  src_bytes=$(sources | xargs du -cb | tail -1 | cut -f1)
   reps=$(( bytes / src_bytes + 1 ))
-  for _ in $(seq "$reps"); do cat "$work"/hf/*.safetensors "$work"/big/*.safetensors 2>/dev/null || true; done | head -c "$bytes" > "$work/copy.bin" || true
+  for _ in $(seq "$reps"); do sources | xargs cat 2>/dev/null; done | head -c "$bytes" > "$work/copy.bin" || true
   sync
   copy_end=$(date +%s.%N)
   rm -f "$work/copy.bin"
@@ -44,15 +45,17 @@ run() {
     mpiexec.mpich -n "$ranks" sh -c '/usr/bin/time -v -o "$0.$PMI_RANK" "$@" >/dev/null' "$work/rss" dotnet "$dll" convert "$@" --output "$out"
   fi
   end=$(date +%s.%N)
-  local rss
+  local rss cpu
   rss=$(cat "$work"/rss.* | sed -n 's/.*Maximum resident set size (kbytes): //p' | sort -n | tail -1)
+  # CPU seconds (user + system, all ranks): what the conversion costs, whatever else the node is running.
+  cpu=$(cat "$work"/rss.* | sed -n 's/.*\(User\|System\) time (seconds): //p' | py 'import sys; print(sum(float(x) for x in sys.stdin.read().split()))')
   rows+=("$(py '
 import json, sys
 m = json.load(open(sys.argv[1] + "/ckptmpi-manifest.json"))
 t = float(sys.argv[3]) - float(sys.argv[2]); r = m["plan"]["bytes_read"]; w = m["plan"]["bytes_written"]
 copy = float(sys.argv[6])
-print(f"| {sys.argv[4]} | {sys.argv[5]} | {t:.1f} | {r/1e9:.2f} | {w/1e9:.2f} | {r/1e9/t:.2f} | {w/1e9/t:.2f} | {int(sys.argv[7])/1024:.0f} | {copy:.1f} | {copy/t:.2f} |")
-' "$out" "$start" "$end" "$label" "$ranks" "$copy_rate" "$rss")")
+print(f"| {sys.argv[4]} | {sys.argv[5]} | {t:.1f} | {float(sys.argv[8]):.1f} | {r/1e9:.2f} | {w/1e9:.2f} | {r/1e9/t:.2f} | {w/1e9/t:.2f} | {int(sys.argv[7])/1024:.0f} | {copy:.1f} | {copy/t:.2f} |")
+' "$out" "$start" "$end" "$label" "$ranks" "$copy_rate" "$rss" "$cpu")")
   echo "${rows[-1]}"
 }
 
@@ -83,6 +86,6 @@ dotnet "$dll" bench-make-model --output "$work/big" --vocab 262144 --hidden 2048
 run "1 GiB tensor: HF -> ZeRO-3 dp4, 64MiB buffer" 1 "$work/bigz" -- --from hf --to zero --zero-stage 3 --dp-size 4 --input "$work/big" --max-buffer 64MiB
 run "1 GiB tensor: ZeRO-3 -> HF fp32, 64MiB buffer" 1 "$work/bigback" -- --from zero --to hf --dtype fp32 --input "$work/bigz" --max-buffer 64MiB
 echo
-echo "| conversion | ranks | s | GB read | GB written | GB/s read | GB/s written | peak RSS/rank MiB | copy s | vs copy |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| conversion | ranks | s | CPU s | GB read | GB written | GB/s read | GB/s written | peak RSS/rank MiB | copy s | vs copy |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"

@@ -10,7 +10,9 @@ public static class CommandCatalog
     {
         var root = new RootCommand("ckptmpi: convert LLM checkpoints between training and serving formats, streaming, across MPI ranks.");
         root.Subcommands.Add(MpiInfoCommand.Create());
+        root.Subcommands.Add(MpiSelfTestCommand.Create());
         root.Subcommands.Add(EstimateCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(VerifyCommand.Create());

@@ -9,11 +9,13 @@ namespace Ckptmpi.Cli;
 /// launcher started us; MPI otherwise), sets up per-rank logging, runs the body, and turns failures into one exit
 /// code that is the same on every rank:
 /// <list type="bullet">
-/// <item>a <see cref="RankFailedException"/> (from <see cref="CollectivePhase.RunPhase"/>: every rank already agreed)
-/// is logged on every rank, MPI is finalized, and every rank exits with the failing rank's code;</item>
-/// <item>any other exception escaped on this rank alone, so the other ranks may be blocked in a collective: the
-/// error is logged and the job is ended with MPI_Abort(code) (a plain process just returns the code);</item>
-/// <item>bodies that return a code agree on it: the lowest failing rank's non-zero code wins everywhere;</item>
+/// <item>at the end every rank joins an agreement on a channel of its own (<see cref="IOutcomeAgreement"/>): if any
+/// rank threw or returned non-zero, every rank logs the same "rank R failed: message" and exits with rank R's
+/// code (R = the lowest failing rank), and MPI is finalized normally;</item>
+/// <item>a failing rank waits at most <see cref="FailedRankWait"/> for the others: if they do not arrive (blocked in
+/// a collective it never joined), it ends the job with MPI_Abort(its code);</item>
+/// <item>a <see cref="RankFailedException"/> from <see cref="CollectivePhase.RunPhase"/> was already agreed by every
+/// rank, so it passes through that agreement at once;</item>
 /// <item>an exception on another thread (UnhandledException) aborts the job with <see cref="ExitCodes.Internal"/>
 /// instead of a launcher-specific signal code (P8).</item>
 /// </list>
@@ -72,41 +74,59 @@ public static class JobRunner
         }
     }
 
+    /// <summary>
+    /// How long a failing rank waits for the others to reach the end-of-job agreement before it aborts the job
+    /// (they may be blocked in a collective it will never join).
+    /// </summary>
+    public static TimeSpan FailedRankWait { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The runner over a given communicator (tests pass a <see cref="ThreadCommunicator"/> rank); disposes it.</summary>
     internal static int Run(ICommunicator comm, Func<ICommunicator, int> body)
     {
-        int code;
+        CollectivePhase.ExitCodeOf = ExitCodes.For;
+        JobOutcome? failure = null;
         try
         {
-            code = body(comm);
+            int code = body(comm);
+            if (code != ExitCodes.Success) failure = new JobOutcome(comm.Rank, code, $"exited with code {code}");
         }
         catch (RankFailedException e)
         {
-            Log.Error("{Message}", e.Message);
-            comm.Dispose();
-            return e.ExitCode;
+            // Already agreed by every rank in a phase; it still goes through the end-of-job agreement below.
+            failure = new JobOutcome(e.Rank, e.ExitCode, e.Reason);
         }
         catch (Exception e)
         {
-            code = ExitCodes.For(e);
+            int code = ExitCodes.For(e);
             if (code == ExitCodes.Internal || Logging.Verbose) Log.Error(e, "rank {Rank} failed: {Message}", comm.Rank, e.Message);
-            else Log.Error("rank {Rank} failed: {Message}", comm.Rank, e.Message);
-            if (comm.Size > 1) comm.Abort(code, $"rank {comm.Rank} failed: {e.Message}");
-            comm.Dispose();
-            return code;
+            else Log.Debug(e, "rank {Rank} failed", comm.Rank);
+            failure = new JobOutcome(comm.Rank, code, e.Message);
         }
 
-        code = AgreeOnExitCode(comm, code);
+        JobOutcome? agreed = failure;
+        if (comm.Size > 1)
+        {
+            if (comm is IOutcomeAgreement agreement)
+            {
+                if (!agreement.TryAgreeOnOutcome(failure, FailedRankWait, out agreed))
+                    comm.Abort(failure!.ExitCode, $"{failure} (the other ranks did not reach the end of the job within {FailedRankWait.TotalSeconds:F0} s)");
+            }
+            else
+            {
+                agreed = AgreeInStep(comm, failure);
+            }
+        }
+
+        if (agreed is not null) Log.Error("{Outcome} (exit code {ExitCode})", agreed.ToString(), agreed.ExitCode);
         comm.Dispose();
-        return code;
+        return agreed?.ExitCode ?? ExitCodes.Success;
     }
 
-    /// <summary>Every rank returns the code of the lowest rank whose body returned non-zero (or 0).</summary>
-    internal static int AgreeOnExitCode(ICommunicator comm, int code)
+    /// <summary>For communicators without an agreement channel: a failure escaped on this rank alone may leave the others blocked, so abort; else agree in step.</summary>
+    private static JobOutcome? AgreeInStep(ICommunicator comm, JobOutcome? failure)
     {
-        if (comm.Size == 1) return code;
-        long failing = comm.AllreduceMin(code != 0 ? comm.Rank : long.MaxValue);
-        if (failing == long.MaxValue) return 0;
-        return comm.BcastObject(code, (int)failing);
+        if (failure is not null && failure.Rank == comm.Rank) comm.Abort(failure.ExitCode, failure.ToString());
+        long failing = comm.AllreduceMin(failure is null ? long.MaxValue : comm.Rank);
+        return failing == long.MaxValue ? null : comm.BcastObject(failure, (int)failing);
     }
 }

@@ -8,7 +8,7 @@ namespace Ckptmpi.Cli;
 /// Serilog for one rank: every line starts with <c>[r{rank}/{size}@{host}]</c>; rank 0 shows Information and up,
 /// other ranks Warning and up (so 48 ranks do not print 48 copies of the same progress), everything from Debug
 /// with --verbose. Logs go to stderr, so stdout stays clean for results (--json). With --log-dir each rank also
-/// writes its own file. Colours only for a plain process on a terminal: under mpiexec stdout/stderr may be a pty
+/// writes its own file, at Debug level. Colours only for a plain process on a terminal: under mpiexec stdout/stderr may be a pty
 /// (Open MPI, P10) and escapes would end up in job logs.
 /// </summary>
 public static class LoggingSetup
@@ -32,8 +32,8 @@ public static class LoggingSetup
         if (options.LogDirectory is { Length: > 0 } dir)
         {
             Directory.CreateDirectory(dir);
-            config = config.WriteTo.File(LogFile(dir, rank), restrictedToMinimumLevel: options.Verbose ? LogEventLevel.Debug : LogEventLevel.Information,
-                outputTemplate: Template, shared: false);
+            // Files get Debug on every rank: they are read after a failure, when every rank's detail matters.
+            config = config.WriteTo.File(LogFile(dir, rank), restrictedToMinimumLevel: LogEventLevel.Debug, outputTemplate: Template, shared: false);
         }
         Log.Logger = config.CreateLogger();
     }

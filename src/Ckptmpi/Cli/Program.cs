@@ -23,6 +23,12 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        LauncherEnvironment launcher = LauncherEnvironment.FromProcess();
+        // Open MPI gives each rank a pty, and .NET's console then writes terminal set-up escapes (ESC[?1h ESC=)
+        // into the job's output (docs/mpi-binding.md P10). Under a launcher the output is a log, not a terminal:
+        // a dumb TERM, set before the first Console call, stops that.
+        if (launcher.Launched) Environment.SetEnvironmentVariable("TERM", "dumb");
+
         RootCommand root = CommandCatalog.CreateRoot();
         root.Options.Add(VerboseOption);
         root.Options.Add(LogDirOption);
@@ -30,7 +36,7 @@ public static class Program
 
         // Every rank parses the same command line; only rank 0 prints help, version and usage errors.
         var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
-        if (LauncherEnvironment.FromProcess().Rank != 0)
+        if (launcher.Rank != 0)
         {
             config.Output = TextWriter.Null;
             config.Error = TextWriter.Null;

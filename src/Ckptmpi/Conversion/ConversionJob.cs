@@ -89,7 +89,7 @@ public static class ConversionJob
             throw new UnsupportedCheckpointException(request.Input, $"cannot write {request.To}: {e.Message}", e);
         }
         Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Files.Count, writer.Name, clock.Elapsed.TotalSeconds);
-        long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : request.MaxBuffer;
+        long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : Executor.DirectChunkBudget(request.MaxBuffer);
         return Planner.Build(layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything));
     }
 }

@@ -14,6 +14,11 @@ public sealed unsafe partial class MpiCommunicator
 
     private enum VectorPath { Direct = 0, LargeCount = 1, PointToPoint = 2, Invalid = 3 }
 
+    private readonly long[] _pathCounts = new long[3];
+
+    /// <summary>How many *v collectives took each path (direct int call, MPI-4 _c call, chunked point-to-point), for the self-test.</summary>
+    public (long Direct, long LargeCount, long PointToPoint) VectorPathCounts => (_pathCounts[0], _pathCounts[1], _pathCounts[2]);
+
     public void Gatherv(NativeBuffer send, NativeBuffer receive, ReadOnlySpan<long> counts, ReadOnlySpan<long> displacements, int root)
     {
         CheckRank(root);
@@ -21,6 +26,7 @@ public sealed unsafe partial class MpiCommunicator
         if (problem is null && Rank == root && counts[root] != send.Length)
             problem = $"Gatherv: the root expects {counts[root]} bytes from itself but sends {send.Length}";
         VectorPath path = AgreeFromRoot(Rank == root ? Choose(problem, counts, displacements) : VectorPath.Direct, root, problem, "Gatherv");
+        _pathCounts[(int)path]++;
         switch (path)
         {
             case VectorPath.Direct:
@@ -64,6 +70,7 @@ public sealed unsafe partial class MpiCommunicator
         if (problem is null && Rank == root && counts[root] != receive.Length)
             problem = $"Scatterv: the root sends {counts[root]} bytes to itself but receives into {receive.Length}";
         VectorPath path = AgreeFromRoot(Rank == root ? Choose(problem, counts, displacements) : VectorPath.Direct, root, problem, "Scatterv");
+        _pathCounts[(int)path]++;
         switch (path)
         {
             case VectorPath.Direct:
@@ -110,6 +117,7 @@ public sealed unsafe partial class MpiCommunicator
         var path = (VectorPath)this.AllreduceMax((long)mine);
         if (path == VectorPath.Invalid)
             throw new ArgumentException(problem ?? "Alltoallv: another rank passed invalid counts or displacements (see its error)");
+        _pathCounts[(int)path]++;
         switch (path)
         {
             case VectorPath.Direct:

@@ -17,13 +17,17 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
 {
     private static bool s_initialized;
 
-    private readonly object _gate = new();
+    /// <summary>One lock for every MPI call of the process (thread level SERIALIZED).</summary>
+    private static readonly object s_gate = new();
     private readonly MpiLibrary _library;
     private readonly MpiAbi _abi;
     private readonly MpiOptions _options;
     private readonly nint _world;
     private readonly int _initThread;
     private bool _finalized;
+
+    /// <summary>A duplicate of MPI_COMM_WORLD used only for the end-of-job agreement (MpiCommunicator.Agreement.cs).</summary>
+    private nint _agreementComm;
 
     private MpiCommunicator(MpiLibrary library, MpiOptions options, int rank, int size, int threadLevel)
     {
@@ -93,6 +97,9 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
             comm.Dispose();
             throw new MpiEnvironmentException($"MPI granted thread level {provided}; ckptmpi needs at least FUNNELED (1). On Cray set MPICH_MAX_THREAD_SAFETY=serialized.");
         }
+        nint dup = 0;
+        comm.Check(LibMpi.MPI_Comm_dup(abi.CommWorld, &dup), "MPI_Comm_dup");
+        comm._agreementComm = dup;
         if (rank == 0)
         {
             log.Information("MPI: {Version} ({Family} ABI) from {Path}; {Size} ranks, thread level {Level}; launcher {Launcher}",
@@ -122,13 +129,15 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
         Check(rc, "MPI_Barrier");
     }
 
-    public void Bcast(NativeBuffer buffer, int root)
+    public void Bcast(NativeBuffer buffer, int root) => BcastOn(_world, buffer, root);
+
+    private void BcastOn(nint comm, NativeBuffer buffer, int root)
     {
         CheckRank(root);
         for (long offset = 0; offset < buffer.Length; offset += _options.ChunkBytes)
         {
             int n = ChunkAt(offset, buffer.Length), rc;
-            using (Enter("MPI_Bcast")) rc = LibMpi.MPI_Bcast(buffer.Pointer + offset, n, _abi.Byte, root, _world);
+            using (Enter("MPI_Bcast")) rc = LibMpi.MPI_Bcast(buffer.Pointer + offset, n, _abi.Byte, root, comm);
             Check(rc, "MPI_Bcast");
         }
     }
@@ -170,7 +179,7 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
     {
         Log.Error("aborting the MPI job with exit code {ExitCode}: {Reason}", exitCode, reason);
         Log.CloseAndFlush();
-        LibMpi.MPI_Abort(_world, exitCode);
+        if (!Volatile.Read(ref _finalized)) LibMpi.MPI_Abort(_world, exitCode);
         Environment.Exit(exitCode); // MPI_Abort does not return; this is for a library that does
         throw new UnreachableException();
     }
@@ -178,12 +187,19 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
     /// <summary>MPI_Finalize (once). Every rank must call it, or the launcher fails the job even with exit code 0 (P8).</summary>
     public void Dispose()
     {
-        lock (_gate)
+        lock (s_gate)
         {
             if (_finalized) return;
             _finalized = true;
             int flag = 0;
-            if (LibMpi.MPI_Finalized(&flag) == 0 && flag == 0) Check(LibMpi.MPI_Finalize(), "MPI_Finalize");
+            if (LibMpi.MPI_Finalized(&flag) != 0 || flag != 0) return;
+            if (_agreementComm != 0)
+            {
+                nint dup = _agreementComm;
+                _agreementComm = 0;
+                Check(LibMpi.MPI_Comm_free(&dup), "MPI_Comm_free");
+            }
+            Check(LibMpi.MPI_Finalize(), "MPI_Finalize");
         }
     }
 
@@ -222,15 +238,15 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
     /// <summary>Takes the MPI lock (SERIALIZED: one MPI call at a time); dispose to release.</summary>
     private Serialized Enter(string function)
     {
-        Monitor.Enter(_gate);
+        Monitor.Enter(s_gate);
         if (_finalized)
         {
-            Monitor.Exit(_gate);
+            Monitor.Exit(s_gate);
             throw new ObjectDisposedException(nameof(MpiCommunicator), $"{function} after MPI_Finalize");
         }
         Debug.Assert(ThreadLevel >= MpiAbi.ThreadSerialized || Environment.CurrentManagedThreadId == _initThread,
             $"{function} called off the MPI thread at thread level FUNNELED");
-        return new Serialized(_gate);
+        return new Serialized(s_gate);
     }
 
     private readonly ref struct Serialized(object gate)

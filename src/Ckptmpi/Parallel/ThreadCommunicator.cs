@@ -13,7 +13,7 @@ namespace Ckptmpi.Parallel;
 /// <example><code>
 /// long[] sums = ThreadCommunicator.Run(4, comm => comm.AllreduceSum(comm.Rank)); // [6, 6, 6, 6]
 /// </code></example>
-public sealed unsafe partial class ThreadCommunicator : ICommunicator
+public sealed unsafe partial class ThreadCommunicator : ICommunicator, IOutcomeAgreement
 {
     /// <summary>How long a world may run before its waits fail with a <see cref="TimeoutException"/> naming where each rank is.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(5);
@@ -37,7 +37,7 @@ public sealed unsafe partial class ThreadCommunicator : ICommunicator
     /// </summary>
     /// <exception cref="CommunicatorAbortedException">A rank called <see cref="Abort"/>.</exception>
     /// <exception cref="TimeoutException">The world ran past <paramref name="timeout"/> (default <see cref="DefaultTimeout"/>).</exception>
-    /// <remarks>If ranks throw, the exception of the lowest failing rank is rethrown with its original stack trace;
+    /// <remarks>If a rank aborted, its <see cref="CommunicatorAbortedException"/> is rethrown. Otherwise, if ranks throw, the exception of the lowest failing rank is rethrown with its original stack trace;
     /// ranks that were only stopped because of it are not reported. A rank returning while others still wait in
     /// a collective is reported as an <see cref="InvalidOperationException"/>.</remarks>
     public static void Run(int size, Action<ICommunicator> body, TimeSpan? timeout = null) =>
@@ -75,7 +75,9 @@ public sealed unsafe partial class ThreadCommunicator : ICommunicator
         foreach (Thread t in threads) t.Start();
         foreach (Thread t in threads) t.Join();
 
-        Exception? first = errors.FirstOrDefault(e => e is not null and not WorldStoppedException)
+        // An abort ends everything, so it is the reason even if stopped ranks then failed on their own account.
+        Exception? first = world.Failure as CommunicatorAbortedException
+                           ?? errors.FirstOrDefault(e => e is not null and not WorldStoppedException)
                            ?? world.Failure
                            ?? errors.FirstOrDefault(e => e is not null);
         if (first is not null) ExceptionDispatchInfo.Capture(first).Throw();
@@ -208,6 +210,9 @@ public sealed unsafe partial class ThreadCommunicator : ICommunicator
                     Buffer.MemoryCopy(all[from].Send.Pointer + all[from].SendDisplacements![Rank], receive.Pointer + all[Rank].ReceiveDisplacements![from], n, n);
                 }
             });
+
+    public bool TryAgreeOnOutcome(JobOutcome? failure, TimeSpan failedRankWait, out JobOutcome? agreed) =>
+        _world.Agree(Rank, failure, failedRankWait, out agreed);
 
     /// <summary>Stops every rank of the world; <see cref="Run(int, Action{ICommunicator}, TimeSpan?)"/> throws <see cref="CommunicatorAbortedException"/>.</summary>
     [DoesNotReturn]

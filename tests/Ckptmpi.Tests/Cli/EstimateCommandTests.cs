@@ -59,20 +59,38 @@ public sealed class EstimateCommandTests
         Assert.That(root.GetProperty("compute_seconds").GetDouble(), Is.LessThan(1.0), "estimating from config.json is metadata work");
     }
 
-    [Test]
-    public void The_tiny_hf_directory_gives_the_same_counts_as_its_config_json()
+    [TestCase("tiny-pad-bf16")]
+    [TestCase("tiny-pad-fp32-sharded")]
+    public void An_hf_directory_read_through_its_safetensors_headers_gives_the_same_estimate_as_its_config_json(string fixture)
     {
-        string dir = Path.Combine(TestPaths.Fixtures, "hf", "tiny-pad-bf16");
-        ProcessResult fromDir = Estimate("--model", dir, "--json");
-        ProcessResult fromConfig = Estimate("--model", Path.Combine(dir, "config.json"), "--json");
+        string dir = Path.Combine(TestPaths.Fixtures, "hf", fixture);
+        ProcessResult fromDir = Estimate("--model", dir, "--json", "--gpus-per-node", "4", "--nodes", "2");
+        ProcessResult fromConfig = Estimate("--model", Path.Combine(dir, "config.json"), "--json", "--gpus-per-node", "4", "--nodes", "2");
         Assert.That(fromDir.ExitCode, Is.EqualTo(0), fromDir.ToString());
         Assert.That(fromConfig.ExitCode, Is.EqualTo(0), fromConfig.ToString());
         using JsonDocument a = JsonDocument.Parse(fromDir.Stdout), b = JsonDocument.Parse(fromConfig.Stdout);
+        Assert.That(a.RootElement.GetProperty("source").GetString(), Is.EqualTo("safetensors"));
+        Assert.That(b.RootElement.GetProperty("source").GetString(), Is.EqualTo("config.json"));
         foreach (string key in (string[])["total_params", "largest_layer_params", "tensors", "modules"])
             Assert.That(a.RootElement.GetProperty(key).GetInt64(), Is.EqualTo(b.RootElement.GetProperty(key).GetInt64()), key);
+        Assert.That(a.RootElement.GetProperty("largest_layer_module").GetString(), Is.EqualTo(b.RootElement.GetProperty("largest_layer_module").GetString()));
         Assert.That(a.RootElement.GetProperty("zero3").GetRawText(), Is.EqualTo(b.RootElement.GetProperty("zero3").GetRawText()));
+        Assert.That(a.RootElement.GetProperty("zero2").GetRawText(), Is.EqualTo(b.RootElement.GetProperty("zero2").GetRawText()));
         // 2 x 256 x 65 embeddings + 2 layers x (q 64x65 + k,v 32x65 + o 65x64 + 3 x 128x65 + 2 x 65) + 65
         Assert.That(a.RootElement.GetProperty("total_params").GetInt64(), Is.EqualTo(2 * 256 * 65 + 2 * (64 * 65 * 2 + 32 * 65 * 2 + 3 * 128 * 65 + 2 * 65) + 65));
+    }
+
+    [Test]
+    public void Safetensors_of_an_architecture_without_a_family_are_still_counted_from_their_headers()
+    {
+        string dir = TestPaths.NewTempDir();
+        string src = Path.Combine(TestPaths.Fixtures, "hf", "tiny-pad-bf16");
+        File.Copy(Path.Combine(src, "model.safetensors"), Path.Combine(dir, "model.safetensors"));
+        File.WriteAllText(Path.Combine(dir, "config.json"), """{"architectures":["SomeNewForCausalLM"]}""");
+        ProcessResult r = Estimate("--model", dir, "--stage", "2");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        Assert.That(r.Stdout, Does.Contain("unknown architecture, shapes from safetensors headers, 21 tensors").And.Contain("Total parameters: 108,485\n"));
+        Directory.Delete(dir, recursive: true);
     }
 
     [Test]
@@ -103,6 +121,14 @@ public sealed class EstimateCommandTests
         ProcessResult r = Estimate("--model", Config("llama-2-7b.json"), option, value);
         Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.Usage), r.ToString());
         Assert.That(r.Stderr, Does.Contain(option));
+    }
+
+    [Test]
+    public void A_cluster_so_large_that_bytes_overflow_64_bits_is_a_usage_error_not_a_crash()
+    {
+        ProcessResult r = Estimate("--model", Config("llama-3.1-405b.json"), "--gpus-per-node", "65536", "--nodes", "1048576");
+        Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.Usage), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("beyond what DeepSpeed's arithmetic can be reproduced exactly for"));
     }
 
     [Test]

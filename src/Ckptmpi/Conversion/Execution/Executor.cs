@@ -8,7 +8,8 @@ namespace Ckptmpi.Conversion.Execution;
 
 /// <summary>
 /// Runs a <see cref="Plan"/> on every rank with the commit protocol of ARCHITECTURE.md: agree on the plan,
-/// owners create pre-sized temporary files, every rank streams its chunks through one buffer and syncs, the
+/// owners create pre-sized temporary files, every rank streams its chunks through one buffer (two halves in direct
+/// mode, so reading overlaps writing) and syncs, the
 /// CRC runs are gathered to rank 0 (proving every byte was written), rank 0 patches, renames and writes the
 /// commit markers last. Each step is a collective phase: a failure on any rank fails every rank with the same
 /// message, and the temporary files are removed.
@@ -87,30 +88,57 @@ public static class Executor
 
     internal static int AggregateSendBytes(int chunkBudget) => Math.Max(4096, chunkBudget / 2);
 
+    /// <summary>
+    /// In direct mode the buffer is two halves: while one chunk is being written, the next is read, cast and
+    /// checksummed in the other, so a disk that throttles writes does not also stall the reads. Plan with half of
+    /// <c>--max-buffer</c> (<see cref="DirectChunkBudget"/>). One write is in flight at a time, and the journal
+    /// hooks of a chunk run on that write's thread in order (before write, write, completed).
+    /// </summary>
+    public static long DirectChunkBudget(long maxBuffer) => Math.Max(PlanOptions.MinBuffer, maxBuffer / 2);
+
     internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs, IExecutionHooks? hooks = null)
     {
         var runs = new List<RunCrc>();
-        using var buffer = new ChunkBuffer(mine.PeakBuffer);
+        using var front = new ChunkBuffer(mine.PeakBuffer);
+        using var back = new ChunkBuffer(mine.PeakBuffer);
+        ChunkBuffer current = front, other = back;
+        Task pending = Task.CompletedTask;
         var t = new double[4];
         var sw = Stopwatch.StartNew();
-        foreach (WorkItem item in mine.Items)
-        foreach (Chunk chunk in item.Chunks)
+        try
         {
-            Span<byte> span = buffer.Span;
-            if (hooks is not null && hooks.TryReuse(chunk, outputs, span, runs)) continue;
-            ChunkFiller.ReadSources(chunk, span, sources);
-            t[0] += sw.Elapsed.TotalSeconds; sw.Restart();
-            ChunkFiller.Assemble(chunk, span, plan.Files[item.File]);
-            t[1] += sw.Elapsed.TotalSeconds; sw.Restart();
-            int before = runs.Count;
-            ChunkFiller.Checksum(chunk, span, runs);
-            t[2] += sw.Elapsed.TotalSeconds; sw.Restart();
-            hooks?.BeforeWrite(chunk, outputs);
-            ChunkFiller.Write(chunk, span, outputs);
-            hooks?.Completed(chunk, runs, runs.Count - before);
-            t[3] += sw.Elapsed.TotalSeconds; sw.Restart();
+            foreach (WorkItem item in mine.Items)
+            foreach (Chunk chunk in item.Chunks)
+            {
+                Span<byte> span = current.Span;
+                if (hooks is not null && hooks.TryReuse(chunk, outputs, span, runs)) continue;
+                ChunkFiller.ReadSources(chunk, span, sources);
+                t[0] += sw.Elapsed.TotalSeconds; sw.Restart();
+                ChunkFiller.Assemble(chunk, span, plan.Files[item.File]);
+                t[1] += sw.Elapsed.TotalSeconds; sw.Restart();
+                int before = runs.Count;
+                ChunkFiller.Checksum(chunk, span, runs);
+                List<RunCrc> chunkRuns = runs.GetRange(before, runs.Count - before);
+                t[2] += sw.Elapsed.TotalSeconds; sw.Restart();
+                pending.GetAwaiter().GetResult(); // the other half is free once the previous write is done
+                t[3] += sw.Elapsed.TotalSeconds; sw.Restart();
+                ChunkBuffer filled = current;
+                pending = Task.Run(() =>
+                {
+                    hooks?.BeforeWrite(chunk, outputs);
+                    ChunkFiller.Write(chunk, filled.Span, outputs);
+                    hooks?.Completed(chunk, chunkRuns, chunkRuns.Count);
+                });
+                (current, other) = (other, current);
+            }
         }
-        Log.Debug("direct: read {Read:0.00} s, assemble {Assemble:0.00} s, crc {Crc:0.00} s, write {Write:0.00} s", t[0], t[1], t[2], t[3]);
+        finally
+        {
+            // Never free a buffer a write is still using, even when this rank failed.
+            try { pending.Wait(); } catch (AggregateException) when (pending.IsFaulted) { }
+        }
+        pending.GetAwaiter().GetResult();
+        Log.Debug("direct: read {Read:0.00} s, assemble {Assemble:0.00} s, crc {Crc:0.00} s, waiting for writes {Write:0.00} s", t[0], t[1], t[2], t[3] + sw.Elapsed.TotalSeconds);
         return runs;
     }
 

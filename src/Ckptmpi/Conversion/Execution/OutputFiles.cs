@@ -31,8 +31,12 @@ internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> fi
     }
 
     /// <summary>A write handle on the temporary file, opened once per rank.</summary>
-    public SafeFileHandle Writer(int file) =>
-        _handles[file] ??= File.OpenHandle(TempPath(file), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+    /// <remarks>Thread-safe: the direct executor's write thread and its filling thread (resume checks) may ask at once.</remarks>
+    public SafeFileHandle Writer(int file)
+    {
+        lock (_handles)
+            return _handles[file] ??= File.OpenHandle(TempPath(file), FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+    }
 
     /// <summary>fsyncs every file this rank wrote: the data must be durable before rank 0 renames anything.</summary>
     public void FlushAll()

@@ -84,11 +84,13 @@ internal static class DsConfig
         using JsonDocument doc = JsonDocument.Parse(json);
         JsonElement root = doc.RootElement;
         JsonElement? zero = Get(root, "zero_optimization");
-        int s = stage ?? (zero is JsonElement z && Get(z, "stage") is JsonElement st ? st.GetInt32() : 0);
-        bool bf16 = Get(root, "bf16") is JsonElement b && Get(b, "enabled") is JsonElement be && be.ValueKind == JsonValueKind.True;
+        int s = stage ?? (zero is JsonElement z ? (int?)Num(z, "stage") ?? 0 : 0);
+        bool? bf16 = Enabled(root, "bf16");
         JsonElement? fp16 = Get(root, "fp16");
-        bool f16 = fp16 is JsonElement f && Get(f, "enabled") is JsonElement fe && fe.ValueKind == JsonValueKind.True;
-        DType dt = dtype ?? (bf16 ? DType.BF16 : f16 ? DType.F16 : DType.F32);
+        bool? f16 = Enabled(root, "fp16");
+        if (dtype is null && (bf16 is null || f16 is null))
+            throw new ArgumentException("the DeepSpeed config leaves bf16/fp16 'enabled' to 'auto' (HF Trainer fills it in); pass the training dtype explicitly (--dtype)");
+        DType dt = dtype ?? (bf16 == true ? DType.BF16 : f16 == true ? DType.F16 : DType.F32);
 
         var opt = new ZeroOptimizerSettings();
         if (Get(root, "optimizer") is JsonElement oe)
@@ -104,11 +106,11 @@ internal static class DsConfig
                 opt = opt with
                 {
                     TorchAdam = torchAdam,
-                    Lr = Get(pe, "lr")?.GetDouble() ?? opt.Lr,
-                    Eps = Get(pe, "eps")?.GetDouble() ?? opt.Eps,
-                    WeightDecay = Get(pe, "weight_decay")?.GetDouble() ?? (torchAdam && opt.Type == "AdamW" ? 0.01 : 0.0),
-                    Beta1 = Get(pe, "betas") is JsonElement bs ? bs[0].GetDouble() : opt.Beta1,
-                    Beta2 = Get(pe, "betas") is JsonElement bs2 ? bs2[1].GetDouble() : opt.Beta2,
+                    Lr = Num(pe, "lr") ?? opt.Lr,
+                    Eps = Num(pe, "eps") ?? opt.Eps,
+                    WeightDecay = Num(pe, "weight_decay") ?? (torchAdam && opt.Type == "AdamW" ? 0.01 : 0.0),
+                    Beta1 = Betas(pe)?.Beta1 ?? opt.Beta1,
+                    Beta2 = Betas(pe)?.Beta2 ?? opt.Beta2,
                     BiasCorrection = Get(pe, "bias_correction") is not JsonElement bc || bc.ValueKind != JsonValueKind.False,
                 };
             }
@@ -121,23 +123,54 @@ internal static class DsConfig
             Tag = tag ?? "global_step0",
             DsConfigJson = json,
             Optimizer = opt,
-            GradientClipping = Get(root, "gradient_clipping")?.GetDouble() ?? 0.0,
-            SubGroupSize = zero is JsonElement z2 && Get(z2, "sub_group_size") is JsonElement sg ? (long)sg.GetDouble() : Zero3Partitioning.DefaultSubGroupSize,
+            GradientClipping = Num(root, "gradient_clipping") ?? 0.0,
+            SubGroupSize = zero is JsonElement z2 && Num(z2, "sub_group_size") is double sg ? (long)sg : Zero3Partitioning.DefaultSubGroupSize,
         };
         if (fp16 is JsonElement f2)
         {
             o = o with
             {
-                StaticLossScale = Get(f2, "loss_scale")?.GetDouble() ?? 0,
-                InitialScalePower = Get(f2, "initial_scale_power")?.GetInt32() ?? 16,
-                LossScaleWindow = Get(f2, "loss_scale_window")?.GetInt32() ?? 1000,
-                Hysteresis = Get(f2, "hysteresis")?.GetInt32() ?? 2,
-                MinLossScale = Get(f2, "min_loss_scale")?.GetDouble() ?? 1,
+                StaticLossScale = Num(f2, "loss_scale") ?? 0,
+                InitialScalePower = (int?)Num(f2, "initial_scale_power") ?? 16,
+                LossScaleWindow = (int?)Num(f2, "loss_scale_window") ?? 1000,
+                Hysteresis = (int?)Num(f2, "hysteresis") ?? 2,
+                MinLossScale = Num(f2, "min_loss_scale") ?? 1,
                 ConsecutiveHysteresis = Get(f2, "consecutive_hysteresis") is JsonElement ch && ch.ValueKind == JsonValueKind.True,
             };
         }
         o.Validate();
         return o;
+    }
+
+    /// <summary>A number, or null when absent, null or "auto" (HF Trainer configs leave values to the trainer).</summary>
+    /// <exception cref="ArgumentException">The value is neither a number nor "auto".</exception>
+    private static double? Num(JsonElement e, string key)
+    {
+        if (Get(e, key) is not JsonElement v) return null;
+        if (v.ValueKind == JsonValueKind.Number) return v.GetDouble();
+        if (v.ValueKind == JsonValueKind.String && v.GetString() == "auto") return null;
+        throw new ArgumentException($"DeepSpeed config key '{key}' should be a number, not {v.GetRawText()}");
+    }
+
+    private static (double Beta1, double Beta2)? Betas(JsonElement optimizerParams)
+    {
+        if (Get(optimizerParams, "betas") is not JsonElement b || b.ValueKind == JsonValueKind.String) return null;
+        if (b.ValueKind != JsonValueKind.Array || b.GetArrayLength() != 2 || b[0].ValueKind != JsonValueKind.Number || b[1].ValueKind != JsonValueKind.Number)
+            throw new ArgumentException($"DeepSpeed config 'betas' should be two numbers, not {b.GetRawText()}");
+        return (b[0].GetDouble(), b[1].GetDouble());
+    }
+
+    /// <summary><c>section.enabled</c>: true/false, false when the section is absent, null when "auto".</summary>
+    private static bool? Enabled(JsonElement root, string section)
+    {
+        if (Get(root, section) is not JsonElement s || Get(s, "enabled") is not JsonElement en) return false;
+        return en.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            JsonValueKind.String when en.GetString() == "auto" => null,
+            _ => throw new ArgumentException($"DeepSpeed config '{section}.enabled' should be true, false or \"auto\", not {en.GetRawText()}"),
+        };
     }
 
     private static JsonElement? Get(JsonElement e, string key) =>

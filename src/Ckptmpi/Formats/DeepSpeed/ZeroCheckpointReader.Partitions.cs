@@ -207,11 +207,11 @@ internal sealed partial class ZeroCheckpointReader
             layout.Add((name, shape, off));
             off += pn;
         }
-        if (_withOptimizer) ReadMoments3(layout, optims, osds);
+        if (_withOptimizer) ReadMoments3(layout, perRank, optims, osds);
         ReadFrozen3(modelRoot, models);
     }
 
-    private void ReadMoments3(List<(string Name, long[] Shape, long Offset)> layout, TorchArchive[] optims, PyDict[] osds)
+    private void ReadMoments3(List<(string Name, long[] Shape, long Offset)> layout, long perRank, TorchArchive[] optims, PyDict[] osds)
     {
         int world = optims.Length;
         var avg = new RankRuns[world];
@@ -239,6 +239,8 @@ internal sealed partial class ZeroCheckpointReader
                 sq[r].Add(Path.GetFileName(f), StartOf(optims[r], es), es.ElementCount, es.DType);
                 if (r == 0 && id == ids[0]) step = entry.Get("step");
             }
+            if (avg[r].Total != perRank || sq[r].Total != perRank)
+                throw new CheckpointFormatException(f, null, $"Adam moments hold {avg[r].Total}/{sq[r].Total} elements but the rank's fp32 partitions hold {perRank}");
         }
         AddMoments(layout, avg, sq, step, optims[0], perRankParamStarts: world);
     }

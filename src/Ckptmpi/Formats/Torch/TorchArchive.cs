@@ -71,7 +71,7 @@ public sealed class TorchArchive
     /// <exception cref="InvalidOperationException">The tensor is not contiguous (read it through its strides instead).</exception>
     public ByteRange RangeOf(PyTensor tensor)
     {
-        ByteRange inRecord = tensor.ContiguousBytes;
+        ByteRange inRecord = tensor.ContiguousBytes();
         return ByteRange.FromLength(RangeOf(tensor.Storage).Start + inRecord.Start, inRecord.Length);
     }
 

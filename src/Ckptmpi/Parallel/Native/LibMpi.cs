@@ -27,11 +27,18 @@ internal static unsafe partial class LibMpi
     [LibraryImport(Name)] public static partial int MPI_Error_string(int errorcode, byte* str, int* resultlen);
     [LibraryImport(Name)] public static partial int MPI_Error_class(int errorcode, int* errorclass);
     [LibraryImport(Name)] public static partial int MPI_Get_processor_name(byte* name, int* resultlen);
+    [LibraryImport(Name)] public static partial int MPI_Comm_dup(nint comm, nint* newcomm);
+    [LibraryImport(Name)] public static partial int MPI_Comm_free(nint* comm);
+    [LibraryImport(Name)] public static partial int MPI_Test(nint* request, int* flag, void* status);
+    [LibraryImport(Name)] public static partial int MPI_Wait(nint* request, void* status);
     [LibraryImport(Name)] public static partial int MPI_Barrier(nint comm);
     [LibraryImport(Name)] public static partial int MPI_Bcast(void* buffer, int count, nint datatype, int root, nint comm);
 
     [LibraryImport(Name)]
     public static partial int MPI_Allreduce(void* sendbuf, void* recvbuf, int count, nint datatype, nint op, nint comm);
+
+    [LibraryImport(Name)]
+    public static partial int MPI_Iallreduce(void* sendbuf, void* recvbuf, int count, nint datatype, nint op, nint comm, nint* request);
 
     [LibraryImport(Name)]
     public static partial int MPI_Allgather(void* sendbuf, int sendcount, nint sendtype, void* recvbuf, int recvcount, nint recvtype, nint comm);

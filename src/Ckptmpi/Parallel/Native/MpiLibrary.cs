@@ -71,6 +71,7 @@ internal sealed unsafe class MpiLibrary
                 if (handle == 0)
                 {
                     string why = Libc.LastDlError();
+                    if (why.Length == 0) why = LoadError(name); // the runtime may clear dlerror between the two calls
                     log.Debug("libmpi candidate {Library}: not loaded ({Reason})", name, why);
                     failures.Append($"\n  {name}: {why}");
                     continue;
@@ -90,8 +91,22 @@ internal sealed unsafe class MpiLibrary
         }
     }
 
-    /// <summary>The first line of the version text, for one-line logs.</summary>
-    public string VersionLine => Version.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "";
+    /// <summary>The first line of the version text with runs of white space collapsed, for one-line logs.</summary>
+    public string VersionLine => string.Join(' ', (Version.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "")
+        .Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
+
+    private static string LoadError(string name)
+    {
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load(name));
+            return "loadable by the runtime but not with RTLD_GLOBAL";
+        }
+        catch (DllNotFoundException e)
+        {
+            return e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? e.Message;
+        }
+    }
 
     // MPI_Get_library_version may be called before MPI_Init (§2.1); the buffer is MPICH's 8192 in every ABI.
     private static string ReadVersion(MpiAbi abi)

@@ -23,7 +23,9 @@ public static unsafe class CollectiveChecks
         new("Allreduce in place", AllreduceInPlace),
         new("Allgather", Allgather),
         new("Gatherv with uneven and zero counts", Gatherv),
+        new("Gatherv of multi-chunk blocks", c => GathervWith(c, r => 60_000 + r * 7_001)),
         new("Scatterv with uneven and zero counts", Scatterv),
+        new("Scatterv of multi-chunk blocks", c => ScattervWith(c, r => 70_000 + r * 5_003)),
         new("Alltoallv with uneven and zero counts", Alltoallv),
         new("Alltoallv of multi-chunk blocks", AlltoallvLarge),
         new("Object broadcast and allgather", Objects),
@@ -115,10 +117,12 @@ public static unsafe class CollectiveChecks
             ExpectPattern(comm, all.AsSpan(r * block, block), r, -1, $"Allgather block of rank {r}");
     }
 
-    private static void Gatherv(ICommunicator comm)
+    private static void Gatherv(ICommunicator comm) => GathervWith(comm, r => r == 0 ? 0 : r * 5 + 3);
+
+    private static void GathervWith(ICommunicator comm, Func<int, long> count)
     {
         int root = comm.Size - 1;
-        long[] counts = Enumerable.Range(0, comm.Size).Select(r => (long)(r == 0 ? 0 : r * 5 + 3)).ToArray();
+        long[] counts = Enumerable.Range(0, comm.Size).Select(count).ToArray();
         // Blocks in reverse rank order with a 2-byte gap, so displacements matter.
         long[] displacements = new long[comm.Size];
         long at = 0;
@@ -134,10 +138,12 @@ public static unsafe class CollectiveChecks
             ExpectPattern(comm, gathered.AsSpan((int)displacements[r], (int)counts[r]), r, root, $"Gatherv block of rank {r}");
     }
 
-    private static void Scatterv(ICommunicator comm)
+    private static void Scatterv(ICommunicator comm) => ScattervWith(comm, r => r % 3 == 1 ? 0 : r * 11 + 1);
+
+    private static void ScattervWith(ICommunicator comm, Func<int, long> count)
     {
         const int root = 0;
-        long[] counts = Enumerable.Range(0, comm.Size).Select(r => (long)(r % 3 == 1 ? 0 : r * 11 + 1)).ToArray();
+        long[] counts = Enumerable.Range(0, comm.Size).Select(count).ToArray();
         long[] displacements = new long[comm.Size];
         long total = 0;
         for (int r = 0; r < comm.Size; r++) { displacements[r] = total + 1; total += counts[r] + 1; }

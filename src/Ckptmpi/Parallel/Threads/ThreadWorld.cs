@@ -96,6 +96,45 @@ internal sealed class ThreadWorld(int size, TimeSpan timeout)
         }
     }
 
+    private readonly JobOutcome?[] _outcomes = new JobOutcome?[size];
+    private int _agreed;
+
+    /// <summary>
+    /// The end-of-job agreement (<see cref="IOutcomeAgreement"/>): separate from the collective barrier, so a
+    /// failing rank arriving here is never mistaken for a peer of a collective. A failing rank gives up after
+    /// <paramref name="failedRankWait"/>; a succeeding rank waits until everyone arrives or the world stops.
+    /// </summary>
+    public bool Agree(int rank, JobOutcome? failure, TimeSpan failedRankWait, out JobOutcome? agreed)
+    {
+        DateTime giveUp = DateTime.UtcNow + failedRankWait;
+        lock (_gate)
+        {
+            _outcomes[rank] = failure;
+            _agreed++;
+            Monitor.PulseAll(_gate);
+            while (_agreed < Size)
+            {
+                ThrowIfFailed(rank);
+                DateTime now = DateTime.UtcNow;
+                if (failure is not null && now >= giveUp)
+                {
+                    agreed = null;
+                    return false;
+                }
+                if (now >= _deadline)
+                {
+                    var e = new TimeoutException($"in-process world did not finish within its time limit; {DescribeWaits()}");
+                    _failure ??= e;
+                    Monitor.PulseAll(_gate);
+                    throw e;
+                }
+                Monitor.Wait(_gate, TimeSpan.FromMilliseconds(50));
+            }
+            agreed = _outcomes.FirstOrDefault(o => o is not null);
+            return true;
+        }
+    }
+
     private void ThrowIfFailed(int rank)
     {
         if (_failure is not null) throw new WorldStoppedException(rank, _failure);

@@ -20,8 +20,11 @@ internal static class Crc32Engine
     private const ulong K3 = 0x01751997d0, K4 = 0x00ccaa009e;
     private const ulong K5 = 0x0163cd6124;
     private const ulong PolyPrime = 0x01db710641, Mu = 0x01f7011641;
+    // VPCLMULQDQ: four 512-bit accumulators fold across 4 * 512 bits (x^2080, x^2016), one across 512 (= K1/K2).
+    private const ulong K2048Hi = 0x011542778a, K2048Lo = 0x01322d1430;
 
     private const int FoldBlock = 64; // the folding loop eats four 16-byte lanes at a time
+    private const int WideFoldBlock = 256; // the VPCLMULQDQ loop eats four 64-byte vectors at a time
 
     private static readonly uint[] Table = BuildSliceBy8();
 
@@ -58,21 +61,29 @@ internal static class Crc32Engine
     private static uint FoldPclmul(uint c, ReadOnlySpan<byte> data)
     {
         ref byte p = ref MemoryMarshal.GetReference(data);
-        nuint len = (nuint)data.Length, at = 0;
-        Vector128<ulong> x1 = Load(ref p, 0), x2 = Load(ref p, 16), x3 = Load(ref p, 32), x4 = Load(ref p, 48);
-        x1 ^= Vector128.CreateScalar(c).AsUInt64();
-        Vector128<ulong> k = Vector128.Create(K1, K2);
-        for (at = 64; at + 64 <= len; at += 64)
+        nuint len = (nuint)data.Length, at;
+        Vector128<ulong> k = Vector128.Create(K3, K4);
+        Vector128<ulong> x1;
+        if (Pclmulqdq.V512.IsSupported && len >= WideFoldBlock)
         {
-            x1 = Fold(x1, k, Load(ref p, at));
-            x2 = Fold(x2, k, Load(ref p, at + 16));
-            x3 = Fold(x3, k, Load(ref p, at + 32));
-            x4 = Fold(x4, k, Load(ref p, at + 48));
+            x1 = FoldWide(c, ref p, len, out at);
         }
-        k = Vector128.Create(K3, K4);
-        x1 = Fold(x1, k, x2);
-        x1 = Fold(x1, k, x3);
-        x1 = Fold(x1, k, x4);
+        else
+        {
+            x1 = Load(ref p, 0) ^ Vector128.CreateScalar(c).AsUInt64();
+            Vector128<ulong> x2 = Load(ref p, 16), x3 = Load(ref p, 32), x4 = Load(ref p, 48);
+            Vector128<ulong> k512 = Vector128.Create(K1, K2);
+            for (at = 64; at + 64 <= len; at += 64)
+            {
+                x1 = Fold(x1, k512, Load(ref p, at));
+                x2 = Fold(x2, k512, Load(ref p, at + 16));
+                x3 = Fold(x3, k512, Load(ref p, at + 32));
+                x4 = Fold(x4, k512, Load(ref p, at + 48));
+            }
+            x1 = Fold(x1, k, x2);
+            x1 = Fold(x1, k, x3);
+            x1 = Fold(x1, k, x4);
+        }
         for (; at + 16 <= len; at += 16) x1 = Fold(x1, k, Load(ref p, at));
 
         // 128 -> 64 bits.
@@ -89,6 +100,38 @@ internal static class Crc32Engine
         x1 ^= t;
         return Sse41.Extract(x1.AsUInt32(), 1);
     }
+
+    // Four 512-bit accumulators over 256-byte blocks, then one over 64-byte blocks, then its four 128-bit lanes folded
+    // into one (Chromium's crc32_avx512_simd_). Returns the 128-bit remainder and how far it got.
+    private static Vector128<ulong> FoldWide(uint c, ref byte p, nuint len, out nuint at)
+    {
+        Vector512<ulong> x1 = Load512(ref p, 0) ^ Vector512.CreateScalar(c).AsUInt64();
+        Vector512<ulong> x2 = Load512(ref p, 64), x3 = Load512(ref p, 128), x4 = Load512(ref p, 192);
+        Vector512<ulong> k = Vector512.Create(K2048Hi, K2048Lo, K2048Hi, K2048Lo, K2048Hi, K2048Lo, K2048Hi, K2048Lo);
+        for (at = WideFoldBlock; at + WideFoldBlock <= len; at += WideFoldBlock)
+        {
+            x1 = Fold(x1, k, Load512(ref p, at));
+            x2 = Fold(x2, k, Load512(ref p, at + 64));
+            x3 = Fold(x3, k, Load512(ref p, at + 128));
+            x4 = Fold(x4, k, Load512(ref p, at + 192));
+        }
+        k = Vector512.Create(K1, K2, K1, K2, K1, K2, K1, K2);
+        x1 = Fold(x1, k, x2);
+        x1 = Fold(x1, k, x3);
+        x1 = Fold(x1, k, x4);
+        for (; at + 64 <= len; at += 64) x1 = Fold(x1, k, Load512(ref p, at));
+        Vector128<ulong> k128 = Vector128.Create(K3, K4);
+        Vector128<ulong> a = Fold(x1.GetLower().GetLower(), k128, x1.GetLower().GetUpper());
+        a = Fold(a, k128, x1.GetUpper().GetLower());
+        return Fold(a, k128, x1.GetUpper().GetUpper());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Load512(ref byte p, nuint offset) => Vector512.LoadUnsafe(ref p, offset).AsUInt64();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Fold(Vector512<ulong> x, Vector512<ulong> k, Vector512<ulong> next) =>
+        Pclmulqdq.V512.CarrylessMultiply(x, k, 0x00) ^ Pclmulqdq.V512.CarrylessMultiply(x, k, 0x11) ^ next;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<ulong> Load(ref byte p, nuint offset) => Vector128.LoadUnsafe(ref p, offset).AsUInt64();

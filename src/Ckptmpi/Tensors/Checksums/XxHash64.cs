@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Ckptmpi.Tensors.Checksums;
 
@@ -116,15 +117,23 @@ public sealed class XxHash64
     private void ConsumeStripes(ReadOnlySpan<byte> data)
     {
         ulong v1 = _v1, v2 = _v2, v3 = _v3, v4 = _v4; // locals so the JIT keeps the four lanes in registers
-        while (data.Length >= StripeLength)
+        ref byte p = ref MemoryMarshal.GetReference(data);
+        nuint n = (nuint)data.Length;
+        for (nuint i = 0; i + StripeLength <= n; i += StripeLength)
         {
-            v1 = Round(v1, BinaryPrimitives.ReadUInt64LittleEndian(data));
-            v2 = Round(v2, BinaryPrimitives.ReadUInt64LittleEndian(data[8..]));
-            v3 = Round(v3, BinaryPrimitives.ReadUInt64LittleEndian(data[16..]));
-            v4 = Round(v4, BinaryPrimitives.ReadUInt64LittleEndian(data[24..]));
-            data = data[StripeLength..];
+            v1 = Round(v1, ReadLane(ref p, i));
+            v2 = Round(v2, ReadLane(ref p, i + 8));
+            v3 = Round(v3, ReadLane(ref p, i + 16));
+            v4 = Round(v4, ReadLane(ref p, i + 24));
         }
         (_v1, _v2, _v3, _v4) = (v1, v2, v3, v4);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong ReadLane(ref byte p, nuint offset)
+    {
+        ulong v = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, offset));
+        return BitConverter.IsLittleEndian ? v : BinaryPrimitives.ReverseEndianness(v);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

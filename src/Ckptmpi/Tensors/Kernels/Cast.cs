@@ -68,8 +68,14 @@ public static class Cast
             case (DType.F32, DType.F16): CastVector.F32ToF16(As<float>(src), AsMut<Half>(dst)); break;
             case (DType.F64, DType.F32): CastVector.F64ToF32(As<double>(src), AsMut<float>(dst)); break;
             case (DType.F32, DType.F64): CastVector.F32ToF64(As<float>(src), AsMut<double>(dst)); break;
-            case (DType.BF16, DType.F16): ViaF32(src, from, dst, to); break;
-            case (DType.F16, DType.BF16): ViaF32(src, from, dst, to); break;
+            case (DType.BF16, DType.F16):
+                int doneB = CastVector.Bf16ToF16(As<ushort>(src), AsMut<ushort>(dst)) * sizeof(ushort);
+                ViaF32(src[doneB..], from, dst[doneB..], to);
+                break;
+            case (DType.F16, DType.BF16):
+                int doneH = CastVector.F16ToBf16(As<ushort>(src), AsMut<ushort>(dst)) * sizeof(ushort);
+                ViaF32(src[doneH..], from, dst[doneH..], to);
+                break;
             default: throw new System.Diagnostics.UnreachableException($"{from} -> {to}");
         }
         return n;

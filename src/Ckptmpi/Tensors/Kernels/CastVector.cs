@@ -22,7 +22,8 @@ internal static class CastVector
         ref ushort s = ref MemoryMarshal.GetReference(src);
         ref uint d = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(dst));
         nuint n = (nuint)src.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (CastAvx512.IsSupported) i = (nuint)CastAvx512.Bf16ToF32(src, MemoryMarshal.Cast<float, uint>(dst));
+        else if (Vector512.IsHardwareAccelerated)
         {
             for (; i + 32 <= n; i += 32)
             {
@@ -48,7 +49,8 @@ internal static class CastVector
         ref uint s = ref Unsafe.As<float, uint>(ref MemoryMarshal.GetReference(src));
         ref ushort d = ref MemoryMarshal.GetReference(dst);
         nuint n = (nuint)src.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (CastAvx512.IsSupported) i = (nuint)CastAvx512.F32ToBf16(MemoryMarshal.Cast<float, uint>(src), dst);
+        else if (Vector512.IsHardwareAccelerated)
         {
             for (; i + 32 <= n; i += 32)
             {
@@ -87,10 +89,23 @@ internal static class CastVector
         return Vector256.ConditionalSelect(nan, (u >> 16) | Vector256.Create(BfQuietBit), rounded);
     }
 
-    // System.Numerics.Tensors vectorises these with the exact System.Half semantics (exhaustively tested here).
-    public static void F16ToF32(ReadOnlySpan<Half> src, Span<float> dst) => TensorPrimitives.ConvertToSingle(src, dst);
+    // Without AVX-512, System.Numerics.Tensors vectorises these with the exact System.Half semantics (tested here).
+    public static void F16ToF32(ReadOnlySpan<Half> src, Span<float> dst)
+    {
+        int done = CastAvx512.IsSupported ? CastAvx512.F16ToF32(MemoryMarshal.Cast<Half, ushort>(src), MemoryMarshal.Cast<float, uint>(dst)) : 0;
+        TensorPrimitives.ConvertToSingle(src[done..], dst[done..]);
+    }
 
-    public static void F32ToF16(ReadOnlySpan<float> src, Span<Half> dst) => TensorPrimitives.ConvertToHalf(src, dst);
+    public static void F32ToF16(ReadOnlySpan<float> src, Span<Half> dst)
+    {
+        int done = CastAvx512.IsSupported ? CastAvx512.F32ToF16(MemoryMarshal.Cast<float, uint>(src), MemoryMarshal.Cast<Half, ushort>(dst)) : 0;
+        TensorPrimitives.ConvertToHalf(src[done..], dst[done..]);
+    }
+
+    /// <summary>bf16 -> f16 in registers where AVX-512 allows; returns how many elements were done (the caller goes through f32 for the rest).</summary>
+    public static int Bf16ToF16(ReadOnlySpan<ushort> src, Span<ushort> dst) => CastAvx512.IsSupported ? CastAvx512.Bf16ToF16(src, dst) : 0;
+
+    public static int F16ToBf16(ReadOnlySpan<ushort> src, Span<ushort> dst) => CastAvx512.IsSupported ? CastAvx512.F16ToBf16(src, dst) : 0;
 
     public static void F64ToF32(ReadOnlySpan<double> src, Span<float> dst)
     {
@@ -115,7 +130,12 @@ internal static class CastVector
         ref float s = ref MemoryMarshal.GetReference(src);
         ref double d = ref MemoryMarshal.GetReference(dst);
         nuint n = (nuint)src.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            for (; i + 8 <= n; i += 8)
+                System.Runtime.Intrinsics.X86.Avx512F.ConvertToVector512Double(Vector256.LoadUnsafe(ref s, i)).StoreUnsafe(ref d, i);
+        }
+        else if (Vector512.IsHardwareAccelerated)
         {
             for (; i + 16 <= n; i += 16)
             {

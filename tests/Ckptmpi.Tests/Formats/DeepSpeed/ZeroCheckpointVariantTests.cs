@@ -55,6 +55,12 @@ public sealed class ZeroCheckpointVariantTests
             sd['buffer_names'] = ['model.rope.inv_freq']
             sd['shared_params'] = {'model.tied_copy.weight': 'model.embed_tokens.weight'}
             torch.save(sd, f)
+
+            # param_shapes that do not match the partitions (a model-state file from another model).
+            for name in ('z2_w2_fp32', 'z3_w2_fp32'):
+                d = copy(name, 'bad_shapes_' + name)
+                f = os.path.join(d, 'mp_rank_00_model_states.pt' if name.startswith('z2') else 'zero_pp_rank_0_mp_rank_00_model_states.pt')
+                sd = torch.load(f); del sd['param_shapes'][0]['model.norm.weight']; torch.save(sd, f)
             print('{}')
             """;
         DeepSpeedFixtures.PythonJson(script, DeepSpeedFixtures.Root, dir);
@@ -96,6 +102,14 @@ public sealed class ZeroCheckpointVariantTests
 
         Assert.That(ZeroTestSupport.ReadF32(c, c["model.tied_copy.weight"]), Is.EqualTo(ZeroTestSupport.ReadF32(c, c["model.embed_tokens.weight"])));
         Assert.That(c.Tensors.Select(t => t.Name).Take(23).TakeLast(2), Is.EqualTo(new[] { "model.rope.inv_freq", "model.tied_copy.weight" }), "module order");
+    }
+
+    [TestCase("z2_w2_fp32", "param_shapes need 108420 elements but the 2 partitions hold 108485")]
+    [TestCase("z3_w2_fp32", "need 54212 per rank")]
+    public void Partitions_that_do_not_add_up_to_param_shapes_are_refused_before_reading_data(string name, string message)
+    {
+        Assert.That(() => ZeroCheckpoint.Open(Path.Combine(Variants.Value, "bad_shapes_" + name)),
+            Throws.TypeOf<Ckptmpi.Errors.CheckpointFormatException>().With.Message.Contains(message).And.Message.Contains("do not belong together"));
     }
 
     [Test]

@@ -4,8 +4,8 @@ namespace Ckptmpi.Tests.Tensors.Checksums;
 
 public sealed class ChecksumTests
 {
-    // Lengths around the 16- and 64-byte folding boundaries and the 32-byte XXH64 stripe, plus a large one.
-    private static readonly int[] Lengths = [0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 255, 1000, 4096, 65_537, 1_000_003];
+    // Lengths around the 16-, 64- and 256-byte folding boundaries and the 32-byte XXH64 stripe, plus a large one.
+    private static readonly int[] Lengths = [0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 255, 256, 257, 272, 320, 336, 511, 512, 528, 1000, 4096, 65_537, 1_000_003];
 
     private static (byte[] Data, uint[] Crc, ulong[] Xxh) ReferenceValues()
     {

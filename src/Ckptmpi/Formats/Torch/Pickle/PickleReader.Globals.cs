@@ -43,7 +43,7 @@ internal sealed partial class PickleReader
     {
         switch (target)
         {
-            case PyDict d: d.State = state; break;
+            case PyDict { IsOrdered: true } d: d.State = state; break; // a plain dict has no __dict__: BUILD would fail in Python
             case PyObject o: o.State = state; break;
             default: throw Fail($"BUILD on a {PickleGraph.Describe(target)}; only objects and OrderedDicts carry state");
         }
@@ -115,7 +115,10 @@ internal sealed partial class PickleReader
     {
         if (args.Items is not [PyGlobal func, PyGlobal type, PyTuple inner, PyValue state])
             throw Fail("_rebuild_from_type_v2 arguments are not (func, type, args, state)");
-        PyValue built = Reduce(func, inner);
+        // Only the tensor rebuilds are applied (never this function again), so nesting cannot recurse.
+        PyTensor? built = func == TorchGlobals.RebuildTensorV2 || func == TorchGlobals.RebuildTensor ? RebuildTensor(inner)
+            : func == TorchGlobals.RebuildParameter ? RebuildParameter(inner, withState: false)
+            : null;
         if (built is not PyTensor tensor) return new PyObject(TorchGlobals.RebuildFromTypeV2, args);
         return tensor with
         {
@@ -135,8 +138,8 @@ internal sealed partial class PickleReader
             throw Fail("storage persistent id fields are not (class, key str, location str, numel int)");
         if (cls.Module != "torch" || !DTypes.TryParseTorchStorageClass(cls.Name, out DType dtype))
             throw new UnsupportedCheckpointException(_path, $"storage class {cls} at byte {_baseOffset + _opPos} is not supported (dtypes: {string.Join(", ", Enum.GetValues<DType>().Select(d => d.TorchStorageClass()))})");
-        if (key.Value.Length == 0 || key.Value.Length > 64 || !key.Value.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
-            throw Fail($"storage key '{key.Value}' is not a plain record name");
+        if (key.Value.Length == 0 || key.Value.Length > 20 || !key.Value.All(char.IsAsciiDigit))
+            throw Fail($"storage key '{key.Value}' is not a decimal number; torch.save numbers its storages");
         long numel = ToNonNegativeLong(numelInt, "storage size");
         if (numel > long.MaxValue / dtype.SizeInBytes()) throw Fail($"storage '{key.Value}' of {numel} elements overflows a 64-bit byte count");
         if (_storages.TryGetValue(key.Value, out TorchStorage? known))
@@ -153,7 +156,7 @@ internal sealed partial class PickleReader
     private long ToNonNegativeLong(PyValue v, string what)
     {
         if (v is PyInt i && i.Value >= 0 && i.Value <= long.MaxValue) return (long)i.Value;
-        throw Fail($"tensor {what} {v} is not a non-negative 64-bit integer");
+        throw Fail($"tensor {what} ({PickleGraph.Describe(v)}) is not a non-negative 64-bit integer");
     }
 
     private static PyBytes EncodeLatin1(string text)

@@ -324,7 +324,7 @@ internal sealed partial class PickleReader
     {
         if (s == "01") return PyBool.True; // protocol 0 spells booleans as INT 01 / 00
         if (s == "00") return PyBool.False;
-        return BigInteger.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger v) && s.Length <= _limits.MaxLongBytes
+        return s.Length <= _limits.MaxLongBytes && BigInteger.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out BigInteger v)
             ? new PyInt(v)
             : throw Fail($"INT '{Truncate(s)}' is not an integer");
     }

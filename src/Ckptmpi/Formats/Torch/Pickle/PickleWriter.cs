@@ -14,7 +14,8 @@ namespace Ckptmpi.Formats.Torch.Pickle;
 /// (BINPUT/LONG_BINPUT in first-seen order, BINGET for repeats), batches of at most 1000 with single
 /// APPEND/SETITEM for one-item batches, OrderedDicts via REDUCE + items + BUILD(state), tensors via
 /// <c>_rebuild_tensor_v2</c> with storage persistent ids, <c>_rebuild_from_type_v2</c> when the tensor carries
-/// Python attributes. Equal strings and globals are memoized once (loaders do not care about identity).
+/// Python attributes. Strings in the graph are memoized by identity (so a graph read from torch writes back byte for byte);
+/// strings and globals the writer adds are memoized by value (loaders do not care about identity).
 /// </summary>
 internal sealed class PickleWriter
 {
@@ -61,7 +62,7 @@ internal sealed class PickleWriter
             case PyBool b: Op(b.Value ? PickleOpcodes.NewTrue : PickleOpcodes.NewFalse); break;
             case PyInt i: SaveInt(i.Value); break;
             case PyFloat f: Op(PickleOpcodes.BinFloat); BinaryPrimitives.WriteDoubleBigEndian(Span(8), f.Value); break;
-            case PyString s: SaveString(s.Value); break;
+            case PyString s: WriteString(s.Value); PutByReference(s); break;
             case PyBytes b: SaveBytes(b); break;
             case PyTuple t: SaveTuple(t); break;
             case PyList l:
@@ -78,8 +79,10 @@ internal sealed class PickleWriter
         }
     }
 
+    // Strings are memoized by identity, as CPython does: a graph read from a pickle keeps each string's identity,
+    // so it is written back byte for byte. Strings the writer itself adds are memoized by value (SaveString).
     private static bool IsMemoizedByReference(PyValue v) =>
-        v is PyList or PyDict or PyObject or PyTensor or PyBytes or PyTuple { Items.Count: > 0 };
+        v is PyString or PyList or PyDict or PyObject or PyTensor or PyBytes or PyTuple { Items.Count: > 0 };
 
     private void SaveInt(BigInteger v)
     {
@@ -95,11 +98,16 @@ internal sealed class PickleWriter
     private void SaveString(string s)
     {
         if (_memoStrings.TryGetValue(s, out int seen)) { Get(seen); return; }
+        WriteString(s);
+        _memoStrings[s] = Put();
+    }
+
+    private void WriteString(string s)
+    {
         int n = Encoding.UTF8.GetByteCount(s);
         Op(PickleOpcodes.BinUnicode);
         BinaryPrimitives.WriteUInt32LittleEndian(Span(4), (uint)n);
         Encoding.UTF8.GetBytes(s, Span(n));
-        _memoStrings[s] = Put();
     }
 
     // Protocol 2 has no bytes opcode: CPython writes _codecs.encode(latin1 text, 'latin1'), or bytes() when empty.
@@ -113,7 +121,12 @@ internal sealed class PickleWriter
         else
         {
             SaveGlobal(TorchGlobals.CodecsEncode);
-            SaveTuple(new PyTuple(new PyString(string.Create(b.Value.Length, b.Value, (span, bytes) => { for (int i = 0; i < bytes.Length; i++) span[i] = (char)bytes[i]; })), new PyString("latin1")));
+            // (text, 'latin1') TUPLE2: the text is a fresh string, 'latin1' a constant CPython memoizes once.
+            WriteString(string.Create(b.Value.Length, b.Value, (span, bytes) => { for (int i = 0; i < bytes.Length; i++) span[i] = (char)bytes[i]; }));
+            Put();
+            SaveString("latin1");
+            Op(PickleOpcodes.Tuple2);
+            Put();
         }
         Op(PickleOpcodes.Reduce);
         PutByReference(b);

@@ -29,6 +29,9 @@ public sealed record PyInt(BigInteger Value) : PyValue
     public PyInt(long value) : this(new BigInteger(value)) { }
 
     public long AsLong => (long)Value;
+
+    // Not the record default: that would evaluate AsLong, which throws for values beyond a long.
+    public override string ToString() => Value.ToString();
 }
 
 public sealed record PyFloat(double Value) : PyValue;
@@ -127,9 +130,13 @@ public sealed record PyTensor(TorchStorage Storage, long StorageOffset, IReadOnl
     public DType DType => Storage.DType;
 
     /// <summary>Bytes of the storage record this tensor's elements span, when the tensor is contiguous; relative to the record start.</summary>
-    public ByteRange ContiguousBytes => IsContiguous
+    /// <exception cref="InvalidOperationException">The tensor is not contiguous.</exception>
+    public ByteRange ContiguousBytes() => IsContiguous
         ? ByteRange.FromLength(checked(StorageOffset * DType.SizeInBytes()), checked(ElementCount * DType.SizeInBytes()))
         : throw new InvalidOperationException($"tensor with shape [{string.Join(", ", Shape)}] and stride [{string.Join(", ", Stride)}] is not contiguous");
+
+    public override string ToString() =>
+        $"PyTensor {{ {DType}[{string.Join(", ", Shape)}] stride [{string.Join(", ", Stride)}] at {StorageOffset} of storage '{Storage.Key}' }}";
 
     public long ElementCount => DTypes.ElementCount(Shape.ToArray());
 
