@@ -4,7 +4,7 @@
 Usage: /usr/bin/python3 tests/bad-inputs/make-corpus.py [path/to/ckptmpi.dll]
 The healthy bases are written by ckptmpi itself (bench-make-model: a 3,376-parameter Llama; convert --to zero:
 its ZeRO-2 dp-2 checkpoint); each case then breaks one thing with plain file operations below, so the corpus is
-reproducible and small (about 150 KB). Commit the result; the tests never regenerate it.
+reproducible and small (about 200 KB). Commit the result; the tests never regenerate it.
 """
 import json, os, shutil, struct, subprocess, sys
 
@@ -128,6 +128,10 @@ d = case("zero-truncated-rank-file", "zero")
 p = os.path.join(d, "global_step0", "bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt")
 with open(p, "r+b") as f:
     f.truncate(os.path.getsize(p) // 2)
+
+# 14. A ZeRO checkpoint whose config.json (beside 'latest') contradicts the parameter shapes.
+d = case("zero-shapes-contradict-config", "zero")
+edit_json(os.path.join(d, "config.json"), lambda c: c.update(intermediate_size=48))
 
 shutil.rmtree(base)
 print("wrote", len([n for n in os.listdir(cases) if not n.startswith(".")]), "entries to", cases)

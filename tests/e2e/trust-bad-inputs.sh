@@ -67,7 +67,7 @@ if mount -t tmpfs -o size=1m tmpfs "$tmp/full" 2>/dev/null; then
   mounted="$tmp/full"
   for launcher in "${launchers[@]}"; do
     faults=$((faults + 1))
-    check "full filesystem (1 MiB tmpfs)" "$launcher" 5 ".tmp" "No space left on device" "$tmp/hf" "$tmp/full/out" CKPTMPI_UNUSED=1 -- "${zero[@]}" --output "$tmp/full/out"
+    check "full filesystem (1 MiB tmpfs)" "$launcher" 5 "$tmp/full/out/" "No space left on device" "$tmp/hf" "$tmp/full/out" CKPTMPI_UNUSED=1 -- "${zero[@]}" --output "$tmp/full/out"
   done
 else
   echo "NOTE tmpfs mount not permitted here: the full filesystem is covered by the injected ENOSPC below only"

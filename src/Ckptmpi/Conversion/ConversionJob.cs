@@ -38,12 +38,12 @@ public static class ConversionJob
         using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment());
         ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
                                               new ExecutionOptions(request.Overwrite, request.Io) { Hooks = journal });
-        if (request.Resume)
-        {
-            long reused = comm.AllreduceSum(journal.ReusedPieces), bytes = comm.AllreduceSum(journal.ReusedBytes), written = comm.AllreduceSum(journal.WrittenPieces);
-            if (comm.Rank == 0)
-                Serilog.Log.Information("--resume: reused {Pieces} journaled pieces ({Bytes} bytes) proven by their CRC-32 and wrote {Written} pieces", reused, bytes, written);
-        }
+        // Every rank closes its journal before rank 0 removes the directory (the reduction orders the two; on NFS an
+        // open file in a removed directory would leave a .nfs placeholder behind).
+        journal.Dispose();
+        long reused = comm.AllreduceSum(journal.ReusedPieces);
+        if (request.Resume && comm.Rank == 0)
+            Serilog.Log.Information("--resume: reused {Pieces} journaled pieces proven by their CRC-32 and wrote the rest", reused);
         comm.RunPhase("write manifest", () =>
         {
             if (comm.Rank != 0) return;

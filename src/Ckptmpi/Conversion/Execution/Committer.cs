@@ -11,7 +11,7 @@ namespace Ckptmpi.Conversion.Execution;
 /// CRC runs (proving every byte was written), patch the zip CRC slots, rename the temporary files, then write the
 /// commit markers last, each through the same temp-sync-rename path.
 /// </summary>
-internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sources)
+internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sources, IExecutionHooks? hooks = null)
 {
     public List<OutputChecksum> Commit(IEnumerable<RunCrc> reported)
     {
@@ -27,7 +27,9 @@ internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sour
         outputs.Close();
         for (int f = 0; f < plan.Files.Count; f++)
         {
-            if (!plan.Files[f].IsCommitMarker) File.Move(outputs.TempPath(f), outputs.FinalPath(f), overwrite: true);
+            if (plan.Files[f].IsCommitMarker) continue;
+            hooks?.BeforeRename(f);
+            File.Move(outputs.TempPath(f), outputs.FinalPath(f), overwrite: true);
         }
 
         // Only now, with every other file in place under its final name, the files a consumer reads first.

@@ -65,7 +65,7 @@ public static class Executor
 
             byte[][] reports = comm.AllgatherBytes(RunCrc.Serialize(runs));
             List<OutputChecksum> files = comm.RunPhase("commit", () =>
-                comm.Rank == 0 ? new Committer(plan, outputs, sources).Commit(reports.SelectMany(RunCrc.Deserialize)) : []);
+                comm.Rank == 0 ? new Committer(plan, outputs, sources, hooks).Commit(reports.SelectMany(RunCrc.Deserialize)) : []);
             return new ExecutionResult(files, clock.Elapsed.TotalSeconds);
         }
         catch (RankFailedException)

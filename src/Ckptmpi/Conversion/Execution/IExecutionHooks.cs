@@ -36,6 +36,9 @@ internal interface IExecutionHooks
     /// <summary>After a chunk's bytes are written: record it with its CRC runs (the last <paramref name="runCount"/> of <paramref name="report"/>).</summary>
     void Completed(Chunk chunk, List<RunCrc> report, int runCount);
 
+    /// <summary>Rank 0, in the commit, before output file <paramref name="file"/> is renamed to its final name (test fault injection).</summary>
+    void BeforeRename(int file);
+
     /// <summary>The job failed cleanly on every rank and its temporary files are being removed: remove the journal too.</summary>
     void Discard(int rank);
 }

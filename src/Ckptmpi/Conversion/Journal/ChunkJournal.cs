@@ -30,6 +30,7 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     private FileStream? _stream;
     private Dictionary<(string File, long Start), JournalEntry> _entries = [];
     private int _written;
+    private int _renamed;
     private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
 
     /// <summary>The longest a journal line stays unsynced (lost lines only cost a redo: pieces are proven by CRC anyway).</summary>
@@ -186,10 +187,20 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         _written++;
     }
 
+    public void BeforeRename(int file)
+    {
+        if (_faults.KillInCommitAfterRenames is int n && _renamed++ == n)
+            Die($"CKPTMPI_TEST_KILL_IN_COMMIT_AFTER_RENAMES={n}: rank 0 dies in the commit before renaming {_plan!.Files[file].RelativePath}");
+    }
+
     private void MaybeDie()
     {
         if (_faults.KillAfterPieces is not int n || _rank != _faults.KillRank || _written != n) return;
-        string what = $"CKPTMPI_TEST_KILL_AFTER_PIECES={n}: rank {_rank} dies{(_faults.KillUnjournaled ? " with a written but unjournaled piece" : "")}";
+        Die($"CKPTMPI_TEST_KILL_AFTER_PIECES={n}: rank {_rank} dies{(_faults.KillUnjournaled ? " with a written but unjournaled piece" : "")}");
+    }
+
+    private void Die(string what)
+    {
         if (_faults.InProcess) throw new InjectedCrashException(what);
         Log.Warning("{What}", what);
         Log.CloseAndFlush();

@@ -8,6 +8,8 @@ namespace Ckptmpi.Conversion.Journal;
 /// <item><c>CKPTMPI_TEST_KILL_AFTER_PIECES=N</c>: rank <c>CKPTMPI_TEST_KILL_RANK</c> (default 0) SIGKILLs itself
 /// when about to write its (N+1)-th piece, i.e. after journaling N pieces; with <c>CKPTMPI_TEST_KILL_UNJOURNALED=1</c>
 /// it dies after writing that piece's bytes but before journaling them (a torn piece the resume must redo).</item>
+/// <item><c>CKPTMPI_TEST_KILL_IN_COMMIT_AFTER_RENAMES=N</c>: rank 0 SIGKILLs itself in the commit, after renaming N
+/// output files to their final names (a commit cut short, which --resume must undo and redo).</item>
 /// <item><c>CKPTMPI_TEST_FAIL_WRITE_AFTER_BYTES=N</c>: rank <c>CKPTMPI_TEST_FAIL_RANK</c> (default 0) fails the write
 /// that would take it past N bytes with the IOException a full filesystem gives (ENOSPC).</item>
 /// </list>
@@ -19,19 +21,21 @@ public sealed record JournalFaults
     public int? KillAfterPieces { get; init; }
     public int KillRank { get; init; }
     public bool KillUnjournaled { get; init; }
+    public int? KillInCommitAfterRenames { get; init; }
     public long? FailWriteAfterBytes { get; init; }
     public int FailRank { get; init; }
     public bool InProcess { get; init; }
 
     public static readonly JournalFaults None = new();
 
-    public bool SimulatesCrash => InProcess && KillAfterPieces is not null;
+    public bool SimulatesCrash => InProcess && (KillAfterPieces is not null || KillInCommitAfterRenames is not null);
 
     public static JournalFaults FromEnvironment() => new()
     {
         KillAfterPieces = (int?)Number("CKPTMPI_TEST_KILL_AFTER_PIECES"),
         KillRank = (int)(Number("CKPTMPI_TEST_KILL_RANK") ?? 0),
         KillUnjournaled = Environment.GetEnvironmentVariable("CKPTMPI_TEST_KILL_UNJOURNALED") == "1",
+        KillInCommitAfterRenames = (int?)Number("CKPTMPI_TEST_KILL_IN_COMMIT_AFTER_RENAMES"),
         FailWriteAfterBytes = Number("CKPTMPI_TEST_FAIL_WRITE_AFTER_BYTES"),
         FailRank = (int)(Number("CKPTMPI_TEST_FAIL_RANK") ?? 0),
     };
@@ -39,6 +43,3 @@ public sealed record JournalFaults
     private static long? Number(string name) =>
         Environment.GetEnvironmentVariable(name) is string s && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : null;
 }
-
-/// <summary>The in-process stand-in for SIGKILL (<see cref="JournalFaults.InProcess"/>).</summary>
-public sealed class InjectedCrashException(string message) : Exception(message);

@@ -142,6 +142,26 @@ public sealed class ChunkJournalTests
         Assert.That(Directory.GetFiles(output, "*.tmp"), Is.Empty);
     }
 
+    [TestCase(0)]
+    [TestCase(3)]
+    public void A_run_killed_in_its_commit_after_N_renames_resumes_to_the_same_bytes(int renames)
+    {
+        const int ranks = 3;
+        ConvertRequest clean = Request(Path.Combine(_dir, "clean"));
+        Plan plan = PlanFor(clean, ranks);
+        List<OutputChecksum> reference = Execute(plan, clean, ranks, resume: false).Files;
+
+        ConvertRequest run = Request(Path.Combine(_dir, "resumed"));
+        string[] messages = Crash(plan, run, ranks, new JournalFaults { KillInCommitAfterRenames = renames, InProcess = true });
+        Assert.That(messages.Distinct().Single(), Does.Contain("dies in the commit"));
+        Assert.That(reference.Where(f => File.Exists(Path.Combine(run.Output, f.Path))).Count(), Is.EqualTo(renames), "renamed before the kill");
+        Assert.That(File.Exists(Path.Combine(run.Output, "model.safetensors.index.json")), Is.False, "the commit marker comes last");
+
+        var (files, journals) = Execute(plan, run, ranks, resume: true);
+        Assert.That(files, Is.EqualTo(reference));
+        Assert.That(journals.Sum(j => j.WrittenPieces), Is.Zero, "every piece was proven, including those of renamed files");
+    }
+
     [Test]
     public void Resume_refuses_the_journal_of_a_different_plan_and_names_both_plans()
     {
