@@ -20,6 +20,7 @@ fi
 results="$repo/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 dotnet test Converter.sln -c Release --no-build --logger "trx;LogFileName=nunit.trx" --results-directory "$results" 2>&1 | tee "$results/nunit.log"
+test_rc=${PIPESTATUS[0]}
 trx="$results/nunit.trx"
 nunit_passed=0; nunit_failed=0
 if [ -f "$trx" ]; then
@@ -29,6 +30,12 @@ if [ -f "$trx" ]; then
   errors=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
   nunit_failed=$(( ${nunit_failed:-0} + ${errors:-0} ))
 else
+  nunit_failed=1
+fi
+# A crashed test host ("Test Run Aborted") leaves a trx that counts only the tests run before the crash:
+# whatever the counters say, a non-zero exit of dotnet test is a failure.
+if [ "$test_rc" -ne 0 ] && [ "${nunit_failed:-0}" -eq 0 ]; then
+  echo "dotnet test exited with $test_rc (test host crashed or run aborted): counted as a failure"
   nunit_failed=1
 fi
 

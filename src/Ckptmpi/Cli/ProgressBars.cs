@@ -31,16 +31,33 @@ public sealed class ProgressBars : IProgressReporter
 
         public Phase(IAnsiConsole console, string name, long total)
         {
-            _thread = new Thread(() => new Progress(console)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
+            // AutoRefresh off: Spectre's own refresh timer and our explicit Refresh would render concurrently, which
+            // races inside Spectre's LiveRenderable (seen crashing a test host). This thread is the only renderer.
+            // Progress is cosmetic: a rendering failure is logged and must never take the conversion down.
+            _thread = new Thread(() =>
+            {
+                try
                 {
-                    _task = ctx.AddTask(name, maxValue: Math.Max(total, 1));
+                    new Progress(console) { AutoRefresh = false }
+                        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+                        .Start(ctx =>
+                        {
+                            _task = ctx.AddTask(name, maxValue: Math.Max(total, 1));
+                            _started.Set();
+                            while (!_ended.Wait(200)) ctx.Refresh();
+                            _task.StopTask();
+                            ctx.Refresh();
+                        });
+                }
+                catch (Exception e)
+                {
+                    Serilog.Log.Debug(e, "progress display failed; continuing without it");
+                }
+                finally
+                {
                     _started.Set();
-                    while (!_ended.Wait(200)) ctx.Refresh();
-                    _task.StopTask();
-                    ctx.Refresh();
-                }))
+                }
+            })
             { IsBackground = true, Name = "progress" };
             _thread.Start();
             _started.Wait(TimeSpan.FromSeconds(5));
