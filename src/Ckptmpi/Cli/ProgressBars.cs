@@ -31,22 +31,21 @@ public sealed class ProgressBars : IProgressReporter
 
         public Phase(IAnsiConsole console, string name, long total)
         {
-            // AutoRefresh off: Spectre's own refresh timer and our explicit Refresh would render concurrently, which
-            // races inside Spectre's LiveRenderable (seen crashing a test host). This thread is the only renderer.
+            // Only Spectre's own refresh loop renders: an explicit ctx.Refresh() from this thread raced with it inside
+            // Spectre's LiveRenderable (seen crashing a test host). Spectre renders the final state after Start's body.
             // Progress is cosmetic: a rendering failure is logged and must never take the conversion down.
             _thread = new Thread(() =>
             {
                 try
                 {
-                    new Progress(console) { AutoRefresh = false }
+                    new Progress(console)
                         .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
                         .Start(ctx =>
                         {
                             _task = ctx.AddTask(name, maxValue: Math.Max(total, 1));
                             _started.Set();
-                            while (!_ended.Wait(200)) ctx.Refresh();
+                            _ended.Wait();
                             _task.StopTask();
-                            ctx.Refresh();
                         });
                 }
                 catch (Exception e)

@@ -28,6 +28,9 @@ public sealed record ConvertRequest
     public bool DryRun { get; init; }
     public bool WithOptimizerStates { get; init; }
 
+    /// <summary>ZeRO target: optimizer hyper-parameters from the command line, over --ds-config's.</summary>
+    public OptimizerOverrides Optimizer { get; init; } = new();
+
     /// <summary>Bytes per second per rank assumed by the dry run's time prediction.</summary>
     public double? AssumeBandwidth { get; init; }
 

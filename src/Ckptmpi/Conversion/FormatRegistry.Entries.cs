@@ -54,6 +54,7 @@ public static partial class FormatRegistry
                 DType = request.DType ?? DType.BF16,
                 Tag = request.Tag ?? DeepSpeedPaths.DefaultTag(0),
             };
+        options = options with { Optimizer = request.Optimizer.ApplyTo(options.Optimizer) };
         return WithSideFile(ZeroCheckpointLayout.For(ZeroParamsOf(inputs), options), inputs, SafetensorsFormat.ConfigFileName);
     }
 

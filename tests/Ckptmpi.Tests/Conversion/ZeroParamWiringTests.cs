@@ -72,4 +72,33 @@ public sealed class ZeroParamWiringTests
         Assert.That(e.ExitCode, Is.EqualTo(3));
         Assert.That(Directory.Exists(zero) && Directory.EnumerateFileSystemEntries(zero).Any(), Is.False);
     }
+
+    [Test]
+    public void Optimizer_options_on_the_command_line_end_up_in_param_groups()
+    {
+        string hf = Path.Combine(_dir, "hf"), zero = Path.Combine(_dir, "zero");
+        Small(tied: false).Write(hf);
+        OptimizerOverrides o = Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("zero", "adam", lr: 3e-4, betas: "0.9, 0.95", eps: 1e-6, weightDecay: 0.1);
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, ToZero(hf, zero) with { Optimizer = o }), TimeSpan.FromSeconds(60));
+
+        var root = (PyDict)TorchArchive.Open(Path.Combine(zero, "global_step0", "bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt")).Root;
+        var osd = (PyDict)root.Get("optimizer_state_dict")!;
+        var group = (PyDict)((PyList)((PyDict)osd.Get("base_optimizer_state")!).Get("param_groups")!).Items[0];
+        Assert.That(((PyFloat)group.Get("lr")!).Value, Is.EqualTo(3e-4));
+        var betas = (PyList)group.Get("betas")!; // a list, as DeepSpeed passes the ds_config's JSON array on (see the fixtures)
+        Assert.That(betas.Items.Select(b => ((PyFloat)b).Value), Is.EqualTo(new[] { 0.9, 0.95 }));
+        Assert.That(((PyFloat)group.Get("eps")!).Value, Is.EqualTo(1e-6));
+        Assert.That(((PyFloat)group.Get("weight_decay")!).Value, Is.EqualTo(0.1));
+        var dsConfig = (PyDict)root.Get("ds_config")!;
+        Assert.That(((PyString)((PyDict)dsConfig.Get("optimizer")!).Get("type")!).Value, Is.EqualTo("Adam"));
+    }
+
+    [Test]
+    public void Optimizer_options_are_refused_for_a_target_that_has_no_optimizer_and_bad_betas_are_usage_errors()
+    {
+        Assert.Throws<Ckptmpi.Cli.UsageException>(() => Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("hf", null, lr: 1e-4, null, null, null));
+        Assert.Throws<Ckptmpi.Cli.UsageException>(() => Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("zero", null, null, "0.9", null, null));
+        Assert.Throws<Ckptmpi.Cli.UsageException>(() => Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("zero", null, null, "0.9,1.5", null, null));
+        Assert.That(Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("hf", null, null, null, null, null).IsEmpty, Is.True);
+    }
 }

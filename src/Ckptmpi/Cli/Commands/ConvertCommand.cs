@@ -35,10 +35,16 @@ public static class ConvertCommand
         var bandwidth = new Option<string?>("--assume-bandwidth") { Description = "Per-rank I/O bandwidth for the dry run's time prediction, e.g. 2GB/s." };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
         var planRanks = new Option<int?>("--ranks") { Description = "With --dry-run: plan for this many ranks instead of the job's." };
+        var optimizerType = new Option<string?>("--optimizer") { Description = "ZeRO target: optimizer in param_groups, adamw or adam (default: --ds-config's, else adamw)." };
+        optimizerType.AcceptOnlyFromAmong("adamw", "adam", "AdamW", "Adam");
+        var lr = new Option<double?>("--lr") { Description = "ZeRO target: learning rate in param_groups (default: --ds-config's, else 1e-3)." };
+        var betas = new Option<string?>("--betas") { Description = "ZeRO target: Adam betas as B1,B2 (default: --ds-config's, else 0.9,0.999)." };
+        var eps = new Option<double?>("--eps") { Description = "ZeRO target: Adam epsilon (default: --ds-config's, else 1e-8)." };
+        var weightDecay = new Option<double?>("--weight-decay") { Description = "ZeRO target: weight decay (default: --ds-config's, else 0.01 for AdamW)." };
         var optimizer = new Option<bool>("--with-optimizer-states") { Description = "ZeRO -> HF: also write the full Adam moments as safetensors." };
 
         var command = new Command("convert", "Convert a checkpoint between formats, streaming, across all ranks of the job.");
-        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks])
+        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks, optimizerType, lr, betas, eps, weightDecay])
             command.Options.Add(o);
 
         command.SetAction(parse => JobRunner.Run(comm =>
@@ -46,7 +52,11 @@ public static class ConvertCommand
             ConvertRequest request = Build(parse.GetRequiredValue(from), parse.GetRequiredValue(to), parse.GetRequiredValue(input), parse.GetValue(output),
                 parse.GetValue(zeroStage), parse.GetValue(dpSize), parse.GetValue(dtype), parse.GetValue(tag), parse.GetValue(dsConfig),
                 parse.GetValue(maxShard)!, parse.GetValue(maxBuffer)!, parse.GetValue(io)!, parse.GetValue(overwrite), parse.GetValue(dryRun),
-                parse.GetValue(bandwidth), parse.GetValue(json), parse.GetValue(optimizer)) with { PlanRanks = parse.GetValue(planRanks), Resume = parse.GetValue(resume) };
+                parse.GetValue(bandwidth), parse.GetValue(json), parse.GetValue(optimizer)) with
+                {
+                    PlanRanks = parse.GetValue(planRanks), Resume = parse.GetValue(resume),
+                    Optimizer = Optimizer(parse.GetValue(to)!, parse.GetValue(optimizerType), parse.GetValue(lr), parse.GetValue(betas), parse.GetValue(eps), parse.GetValue(weightDecay)),
+                };
             if (request.PlanRanks is int pr && (pr < 1 || !request.DryRun)) throw new UsageException("--ranks needs --dry-run and a positive count");
             ConversionJob.Outcome outcome = ConversionJob.Run(comm, request);
             if (comm.Rank == 0) Console.Out.Write(Render(request, outcome));
@@ -84,6 +94,32 @@ public static class ConvertCommand
             Overwrite = overwrite, DryRun = dryRun, AssumeBandwidth = bw, Json = json, WithOptimizerStates = optimizer,
             CommandLine = Environment.GetCommandLineArgs(),
         };
+    }
+
+    /// <exception cref="UsageException">a value is out of range, or the target is not a ZeRO checkpoint.</exception>
+    internal static OptimizerOverrides Optimizer(string to, string? type, double? lr, string? betas, double? eps, double? weightDecay)
+    {
+        double? b1 = null, b2 = null;
+        if (betas is not null)
+        {
+            string[] parts = betas.Split(',', StringSplitOptions.TrimEntries);
+            if (parts.Length != 2
+                || !double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double p1)
+                || !double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double p2)
+                || p1 is < 0 or >= 1 || p2 is < 0 or >= 1)
+                throw new UsageException($"--betas must be two numbers in [0, 1) separated by a comma, e.g. 0.9,0.95; got '{betas}'");
+            (b1, b2) = (p1, p2);
+        }
+        if (lr is < 0 || double.IsNaN(lr ?? 0)) throw new UsageException($"--lr must be a non-negative number, got {lr}");
+        if (eps is <= 0 || double.IsNaN(eps ?? 1)) throw new UsageException($"--eps must be positive, got {eps}");
+        if (weightDecay is < 0 || double.IsNaN(weightDecay ?? 0)) throw new UsageException($"--weight-decay must be non-negative, got {weightDecay}");
+        var o = new OptimizerOverrides
+        {
+            Type = type is null ? null : type.Equals("adam", StringComparison.OrdinalIgnoreCase) ? "Adam" : "AdamW",
+            Lr = lr, Beta1 = b1, Beta2 = b2, Eps = eps, WeightDecay = weightDecay,
+        };
+        if (!o.IsEmpty && to != "zero") throw new UsageException("--optimizer, --lr, --betas, --eps and --weight-decay apply to --to zero only");
+        return o;
     }
 
     private static long Size(string text, string option)
