@@ -28,6 +28,9 @@ public sealed record ConvertRequest
     public bool DryRun { get; init; }
     public bool WithOptimizerStates { get; init; }
 
+    /// <summary>A config.json to carry into the output instead of the one beside the source checkpoint (if any).</summary>
+    public string? Config { get; init; }
+
     /// <summary>ZeRO target: optimizer hyper-parameters from the command line, over --ds-config's.</summary>
     public OptimizerOverrides Optimizer { get; init; } = new();
 

@@ -27,7 +27,10 @@ public static partial class FormatRegistry
             .Select(f => InputFileFact.Of(Path.Combine(catalog.Root, f))).ToList();
         string latest = Path.Combine(request.Input, DeepSpeedPaths.Latest);
         if (File.Exists(latest)) facts.Add(InputFileFact.Of(latest));
-        string config = Path.Combine(request.Input, SafetensorsFormat.ConfigFileName);
+        // --config wins; else the config.json ckptmpi (or the user) left beside 'latest'.
+        string config = request.Config ?? Path.Combine(request.Input, SafetensorsFormat.ConfigFileName);
+        if (request.Config is not null && !File.Exists(config))
+            throw new FileNotFoundException($"--config {config}: no such file", config);
         if (File.Exists(config))
         {
             Verify.ConfigShapeCheck.Check(catalog, config);
@@ -149,7 +152,11 @@ public static partial class FormatRegistry
         if (states)
         {
             var moments = inputs.Catalog.Tensors.Where(t => IsState(t.Name)).Select(t => (t.Name, t.DType, t.Shape.ToArray())).ToList();
-            OutputLayout extra = SafetensorsLayout.For(moments, request.MaxShardSize, metadata);
+            // Optimizers that keep the Adam step as a Python int (not a tensor) have one step for all params: it goes
+            // into the shards' __metadata__ so the state is complete.
+            var stateMetadata = new Dictionary<string, string>(metadata);
+            if (inputs.Catalog.Attributes.TryGetValue("optimizer.step", out string? step)) stateMetadata["step"] = step;
+            OutputLayout extra = SafetensorsLayout.For(moments, request.MaxShardSize, stateMetadata);
             layout = new OutputLayout([.. layout.Files, .. extra.Files.Select(f => f with { RelativePath = OptimizerStatesFolder + "/" + f.RelativePath })]);
         }
         return WithSideFile(layout, inputs, SafetensorsFormat.ConfigFileName);

@@ -9,6 +9,16 @@ public sealed class ProgressBarsTests
     [Test]
     public void A_phase_renders_its_name_and_percentage_and_completes_promptly_when_disposed()
     {
+        // Bars are for a person at a terminal; tests/run-all.sh exports TERM=dumb (as the job scripts do), under which
+        // Spectre renders no live display. Give this test the terminal it models.
+        string? term = Environment.GetEnvironmentVariable("TERM");
+        Environment.SetEnvironmentVariable("TERM", "xterm-256color");
+        try { RenderAndCheck(); }
+        finally { Environment.SetEnvironmentVariable("TERM", term); }
+    }
+
+    private static void RenderAndCheck()
+    {
         var text = new StringWriter();
         IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings
         {

@@ -101,4 +101,21 @@ public sealed class ZeroParamWiringTests
         Assert.Throws<Ckptmpi.Cli.UsageException>(() => Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("zero", null, null, "0.9,1.5", null, null));
         Assert.That(Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("hf", null, null, null, null, null).IsEmpty, Is.True);
     }
+
+    [Test]
+    public void Zero_to_hf_writes_the_config_json_given_with_config_and_refuses_a_missing_one()
+    {
+        string fixture = Path.Combine(TestPaths.Fixtures, "deepspeed", "z2_w2_bf16");
+        string config = Path.Combine(TestPaths.Fixtures, "deepspeed", "config.json");
+        Assert.That(File.Exists(Path.Combine(fixture, "config.json")), Is.False, "the fixture has no config.json beside 'latest'");
+        string hf = Path.Combine(_dir, "hf");
+        var request = new ConvertRequest { From = "zero", To = "hf", Input = fixture, Output = hf, DType = DType.BF16, MaxBuffer = 64 << 10, Config = config };
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60));
+        Assert.That(File.ReadAllBytes(Path.Combine(hf, "config.json")), Is.EqualTo(File.ReadAllBytes(config)));
+
+        var missing = request with { Output = Path.Combine(_dir, "hf2"), Config = Path.Combine(_dir, "nope.json") };
+        var e = Assert.Throws<RankFailedException>(() => ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, missing), TimeSpan.FromSeconds(60)));
+        Assert.That(e!.Message, Does.Contain("nope.json"));
+        Assert.That(e.ExitCode, Is.EqualTo(5));
+    }
 }

@@ -41,10 +41,11 @@ public static class ConvertCommand
         var betas = new Option<string?>("--betas") { Description = "ZeRO target: Adam betas as B1,B2 (default: --ds-config's, else 0.9,0.999)." };
         var eps = new Option<double?>("--eps") { Description = "ZeRO target: Adam epsilon (default: --ds-config's, else 1e-8)." };
         var weightDecay = new Option<double?>("--weight-decay") { Description = "ZeRO target: weight decay (default: --ds-config's, else 0.01 for AdamW)." };
+        var config = new Option<string?>("--config") { Description = "--to hf: the config.json to write beside the weights (default: the one in the source checkpoint folder)." };
         var optimizer = new Option<bool>("--with-optimizer-states") { Description = "ZeRO -> HF: also write the full Adam moments as safetensors." };
 
         var command = new Command("convert", "Convert a checkpoint between formats, streaming, across all ranks of the job.");
-        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks, optimizerType, lr, betas, eps, weightDecay])
+        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks, optimizerType, lr, betas, eps, weightDecay, config])
             command.Options.Add(o);
 
         command.SetAction(parse => JobRunner.Run(comm =>
@@ -54,7 +55,7 @@ public static class ConvertCommand
                 parse.GetValue(maxShard)!, parse.GetValue(maxBuffer)!, parse.GetValue(io)!, parse.GetValue(overwrite), parse.GetValue(dryRun),
                 parse.GetValue(bandwidth), parse.GetValue(json), parse.GetValue(optimizer)) with
                 {
-                    PlanRanks = parse.GetValue(planRanks), Resume = parse.GetValue(resume),
+                    PlanRanks = parse.GetValue(planRanks), Resume = parse.GetValue(resume), Config = parse.GetValue(config),
                     Optimizer = Optimizer(parse.GetValue(to)!, parse.GetValue(optimizerType), parse.GetValue(lr), parse.GetValue(betas), parse.GetValue(eps), parse.GetValue(weightDecay)),
                 };
             if (request.PlanRanks is int pr && (pr < 1 || !request.DryRun)) throw new UsageException("--ranks needs --dry-run and a positive count");
