@@ -27,13 +27,18 @@ public static class ZeroCheckpointLayout
     {
         ArgumentNullException.ThrowIfNull(@params);
         ArgumentNullException.ThrowIfNull(options);
-        var files = new List<OutputFile>();
-        foreach (PlannedTorchFile f in ZeroStatesPlanner.Plan(@params, options))
+        IReadOnlyList<PlannedTorchFile> planned = ZeroStatesPlanner.Plan(@params, options);
+        // Each archive's layout is a pure function of its own object graph (pickling only reads the graph), so the
+        // files are laid out in parallel: 405B at dp 96 is ~200 archives and ~110k zip records, seconds on one core.
+        var laidOut = new OutputFile[planned.Count];
+        System.Threading.Tasks.Parallel.For(0, planned.Count, i =>
         {
+            PlannedTorchFile f = planned[i];
             TorchArchivePlan plan = TorchArchiveLayout.Plan(f.Root, TorchArchiveLayout.ArchiveNameFor(f.RelativePath));
             var byKey = f.Storages.ToDictionary(s => s.Storage.Key, StringComparer.Ordinal);
-            files.Add(plan.ToOutputFile(f.RelativePath, (storage, range) => Segments(byKey[storage.Key], range)));
-        }
+            laidOut[i] = plan.ToOutputFile(f.RelativePath, (storage, range) => Segments(byKey[storage.Key], range).ToList());
+        });
+        var files = new List<OutputFile>(laidOut);
         byte[] tag = Encoding.ASCII.GetBytes(options.Tag);
         files.Add(new OutputFile(DeepSpeedPaths.Latest, tag.Length, [new LiteralSegment(0, tag)], []) { IsCommitMarker = true });
         var layout = new OutputLayout(files);
