@@ -193,12 +193,17 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
         for (int r = 0; r < Size; r++) Bcast(receive.Slice(r * block, block), r);
     }
 
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Ends every rank of the job with <paramref name="exitCode"/> (MPI_Abort). Not serialized: it must work while another thread is blocked in MPI.</summary>
     [DoesNotReturn]
     public void Abort(int exitCode, string reason)
     {
         Log.Error("aborting the MPI job with exit code {ExitCode}: {Reason}", exitCode, reason);
         Log.CloseAndFlush();
+        // The reason is on our stderr pipe, but the launcher's I/O forwarder (Hydra's proxy, orted) is torn down by
+        // MPI_Abort and can drop what it has not read yet: give it a moment so the user sees why the job died.
+        Thread.Sleep(AbortGrace);
         if (!Volatile.Read(ref _finalized)) LibMpi.MPI_Abort(_world, exitCode);
         Environment.Exit(exitCode); // MPI_Abort does not return; this is for a library that does
         throw new UnreachableException();

@@ -66,7 +66,10 @@ public sealed class MpiCommunicatorTests(string launcher)
         TimedResult r = MpiLaunch.Run(launcher, 4, ["mpi-selftest", "--throw-on-rank", "1"],
             new Dictionary<string, string?> { ["CKPTMPI_FAILED_RANK_WAIT_SECONDS"] = "1" });
         Assert.That(r.ExitCode, Is.EqualTo(70), r.ToString());
-        Assert.That(r.Stderr, Does.Contain("[r1/4@").And.Contain("deliberate failure (--throw-on-rank)").And.Contain("did not reach the end of the job within 1 s"), r.ToString());
+        // The abort's own reason line ("... did not reach the end of the job within 1 s") is written just before
+        // MPI_Abort; Hydra may kill the job before forwarding it (seen once in ~10 runs), so only the failing rank's
+        // message, logged earlier, is required.
+        Assert.That(r.Stderr, Does.Contain("[r1/4@").And.Contain("deliberate failure (--throw-on-rank)"), r.ToString());
         Assert.That(r.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), r.ToString());
     }
 
