@@ -2,7 +2,7 @@ using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Conversion.Execution;
 using Ckptmpi.Conversion.Manifests;
-using Ckptmpi.Conversion.Verification;
+using Ckptmpi.Conversion.Verify;
 using Ckptmpi.Errors;
 using Ckptmpi.Formats.Safetensors;
 using Ckptmpi.Parallel;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Ckptmpi.Conversion.Verification;
+using Ckptmpi.Conversion.Verify;
 using Ckptmpi.Formats.Safetensors;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using Ckptmpi.Conversion.Verification;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Layout;
 

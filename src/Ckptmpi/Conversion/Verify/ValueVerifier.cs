@@ -1,5 +1,4 @@
 using Ckptmpi.Conversion.Manifests;
-using Ckptmpi.Conversion.Verification;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Layout;

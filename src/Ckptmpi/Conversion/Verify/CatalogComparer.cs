@@ -1,7 +1,7 @@
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Layout;
 
-namespace Ckptmpi.Conversion.Verification;
+namespace Ckptmpi.Conversion.Verify;
 
 /// <summary>
 /// Compares two checkpoints tensor by tensor, value by value, in chunks: the same names and shapes, and the same

@@ -2,7 +2,7 @@ using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Kernels;
 using Ckptmpi.Tensors.Layout;
 
-namespace Ckptmpi.Conversion.Verification;
+namespace Ckptmpi.Conversion.Verify;
 
 /// <summary>
 /// Reads elements of a canonical tensor from wherever a <see cref="SourceCatalog"/> says they live (one HF piece or

@@ -1,10 +1,10 @@
 using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
-using Ckptmpi.Conversion.Verification;
+using Ckptmpi.Conversion.Verify;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors;
 
-namespace Ckptmpi.Tests.Conversion.Verification;
+namespace Ckptmpi.Tests.Conversion.Verify;
 
 public sealed class VerifierTests
 {

@@ -1,7 +1,6 @@
-using Ckptmpi.Conversion.Verify;
 using Ckptmpi.Parallel;
 
-namespace Ckptmpi.Conversion.Verification;
+namespace Ckptmpi.Conversion.Verify;
 
 /// <summary>
 /// <c>ckptmpi verify</c> (issue #7) as lists of readable problems, the same on every rank: a thin shell over
