@@ -23,6 +23,9 @@ public static class ExitCodes
     /// <summary>Reading or writing failed: missing file, permission, full disk, output already exists.</summary>
     public const int IoError = 5;
 
+    /// <summary>Stopped by SIGINT (130) or SIGTERM (143) at a safe point; <c>--resume</c> finishes the job.</summary>
+    public const int InterruptedBySigint = 130, InterruptedBySigterm = 143;
+
     /// <summary>A bug in ckptmpi (an unexpected exception); EX_SOFTWARE.</summary>
     public const int Internal = 70;
 
@@ -30,6 +33,7 @@ public static class ExitCodes
     public static int For(Exception e) => e switch
     {
         RankFailedException r => r.ExitCode,
+        Parallel.InterruptedException i => i.ExitCode,
         CommunicatorAbortedException a => a.ExitCode,
         CheckpointFormatException or UnsupportedCheckpointException => BadInput,
         OutputExistsException => IoError,

@@ -33,6 +33,7 @@ public static class JobRunner
         LauncherEnvironment launcher = LauncherEnvironment.FromProcess();
         LoggingSetup.Configure(launcher.Rank, launcher.Size ?? 1, Logging, launcher.Launched);
         CollectivePhase.ExitCodeOf = ExitCodes.For;
+        Interruption.InstallSignalHandlers();
         try
         {
             ICommunicator comm;

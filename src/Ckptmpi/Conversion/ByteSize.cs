@@ -22,7 +22,10 @@ public static partial class ByteSize
             "t" or "tib" => 1L << 40, "tb" => 1e12,
             _ => throw new FormatException($"'{text}': unknown unit '{m.Groups[2].Value}'"),
         };
-        return checked((long)Math.Round(value * scale));
+        double bytes = Math.Round(value * scale);
+        // Checked here, not by a cast: an overflowing size is the user's typo, not a crash.
+        if (!(bytes < 9.2e18)) throw new FormatException($"'{text}' is too large a size (the most is 8 EiB)");
+        return (long)bytes;
     }
 
     public static string Format(long bytes)

@@ -33,9 +33,33 @@ public static class ConversionJob
         double planSeconds = planClock.Elapsed.TotalSeconds;
         comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
         PlanSummary summary = plan.Summarize();
+        if (comm.Rank == 0) WarnAboutTinyFiles(plan);
         if (request.DryRun) return new Outcome(summary, null, planSeconds);
 
-        using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment());
+        using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment(), inputs.Facts);
+        OutputLock? outputLock = comm.RunPhase("lock output", () =>
+            comm.Rank == 0 ? OutputLock.Acquire(request.Output, request.Resume || request.Overwrite, request.CommandLine) : null);
+        bool crashed = false;
+        try
+        {
+            return Execute(comm, request, inputs, plan, summary, journal, clock, planSeconds);
+        }
+        catch (RankFailedException) when (journal.KeepPartialOutputOnFailure)
+        {
+            crashed = true; // a simulated crash leaves the lock behind, as a killed job does
+            outputLock?.Abandon();
+            throw;
+        }
+        finally
+        {
+            // A finished or cleanly failed job is over: the next one may start.
+            if (!crashed) outputLock?.Release();
+        }
+    }
+
+    private static Outcome Execute(ICommunicator comm, ConvertRequest request, JobInputs inputs, Plan plan, PlanSummary summary,
+                                   ChunkJournal journal, System.Diagnostics.Stopwatch clock, double planSeconds)
+    {
         ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
                                               new ExecutionOptions(request.Overwrite, request.Io) { Hooks = journal });
         // Every rank closes its journal before rank 0 removes the directory (the reduction orders the two; on NFS an
@@ -65,12 +89,25 @@ public static class ConversionJob
         return new Outcome(summary, result, planSeconds);
     }
 
+    /// <summary>
+    /// A training layout far wider than the model (dp 100,000 for a 100k-parameter model) makes thousands of almost
+    /// empty files: legal, but almost certainly a mistake in the numbers, and slow on a parallel filesystem.
+    /// </summary>
+    private static void WarnAboutTinyFiles(Plan plan)
+    {
+        int files = plan.Files.Count;
+        long bytes = plan.Files.Sum(f => f.Length);
+        if (files >= 1000 && bytes / files < 64 << 10)
+            Serilog.Log.Warning("the output is {Files} files of {Average} on average: the target layout cuts this model into almost empty pieces; check --dp-size and the other sizes",
+                                files, Conversion.ByteSize.Format(bytes / files));
+    }
+
     /// <summary>Rank 0: the reader's metadata plus the --ds-config text, so no other rank opens a file before planning.</summary>
     public static JobInputs ReadInputs(FormatRegistry.Reader reader, ConvertRequest request)
     {
         JobInputs inputs = reader.Open(request);
         if (request.DsConfig is null) return inputs;
-        var side = new Dictionary<string, string>(inputs.SideFiles) { [FormatRegistry.DsConfigSideFile] = File.ReadAllText(request.DsConfig) };
+        var side = new Dictionary<string, string>(inputs.SideFiles) { [FormatRegistry.DsConfigSideFile] = Tensors.InputFiles.ReadText(request.DsConfig) };
         return new JobInputs(inputs.Catalog, side, [.. inputs.Facts, InputFileFact.Of(request.DsConfig)]);
     }
 

@@ -34,7 +34,7 @@ public static partial class FormatRegistry
         if (File.Exists(config))
         {
             Verify.ConfigShapeCheck.Check(catalog, config);
-            side[SafetensorsFormat.ConfigFileName] = File.ReadAllText(config, Encoding.UTF8);
+            side[SafetensorsFormat.ConfigFileName] = InputFiles.ReadText(config);
             facts.Add(InputFileFact.Of(config));
         }
         return new JobInputs(catalog, side, facts);
@@ -109,7 +109,7 @@ public static partial class FormatRegistry
         if (checkpoint.Index is not null && File.Exists(index)) facts.Add(InputFileFact.Of(index));
         if (checkpoint.ConfigPath is string config)
         {
-            side[SafetensorsFormat.ConfigFileName] = File.ReadAllText(config, Encoding.UTF8);
+            side[SafetensorsFormat.ConfigFileName] = InputFiles.ReadText(config);
             facts.Add(InputFileFact.Of(config));
         }
         return new JobInputs(catalog, side, facts);
@@ -131,7 +131,7 @@ public static partial class FormatRegistry
             offset = checked(offset + t.ElementCount * dtype.SizeInBytes());
         }
         string root = Path.GetDirectoryName(Path.GetFullPath(configPath))!;
-        var side = new Dictionary<string, string> { [SafetensorsFormat.ConfigFileName] = File.ReadAllText(configPath, Encoding.UTF8) };
+        var side = new Dictionary<string, string> { [SafetensorsFormat.ConfigFileName] = InputFiles.ReadText(configPath) };
         return new JobInputs(new SourceCatalog(root, tensors, new Dictionary<string, string> { ["format"] = "config-only" }), side, [InputFileFact.Of(configPath)]);
     }
 

@@ -19,7 +19,7 @@ public sealed partial record ModelConfig
         if (!info.Exists) throw new FileNotFoundException($"{path}: no such file (expected a HuggingFace config.json)", path);
         if (info.Length > MaxConfigBytes)
             throw new CheckpointFormatException(path, null, $"{info.Length} bytes is far too large for a config.json (limit {MaxConfigBytes}); is this the right file?");
-        return Parse(File.ReadAllBytes(path), path);
+        return Parse(System.Text.Encoding.UTF8.GetBytes(Tensors.InputFiles.ReadText(path)), path);
     }
 
     /// <summary>Parses config.json text. The architecture is checked first, so an unsupported model is reported as
@@ -64,7 +64,7 @@ public sealed partial record ModelConfig
             if (headDim < 1)
                 throw new CheckpointFormatException(path, null, $"head_dim is {headDim} (hidden_size {hidden} / num_attention_heads {heads}); set head_dim explicitly");
 
-            return new ModelConfig
+            return WithinLimits(new ModelConfig
             {
                 Path = path,
                 Architecture = architecture,
@@ -81,7 +81,7 @@ public sealed partial record ModelConfig
                 AttentionBias = OptionalBool(root, "attention_bias", path) ?? false,
                 MlpBias = OptionalBool(root, "mlp_bias", path) ?? false,
                 DeclaredDType = OptionalString(root, "dtype", path) ?? OptionalString(root, "torch_dtype", path),
-            };
+            });
         }
     }
 

@@ -11,6 +11,7 @@ public sealed class FileByteSource : IByteSource
     public FileByteSource(string path)
     {
         Path = path;
+        InputFiles.RequireRegular(path);
         _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
         Length = RandomAccess.GetLength(_handle);
     }

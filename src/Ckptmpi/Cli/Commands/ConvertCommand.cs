@@ -73,6 +73,8 @@ public static class ConvertCommand
         if (output is null && !dryRun) throw new UsageException("--output is required (or use --dry-run)");
         if (zeroStage is not null and not (1 or 2 or 3)) throw new UsageException($"--zero-stage must be 1, 2 or 3, got {zeroStage}");
         if (dpSize is < 1) throw new UsageException($"--dp-size must be at least 1, got {dpSize}");
+        // Every data-parallel rank gets files of its own: bound them before a plan is sized by the number.
+        if (dpSize > MaxDpSize) throw new UsageException($"--dp-size {dpSize} is more than ckptmpi's limit of {MaxDpSize} data-parallel ranks (each gets its own files)");
         if (to == "zero" && dpSize is null) throw new UsageException("--to zero needs --dp-size (the training job's data-parallel size)");
         if (to == "zero" && zeroStage is null && dsConfig is null) throw new UsageException("--to zero needs --zero-stage or a --ds-config that names zero_optimization.stage");
         DType? parsedType = null;
@@ -122,6 +124,9 @@ public static class ConvertCommand
         if (!o.IsEmpty && to != "zero") throw new UsageException("--optimizer, --lr, --betas, --eps and --weight-decay apply to --to zero only");
         return o;
     }
+
+    /// <summary>The largest training job's data-parallel size we plan for: beyond any machine built so far.</summary>
+    internal const int MaxDpSize = 1 << 17;
 
     private static long Size(string text, string option)
     {

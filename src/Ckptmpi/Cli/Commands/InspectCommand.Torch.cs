@@ -31,9 +31,7 @@ public static partial class InspectCommand
         if (File.Exists(latest))
         {
             // DeepSpeed: 'latest' names the tag folder (formats-deepspeed.md); the tag is data, keep it inside the directory.
-            string tag = File.ReadAllText(latest).Trim();
-            if (tag.Length == 0 || tag.Contains('/') || tag.Contains('\\') || tag is "." or "..")
-                throw new CheckpointFormatException(latest, 0, $"'latest' holds '{tag}', which is not a tag folder name");
+            string tag = Formats.DeepSpeed.DeepSpeedPaths.ReadLatest(latest);
             dir = Path.Combine(target, tag);
             if (!Directory.Exists(dir)) throw new CheckpointFormatException(latest, 0, $"'latest' names '{tag}' but {dir} does not exist");
         }

@@ -71,7 +71,8 @@ public static class Executor
         catch (RankFailedException)
         {
             outputs.Close();
-            if (hooks?.KeepPartialOutputOnFailure != true)
+            // A signal (scancel, walltime, Ctrl-C) stops the job resumably: the temporary files and the journal stay.
+            if (hooks?.KeepPartialOutputOnFailure != true && !Interruption.Requested)
             {
                 RemoveTemporaries(comm, plan, outputs);
                 hooks?.Discard(comm.Rank);
@@ -110,6 +111,7 @@ public static class Executor
             foreach (WorkItem item in mine.Items)
             foreach (Chunk chunk in item.Chunks)
             {
+                Interruption.ThrowIfRequested(); // between pieces: everything journaled so far is reused by --resume
                 Span<byte> span = current.Span;
                 if (hooks is not null && hooks.TryReuse(chunk, outputs, span, runs)) continue;
                 ChunkFiller.ReadSources(chunk, span, sources);

@@ -25,6 +25,7 @@ internal static class OutputDirectory
                 $"already holds a checkpoint ({string.Join(", ", existing.Take(3).Select(p => Path.GetRelativePath(outputDir, p)))}{(existing.Count > 3 ? $" and {existing.Count - 3} more" : "")}); pass --overwrite to replace it or choose another --output");
         if (overwrite && Directory.Exists(outputDir))
         {
+            if (!File.Exists(manifest)) RefuseForeignCheckpoint(outputDir, finals);
             RemovePreviousOutputs(outputDir, manifest, finals);
             File.Delete(manifest);
             for (int f = 0; f < plan.Files.Count; f++)
@@ -33,6 +34,24 @@ internal static class OutputDirectory
             }
         }
         Directory.CreateDirectory(outputDir);
+    }
+
+    /// <summary>
+    /// <c>--overwrite</c> onto a checkpoint ckptmpi did not write (no manifest says which files are its own): files
+    /// this plan does not replace would stay beside the new ones, and loaders follow whatever index or rank file they
+    /// find (an old <c>model.safetensors.index.json</c> beside a new single <c>model.safetensors</c> loads the old
+    /// model; dp 4 -&gt; dp 2 leaves the rank 2 and 3 files). Those files are not ours to delete, so refuse and name them.
+    /// </summary>
+    private static void RefuseForeignCheckpoint(string outputDir, List<string> finals)
+    {
+        var ours = new HashSet<string>(finals, StringComparer.Ordinal);
+        List<string> stale = LoaderFiles.Find(outputDir).Where(f => !ours.Contains(Path.GetFullPath(f))).ToList();
+        if (stale.Count == 0) return;
+        string names = string.Join(", ", stale.Take(5).Select(p => Path.GetRelativePath(outputDir, p)));
+        throw new OutputExistsException(outputDir,
+            $"--overwrite: the directory holds {stale.Count} checkpoint file(s) this conversion would not replace ({names}{(stale.Count > 5 ? ", ..." : "")}) "
+            + $"and no {Manifest.FileName}, so ckptmpi did not write them and will not delete them; a loader would read them beside the new files. "
+            + "Remove them, or choose an empty --output");
     }
 
     /// <summary>
@@ -50,8 +69,9 @@ internal static class OutputDirectory
         {
             string path;
             try { path = OutputFiles.Resolve(outputDir, o.Path); }
-            catch (InvalidOperationException) { continue; } // a manifest naming a path outside the directory: leave it alone
-            if (!keep.Contains(path) && File.Exists(path)) File.Delete(path);
+            catch (Exception e) when (e is InvalidOperationException or OutputExistsException) { continue; } // outside the directory, lexically or through a link: leave it alone
+            var info = new FileInfo(path);
+            if (!keep.Contains(path) && info.Exists && info.LinkTarget is null) info.Delete();
         }
     }
 }

@@ -26,8 +26,28 @@ internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> fi
     {
         string tmp = TempPath(file);
         Directory.CreateDirectory(Path.GetDirectoryName(tmp)!);
-        using SafeFileHandle h = File.OpenHandle(tmp, keepExisting ? FileMode.OpenOrCreate : FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        tmp = TempPath(file); // again: the folders now exist, and none of them may be a link
+        var existing = new FileInfo(tmp);
+        bool isLink = existing.LinkTarget is not null;
+        // A stale temporary file of ours, or a link planted under our temporary name: removed (unlinking a link never
+        // touches its target), then the file is created anew.
+        if ((existing.Exists || isLink) && (!keepExisting || isLink)) existing.Delete();
+        // CreateNew is O_CREAT | O_EXCL: it fails rather than follow a link planted under the temporary name.
+        FileMode mode = keepExisting && File.Exists(tmp) ? FileMode.Open : FileMode.CreateNew;
+        using SafeFileHandle h = File.OpenHandle(tmp, mode, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         RandomAccess.SetLength(h, files[file].Length);
+    }
+
+    /// <summary>
+    /// A new file of ours at <paramref name="path"/> (a manifest's or journal plan's temporary name): a stale file or a
+    /// link there is removed, and the file is created exclusively (<c>O_CREAT | O_EXCL</c>), so a symbolic link planted
+    /// under that name is never followed.
+    /// </summary>
+    public static FileStream CreateNew(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.Exists || info.LinkTarget is not null) info.Delete(); // unlinking a planted link leaves its target alone
+        return new FileStream(path, FileMode.CreateNew, FileAccess.Write);
     }
 
     /// <summary>A write handle on the temporary file, opened once per rank.</summary>
@@ -55,13 +75,27 @@ internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> fi
 
     public void Dispose() => Close();
 
-    /// <summary>Joins a layout's relative path to the output directory, refusing anything that would land outside it.</summary>
+    /// <summary>
+    /// Joins a layout's relative path to the output directory, refusing anything that would land outside it: lexically
+    /// (<c>..</c>, absolute paths) and through the file system (a folder or file below the output directory that is a
+    /// symbolic link, e.g. a planted <c>out/global_step0 -&gt; ../elsewhere</c>). The output directory itself may be a
+    /// link (clusters often reach project space through one); what lies below it must be ours.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">the path escapes lexically (a bug in a layout or a hostile manifest).</exception>
+    /// <exception cref="Errors.OutputExistsException">a component below the output directory is a symbolic link.</exception>
     public static string Resolve(string outputDir, string relativePath)
     {
         string root = Path.GetFullPath(outputDir);
         string full = Path.GetFullPath(Path.Combine(root, relativePath));
         if (Path.IsPathRooted(relativePath) || !full.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new InvalidOperationException($"output path '{relativePath}' escapes the output directory {root}");
+        string at = root;
+        foreach (string part in Path.GetRelativePath(root, full).Split(Path.DirectorySeparatorChar))
+        {
+            at = Path.Combine(at, part);
+            if (new FileInfo(at).LinkTarget is string target)
+                throw new Errors.OutputExistsException(at, $"is a symbolic link (to {target}) inside the output directory; ckptmpi writes only its own regular files there: remove the link or choose another --output");
+        }
         return full;
     }
 }

@@ -37,13 +37,16 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     public static readonly TimeSpan SyncInterval = TimeSpan.FromSeconds(1);
     private long _bytesWritten;
 
-    public ChunkJournal(string outputDir, bool resume, bool overwrite, JournalFaults? faults = null)
+    public ChunkJournal(string outputDir, bool resume, bool overwrite, JournalFaults? faults = null, IReadOnlyList<InputFileFact>? inputs = null)
     {
         _outputDir = outputDir;
         _resume = resume;
         _overwrite = overwrite;
         _faults = faults ?? JournalFaults.None;
+        _inputs = inputs ?? [];
     }
+
+    private readonly IReadOnlyList<InputFileFact> _inputs;
 
     /// <summary>Pieces this rank skipped because the journal proved them complete.</summary>
     public int ReusedPieces { get; private set; }
@@ -71,16 +74,19 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         }
         if (exists && !File.Exists(JournalPaths.PlanFile(_outputDir)))
         {
-            // Killed before rank 0 wrote plan.json, which precedes every piece (a collective phase lies between): nothing to reuse.
-            Directory.Delete(dir, recursive: true);
-            exists = false;
+            // Nothing proves what the pieces were computed from (plan.json is written before any piece): reusing them
+            // could vouch for output of another plan or other inputs.
+            throw new OutputExistsException(dir,
+                $"the journal of the interrupted conversion has no {JournalPaths.PlanFileName}, so none of its pieces can be proven; rerun with --overwrite to start again");
         }
         if (exists)
         {
             JournalPlan saved = ReadPlan();
+            // Inputs first: a changed input usually changes the plan too, and naming the file is the useful answer.
+            InputIdentity.RequireUnchanged(saved.Inputs, _inputs, JournalPaths.PlanFile(_outputDir));
             if (saved.PlanHash != plan.Hash)
                 throw new OutputExistsException(JournalPaths.PlanFile(_outputDir),
-                    $"the interrupted conversion had plan {saved.PlanHash[..16]} ({saved.Ranks} ranks) but this command plans {plan.Hash[..16]} ({plan.RankCount} ranks): "
+                    $"the interrupted conversion had plan {Short(saved.PlanHash)} ({saved.Ranks} ranks) but this command plans {Short(plan.Hash)} ({plan.RankCount} ranks): "
                     + "rerun the original command line with the same number of ranks, or use --overwrite to start again");
             RestoreInterruptedCommit(plan, outputs);
             return;
@@ -112,6 +118,8 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         _rank = rank;
         _plan = plan;
         Directory.CreateDirectory(JournalPaths.Directory(_outputDir));
+        // The journal folder and this rank's file must be ours, not links planted to send our lines elsewhere.
+        OutputFiles.Resolve(_outputDir, Path.GetRelativePath(_outputDir, JournalPaths.RankFile(_outputDir, rank)));
         if (rank == 0 && !File.Exists(JournalPaths.PlanFile(_outputDir))) WritePlan(plan);
         string path = JournalPaths.RankFile(_outputDir, rank);
         if (_resume && File.Exists(path))
@@ -238,15 +246,17 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         _stream = null;
     }
 
+    private static string Short(string? hash) => hash is null ? "(none)" : hash[..Math.Min(16, hash.Length)];
+
     private JournalPlan ReadPlan()
     {
         string path = JournalPaths.PlanFile(_outputDir);
         try
         {
-            return JsonSerializer.Deserialize<JournalPlan>(File.ReadAllBytes(path), JournalJson.Options)
+            return JsonSerializer.Deserialize<JournalPlan>(Tensors.InputFiles.ReadText(path, 64 << 20), JournalJson.Options)
                    ?? throw new JsonException("empty");
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or CheckpointFormatException)
         {
             throw new OutputExistsException(path, $"the journal of the interrupted conversion is unreadable ({e.Message}); use --overwrite to start again");
         }
@@ -255,8 +265,8 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     private void WritePlan(Plan plan)
     {
         string path = JournalPaths.PlanFile(_outputDir);
-        var record = new JournalPlan(plan.Hash, plan.RankCount, plan.Files.Count, Environment.GetCommandLineArgs());
-        using (var stream = new FileStream(path + ".tmp", FileMode.Create, FileAccess.Write))
+        var record = new JournalPlan(plan.Hash, plan.RankCount, plan.Files.Count, Environment.GetCommandLineArgs(), _inputs);
+        using (FileStream stream = OutputFiles.CreateNew(path + ".tmp"))
         {
             JsonSerializer.Serialize(stream, record, JournalJson.Options);
             stream.Flush(flushToDisk: true);

@@ -44,7 +44,7 @@ public sealed record Manifest
     {
         string path = Path.Combine(outputDir, FileName);
         string tmp = path + ".tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+        using (FileStream stream = OutputFiles.CreateNew(tmp))
         {
             JsonSerializer.Serialize(stream, this, Json);
             stream.Flush(flushToDisk: true);
@@ -52,10 +52,29 @@ public sealed record Manifest
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>The largest manifest read (a 405B checkpoint for dp 768 lists about 1,600 files: a few hundred KiB).</summary>
+    public const int MaxBytes = 256 << 20;
+
     /// <exception cref="InvalidDataException">not a manifest.</exception>
+    /// <exception cref="Errors.CheckpointFormatException">a FIFO or device, too large, or an output listed twice.</exception>
     public static Manifest Read(string outputDir)
     {
         string path = Path.Combine(outputDir, FileName);
-        return JsonSerializer.Deserialize<Manifest>(File.ReadAllBytes(path), Json) ?? throw new InvalidDataException($"{path}: empty manifest");
+        Manifest manifest = JsonSerializer.Deserialize<Manifest>(Tensors.InputFiles.ReadText(path, MaxBytes), Json)
+                            ?? throw new InvalidDataException($"{path}: empty manifest");
+        if (manifest.Outputs is null || manifest.Inputs is null || manifest.CommandLine is null)
+            throw new InvalidDataException($"{path}: a manifest lists its inputs, outputs and command line");
+        // Checked up front: every entry costs a full read in verify, so 200k copies of one big file would make a
+        // verify of minutes into hours.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (OutputChecksum o in manifest.Outputs)
+        {
+            if (o?.Path is null) throw new InvalidDataException($"{path}: an output entry without a path");
+            if (!seen.Add(o.Path))
+                throw new Errors.CheckpointFormatException(path, null, $"lists output '{Shorten(o.Path)}' more than once ({manifest.Outputs.Count} entries); a manifest ckptmpi wrote lists each file once");
+        }
+        return manifest;
     }
+
+    private static string Shorten(string s) => s.Length > 120 ? s[..117] + "..." : s;
 }

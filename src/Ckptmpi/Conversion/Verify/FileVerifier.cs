@@ -67,7 +67,7 @@ public static class FileVerifier
             throw new FileNotFoundException($"{manifestPath}: no manifest; ckptmpi verify checks checkpoints written by ckptmpi convert (use --against to compare values without one)", manifestPath);
         Manifest manifest;
         try { manifest = Manifest.Read(outputDir); }
-        catch (JsonException e) { throw new CheckpointFormatException(manifestPath, null, $"not a ckptmpi manifest: {e.Message}"); }
+        catch (Exception e) when (e is JsonException or InvalidDataException) { throw new CheckpointFormatException(manifestPath, null, $"not a ckptmpi manifest: {e.Message}"); }
         if (manifest.ChecksumAlgorithm != Executor.ChecksumAlgorithm)
             throw new UnsupportedCheckpointException(manifestPath, $"checksum algorithm '{manifest.ChecksumAlgorithm}' is not supported; supported: {Executor.ChecksumAlgorithm}");
 
@@ -78,7 +78,7 @@ public static class FileVerifier
         {
             string path;
             try { path = OutputFiles.Resolve(outputDir, o.Path); }
-            catch (InvalidOperationException e) { problems.Add(new VerifyProblem(VerifyProblemKind.Unreadable, o.Path, e.Message)); continue; }
+            catch (Exception e) when (e is InvalidOperationException or OutputExistsException) { problems.Add(new VerifyProblem(VerifyProblemKind.Unreadable, o.Path, e.Message)); continue; }
             listed.Add(Path.GetRelativePath(outputDir, path).Replace(Path.DirectorySeparatorChar, '/'));
             var info = new FileInfo(path);
             if (!info.Exists) problems.Add(new VerifyProblem(VerifyProblemKind.Missing, o.Path, $"listed in the manifest ({o.Size} bytes) but not in {outputDir}"));

@@ -57,8 +57,43 @@ public static partial class DeepSpeedPaths
     public static void ValidateTag(string tag)
     {
         ArgumentException.ThrowIfNullOrEmpty(tag);
-        if (tag is "." or ".." || tag.IndexOfAny(['/', '\\', '\0', '\n', '\r']) >= 0 || tag.Trim() != tag)
-            throw new ArgumentException($"tag '{tag}' is not a valid folder name", nameof(tag));
+        if (!IsValidTag(tag))
+            throw new ArgumentException($"tag '{Shorten(tag)}' is not a valid folder name", nameof(tag));
+    }
+
+    /// <summary>One path component: not empty, not <c>.</c> or <c>..</c>, no separator, NUL or line break, no outer blanks.</summary>
+    public static bool IsValidTag(string tag) =>
+        tag.Length is > 0 and <= MaxTagLength && tag is not ("." or "..") && tag.IndexOfAny(['/', '\\', '\0', '\n', '\r']) < 0 && tag.Trim() == tag;
+
+    /// <summary>A tag is a folder name; Linux allows 255 bytes for one.</summary>
+    public const int MaxTagLength = 255;
+
+    /// <summary>
+    /// The tag named by a <c>latest</c> file. Its text is data from the checkpoint: it must name one folder inside the
+    /// checkpoint directory (no <c>../elsewhere/global_step1</c>, no absolute path), and a huge file is refused
+    /// without being echoed.
+    /// </summary>
+    /// <exception cref="Errors.CheckpointFormatException">empty, too long, or not a single folder name.</exception>
+    public static string ReadLatest(string latestPath)
+    {
+        string text;
+        try { text = Tensors.InputFiles.ReadText(latestPath, maxBytes: 4096); }
+        catch (Errors.CheckpointFormatException e)
+        {
+            throw new Errors.CheckpointFormatException(latestPath, null, $"'{Latest}' should hold one tag folder name: {e.Reason}", inner: e);
+        }
+        string tag = text.Trim();
+        if (tag.Length == 0) throw new Errors.CheckpointFormatException(latestPath, 0, "the file is empty; it should name the checkpoint tag");
+        if (!IsValidTag(tag))
+            throw new Errors.CheckpointFormatException(latestPath, 0, $"'{Latest}' holds '{Shorten(tag)}', which is not a tag folder name: a tag is one folder inside the checkpoint directory");
+        return tag;
+    }
+
+    /// <summary>Untrusted text for a message: at most 80 characters, control characters shown as '?'.</summary>
+    public static string Shorten(string text)
+    {
+        string s = text.Length > 80 ? text[..77] + "..." : text;
+        return new string(s.Select(c => char.IsControl(c) ? '?' : c).ToArray());
     }
 
     /// <summary>Recognises an optimizer-state file name; returns its DP rank, MP rank and prefix.</summary>

@@ -48,10 +48,15 @@ public static class ZeroCheckpoint
             string latest = Path.Combine(dir, DeepSpeedPaths.Latest);
             if (!File.Exists(latest))
                 throw new CheckpointFormatException(latest, null, $"no '{DeepSpeedPaths.Latest}' file, so no default tag; pass --tag ({TagsHint(dir)})");
-            tag = File.ReadAllText(latest).Trim();
-            if (tag.Length == 0) throw new CheckpointFormatException(latest, 0, "the file is empty; it should name the checkpoint tag");
+            tag = DeepSpeedPaths.ReadLatest(latest);
+        }
+        else if (!DeepSpeedPaths.IsValidTag(tag))
+        {
+            throw new CheckpointFormatException(dir, null, $"--tag '{DeepSpeedPaths.Shorten(tag)}' is not a tag folder name: a tag is one folder inside the checkpoint directory");
         }
         string tagDir = Path.Combine(dir, tag);
+        if (Directory.Exists(tagDir) && new DirectoryInfo(tagDir).LinkTarget is string target)
+            throw new CheckpointFormatException(tagDir, null, $"the tag folder is a link to {target}; a tag folder must be inside the checkpoint directory");
         if (!Directory.Exists(tagDir))
             throw new CheckpointFormatException(tagDir, null, $"tag folder '{tag}'{(fromLatest ? $" named by '{DeepSpeedPaths.Latest}'" : "")} does not exist ({TagsHint(dir)})");
         return (tag, tagDir);

@@ -86,7 +86,7 @@ public sealed class SafetensorsCheckpoint
 
     private static SafetensorsCheckpoint LoadIndexed(string dir, string indexPath, List<string> filesInDir)
     {
-        SafetensorsIndex index = SafetensorsIndex.Read(indexPath);
+        SafetensorsIndex index = SafetensorsIndex.Read(CheckpointPaths.Resolve(dir, SafetensorsFormat.IndexFileName, indexPath));
         var shardNames = index.WeightMap.Select(kv => kv.Value).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var shards = new List<ShardHeader>(shardNames.Count);
         foreach (string name in shardNames)
@@ -128,7 +128,8 @@ public sealed class SafetensorsCheckpoint
     private static string? FindConfig(string dir)
     {
         string config = System.IO.Path.Combine(dir, SafetensorsFormat.ConfigFileName);
-        return File.Exists(config) ? config : null;
+        // Read like a shard: a config.json that is a link out of the checkpoint is refused, not followed and copied.
+        return File.Exists(config) ? CheckpointPaths.Resolve(dir, SafetensorsFormat.ConfigFileName, config) : null;
     }
 
     /// <summary>

@@ -68,6 +68,7 @@ public sealed class SafetensorsIndex
 
     public static SafetensorsIndex Read(string path)
     {
+        Tensors.InputFiles.RequireRegular(path);
         long length = new FileInfo(path).Length;
         if (length > MaxIndexBytes)
             throw new CheckpointFormatException(path, null, $"the index is {length} bytes, more than the {MaxIndexBytes}-byte limit for an index");

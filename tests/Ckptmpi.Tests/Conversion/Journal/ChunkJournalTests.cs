@@ -36,6 +36,9 @@ public sealed class ChunkJournalTests
         From = "hf", To = "hf", Input = _model, Output = output, DType = DType.F32, MaxShardSize = 150_000, MaxBuffer = 64 << 10, Io = io,
     };
 
+    /// <summary>The input identities the journal records, as ConversionJob passes them.</summary>
+    private static IReadOnlyList<InputFileFact> InputsOf(ConvertRequest request) => FormatRegistry.ReaderFor(request.From).Open(request).Facts;
+
     private static Plan PlanFor(ConvertRequest request, int ranks)
     {
         JobInputs inputs = FormatRegistry.ReaderFor(request.From).Open(request);
@@ -44,7 +47,7 @@ public sealed class ChunkJournalTests
 
     private static (List<OutputChecksum> Files, ChunkJournal[] Journals) Execute(Plan plan, ConvertRequest request, int ranks, bool resume, JournalFaults? faults = null)
     {
-        var journals = Enumerable.Range(0, ranks).Select(_ => new ChunkJournal(request.Output, resume, overwrite: false, faults)).ToArray();
+        var journals = Enumerable.Range(0, ranks).Select(_ => new ChunkJournal(request.Output, resume, overwrite: false, faults, InputsOf(request))).ToArray();
         ExecutionResult[] results = ThreadCommunicator.Run(ranks, comm =>
             Executor.Run(comm, plan, request.Input, request.Output, new ExecutionOptions(Io: request.Io) { Hooks = journals[comm.Rank] }), TimeSpan.FromSeconds(60));
         foreach (ChunkJournal j in journals) j.Dispose();
@@ -53,7 +56,7 @@ public sealed class ChunkJournalTests
 
     private static string[] Crash(Plan plan, ConvertRequest request, int ranks, JournalFaults faults)
     {
-        var journals = Enumerable.Range(0, ranks).Select(_ => new ChunkJournal(request.Output, resume: false, overwrite: false, faults)).ToArray();
+        var journals = Enumerable.Range(0, ranks).Select(_ => new ChunkJournal(request.Output, resume: false, overwrite: false, faults, InputsOf(request))).ToArray();
         string[] messages = ThreadCommunicator.Run(ranks, comm =>
         {
             try { Executor.Run(comm, plan, request.Input, request.Output, new ExecutionOptions(Io: request.Io) { Hooks = journals[comm.Rank] }); return "no error"; }
