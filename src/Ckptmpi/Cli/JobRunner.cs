@@ -54,6 +54,7 @@ public static class JobRunner
                 return ExitCodes.MpiEnvironment;
             }
 
+            if (launcher.Launched) LauncherWatch.Start();
             if (comm.Rank != launcher.Rank || comm.Size != (launcher.Size ?? 1))
                 LoggingSetup.Configure(comm.Rank, comm.Size, Logging, launcher.Launched);
 

@@ -30,11 +30,28 @@ public static class Interruption
                 s_registrations.Add(PosixSignalRegistration.Create(signal, context =>
                 {
                     // The second signal is not cancelled: the process ends as the sender meant.
-                    context.Cancel = Request(context.Signal == PosixSignal.SIGTERM ? "SIGTERM" : "SIGINT");
+                    string name = context.Signal == PosixSignal.SIGTERM ? "SIGTERM" : "SIGINT";
+                    context.Cancel = Request(name);
+                    if (context.Cancel) StartGraceTimer(name);
                 }));
             }
         }
     }
+
+    /// <summary>
+    /// How long a stop may take before the process ends anyway. A rank blocked in a collective whose peer is gone never
+    /// reaches a safe point; batch systems follow SIGTERM with SIGKILL after about 10 s (PBS kill_delay) to 30 s
+    /// (Slurm KillWait), so stop on our own well before: the journal keeps what was done either way.
+    /// </summary>
+    public static readonly TimeSpan Grace = TimeSpan.FromSeconds(8);
+
+    private static void StartGraceTimer(string signal) =>
+        new Thread(() =>
+        {
+            Thread.Sleep(Grace);
+            Console.Error.WriteLine($"ckptmpi: {signal}: no safe point reached within {Grace.TotalSeconds:0} s; exiting now (--resume finishes the job)");
+            Environment.Exit(signal == "SIGINT" ? 130 : 143);
+        }) { IsBackground = true, Name = "interruption grace" }.Start();
 
     /// <summary>Records a stop request; true if it is the first.</summary>
     public static bool Request(string signal) => Interlocked.CompareExchange(ref s_signal, signal, null) is null;
@@ -55,5 +72,6 @@ public sealed class InterruptedException(string signal)
 {
     public string SignalName { get; } = signal;
 
+    /// <summary>SIGINT's 130, else SIGTERM's 143 (a vanished launcher ends the job as a SIGTERM would).</summary>
     public int ExitCode => SignalName == "SIGINT" ? 130 : 143;
 }

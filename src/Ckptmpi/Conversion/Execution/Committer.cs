@@ -25,6 +25,8 @@ internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sour
             if (!plan.Files[f].IsCommitMarker) crcs[f] = Finalize(f, perFile[f]);
         }
         outputs.Close();
+        // A job cancelled (or orphaned by its launcher) while the others wrote must not commit now.
+        Ckptmpi.Parallel.Interruption.ThrowIfRequested();
         for (int f = 0; f < plan.Files.Count; f++)
         {
             if (plan.Files[f].IsCommitMarker) continue;
@@ -33,6 +35,7 @@ internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sour
         }
 
         // Only now, with every other file in place under its final name, the files a consumer reads first.
+        Ckptmpi.Parallel.Interruption.ThrowIfRequested();
         foreach (WorkItem item in plan.CommitItems)
         {
             outputs.Create(item.File);

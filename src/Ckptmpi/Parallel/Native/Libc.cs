@@ -25,6 +25,9 @@ internal static unsafe partial class Libc
     [LibraryImport("libc.so.6")]
     public static partial byte* dlerror();
 
+    [LibraryImport("libc.so.6")]
+    public static partial int getppid();
+
     /// <summary>The last dlopen error text, or an empty string.</summary>
     public static string LastDlError()
     {

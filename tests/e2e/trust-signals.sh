@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# A job stopped from outside: SIGTERM (scancel, qdel, walltime) to a plain process and to mpiexec (MPICH, Open MPI)
+# stops every rank at a safe point with a clear message and exit 143, writes no manifest and no 'latest', keeps the
+# journal, and `--resume` then finishes to the same bytes as a clean run. A launcher killed outright (SIGKILL) leaves
+# no rank that later commits. A second job started on an output that a running job holds is refused (exit 5).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
+[ -f "$dll" ] || dll="$repo/src/Ckptmpi/bin/Debug/net10.0/ckptmpi.dll"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+tmp=$(mktemp -d /tmp/ckptmpi-e2e-signals.XXXXXX)
+trap 'pkill -KILL -f "ckptmpi.dll convert.*$tmp" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+# About 150 MB of bf16 weights, converted in 64 KiB pieces: a few seconds, thousands of journal lines.
+dotnet "$dll" bench-make-model --output "$tmp/hf" --hidden 1024 --intermediate 2816 --layers 4 --vocab 16000 --max-shard-size 50MB >/dev/null
+args=(convert --from hf --to zero --zero-stage 3 --dp-size 8 --input "$tmp/hf" --max-buffer 64KiB)
+outputs_of() { /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/ckptmpi-manifest.json")); [print(o["path"], o["size"], o["checksum"]) for o in sorted(m["outputs"], key=lambda o: o["path"])]' "$1"; }
+dotnet "$dll" "${args[@]}" --output "$tmp/clean" >/dev/null
+outputs_of "$tmp/clean" > "$tmp/clean.txt"
+
+status=0
+fail() { echo "FAIL $*"; status=1; }
+launch() { # launcher output log: starts the conversion in the background, sets $job
+  if [ "$1" = plain ]; then dotnet "$dll" "${args[@]}" --output "$2" >"$3" 2>&1 &
+  else "$1" -n 3 dotnet "$dll" "${args[@]}" --output "$2" >"$3" 2>&1 &
+  fi
+  job=$!
+}
+wait_for_pieces() { # output: until the journal holds a few pieces (the job is writing), at most 60 s
+  for _ in $(seq 1 3000); do
+    [ "$(cat "$1"/.ckptmpi-journal/rank-*.jsonl 2>/dev/null | wc -l)" -ge 2 ] && return 0
+    sleep 0.02
+  done
+  return 1
+}
+no_rank_left() { for _ in $(seq 1 40); do pgrep -f "ckptmpi.dll convert.*$1" >/dev/null || return 0; sleep 0.5; done; return 1; }
+resume_and_compare() { # launcher output name
+  local pre=()
+  [ "$1" != plain ] && pre=("$1" -n 3)
+  if ! "${pre[@]}" dotnet "$dll" "${args[@]}" --output "$2" --resume >"$2.resume.log" 2>&1; then fail "$3: --resume failed"; tail -5 "$2.resume.log"; return; fi
+  if ! diff <(outputs_of "$2") "$tmp/clean.txt" >/dev/null; then fail "$3: resumed output differs from the clean run"; return; fi
+  dotnet "$dll" verify "$2" >/dev/null 2>&1 || fail "$3: verify failed after resume"
+  [ -e "$2/ckptmpi.lock" ] && fail "$3: lock left after a successful resume"
+  echo "PASS $3: resumed to the clean run's bytes, verify OK"
+}
+
+for launcher in plain mpiexec.mpich mpiexec.openmpi; do
+  name="SIGTERM to $launcher"
+  out="$tmp/term-${launcher#mpiexec.}"
+  launch "$launcher" "$out" "$out.log"
+  wait_for_pieces "$out" || { fail "$name: the job never started writing"; kill -KILL "$job"; continue; }
+  kill -TERM "$job"
+  set +e; wait "$job"; code=$?; set -e
+  # Open MPI's mpirun reports its own code (1) for a job it terminated; the ranks' 143 is in the log.
+  if [ "$launcher" = mpiexec.openmpi ]; then [ "$code" -ne 0 ] || fail "$name: exit 0"; else [ "$code" -eq 143 ] || fail "$name: exit $code, expected 143"; fi
+  grep -q "interrupted by SIGTERM" "$out.log" || { fail "$name: no 'interrupted by SIGTERM' in the log"; tail -5 "$out.log"; }
+  [ -e "$out/ckptmpi-manifest.json" ] && fail "$name: manifest written"
+  [ -e "$out/latest" ] && fail "$name: 'latest' written"
+  [ -d "$out/.ckptmpi-journal" ] || fail "$name: journal removed"
+  [ -e "$out/ckptmpi.lock" ] && fail "$name: lock left behind by a clean stop"
+  no_rank_left "$out" || fail "$name: ranks still running"
+  echo "PASS $name: exit $code, stopped at a safe point"
+  resume_and_compare "$launcher" "$out" "$name"
+done
+
+for launcher in mpiexec.mpich mpiexec.openmpi; do
+  name="SIGKILL to $launcher"
+  out="$tmp/kill-${launcher#mpiexec.}"
+  launch "$launcher" "$out" "$out.log"
+  wait_for_pieces "$out" || { fail "$name: the job never started writing"; kill -KILL "$job"; continue; }
+  kill -KILL "$job"
+  wait "$job" || true
+  no_rank_left "$out" || fail "$name: ranks still running 20 s after their launcher died"
+  [ -e "$out/ckptmpi-manifest.json" ] && fail "$name: an orphaned rank wrote the manifest"
+  [ -e "$out/latest" ] && fail "$name: an orphaned rank committed 'latest'"
+  echo "PASS $name: no rank outlived its launcher to commit"
+  resume_and_compare "$launcher" "$out" "$name"
+done
+
+# A second job on an output a running job holds (a requeued job racing the old one).
+out="$tmp/race"
+launch mpiexec.mpich "$out" "$out.first.log"
+first=$job
+wait_for_pieces "$out" || fail "race: the first job never started writing"
+set +e; dotnet "$dll" "${args[@]}" --output "$out" --resume >"$out.second.log" 2>&1; code=$?; set -e
+[ "$code" -eq 5 ] || { fail "race: the second job exited $code, expected 5"; cat "$out.second.log"; }
+grep -q "another conversion is writing here" "$out.second.log" || fail "race: the second job's message does not name the holder"
+if wait "$first"; then
+  diff <(outputs_of "$out") "$tmp/clean.txt" >/dev/null || fail "race: the first job's output differs from the clean run"
+  echo "PASS race: the second job was refused (exit 5) and the first finished intact"
+else
+  fail "race: the first job failed"; tail -5 "$out.first.log"
+fi
+exit $status
