@@ -133,5 +133,27 @@ with open(p, "r+b") as f:
 d = case("zero-shapes-contradict-config", "zero")
 edit_json(os.path.join(d, "config.json"), lambda c: c.update(intermediate_size=48))
 
+# 15-17. 'latest' is data from the checkpoint: it may name only one folder inside it.
+d = case("zero-latest-traversal", "zero")
+shutil.copytree(os.path.join(d, "global_step0"), os.path.join(cases, "zero-outside", "global_step0"))
+with open(os.path.join(d, "latest"), "w") as f:
+    f.write("../zero-outside/global_step0")
+d = case("zero-latest-absolute", "zero")
+with open(os.path.join(d, "latest"), "w") as f:
+    f.write("/etc")
+d = case("zero-latest-huge", "zero")
+with open(os.path.join(d, "latest"), "w") as f:
+    f.write("global_step0" * 500)
+
+# 18. config.json is a link out of the checkpoint directory (read like a shard: refused, not followed and copied).
+d = case("hf-config-symlink-escape", "hf")
+shutil.copy(os.path.join(d, "config.json"), os.path.join(cases, "hf-outside", "config.json"))
+os.remove(os.path.join(d, "config.json"))
+os.symlink("../hf-outside/config.json", os.path.join(d, "config.json"))
+
+# 19. An absurd size in config.json: bad input, never an overflow or an allocation sized by it.
+d = case("hf-config-absurd-layers", "hf")
+edit_json(os.path.join(d, "config.json"), lambda c: c.update(num_hidden_layers=1000000000))
+
 shutil.rmtree(base)
 print("wrote", len([n for n in os.listdir(cases) if not n.startswith(".")]), "entries to", cases)

@@ -30,14 +30,14 @@ public sealed class HostileInputTests : TrustFixture
         File.Delete(shard);
         MakeFifo(shard);
         string output = Path.Combine(Dir, "out");
-        AssertRefused(Ckptmpi("convert", "--from", "hf", "--to", "hf", "--input", Model, "--output", output), 3, Path.GetFileName(shard), "FIFO");
-        AssertRefused(Ckptmpi("inspect", shard), 3, "FIFO");
+        AssertRefused(RunProgram("convert", "--from", "hf", "--to", "hf", "--input", Model, "--output", output), 3, Path.GetFileName(shard), "FIFO");
+        AssertRefused(RunProgram("inspect", shard), 3, "FIFO");
         Assert.That(Directory.Exists(output) ? FilesUnder(output) : [], Has.None.EqualTo(Manifest.FileName));
 
         string config = Path.Combine(Dir, "config.json");
         MakeFifo(config);
-        AssertRefused(Ckptmpi("estimate", "--model", config), 3, "FIFO");
-        AssertRefused(Ckptmpi("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "8", "--input", config, "--dry-run"), 3, "FIFO");
+        AssertRefused(RunProgram("estimate", "--model", config), 3, "FIFO");
+        AssertRefused(RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "8", "--input", config, "--dry-run"), 3, "FIFO");
     }
 
     private string ZeroCheckpoint()
@@ -56,9 +56,9 @@ public sealed class HostileInputTests : TrustFixture
         Directory.CreateDirectory(Path.Combine(Dir, "elsewhere"));
         Directory.Move(Path.Combine(zero, "global_step0"), Path.Combine(Dir, "elsewhere", "global_step0"));
         File.WriteAllText(Path.Combine(zero, "latest"), latest);
-        AssertRefused(Ckptmpi("convert", "--from", "zero", "--to", "hf", "--input", zero, "--output", Path.Combine(Dir, "back")), 3, "latest", "not a tag folder name");
-        AssertRefused(Ckptmpi("convert", "--from", "zero", "--to", "hf", "--input", zero, "--tag", latest, "--output", Path.Combine(Dir, "back")), 3, "not a tag folder name");
-        AssertRefused(Ckptmpi("inspect", zero), 3, "not a tag folder name");
+        AssertRefused(RunProgram("convert", "--from", "zero", "--to", "hf", "--input", zero, "--output", Path.Combine(Dir, "back")), 3, "latest", "not a tag folder name");
+        AssertRefused(RunProgram("convert", "--from", "zero", "--to", "hf", "--input", zero, "--tag", latest, "--output", Path.Combine(Dir, "back")), 3, "not a tag folder name");
+        AssertRefused(RunProgram("inspect", zero), 3, "not a tag folder name");
     }
 
     [Test]
@@ -66,7 +66,7 @@ public sealed class HostileInputTests : TrustFixture
     {
         string zero = ZeroCheckpoint();
         File.WriteAllText(Path.Combine(zero, "latest"), new string('A', 5_000_000));
-        ProcessResult r = Ckptmpi("convert", "--from", "zero", "--to", "hf", "--input", zero, "--output", Path.Combine(Dir, "back"));
+        ProcessResult r = RunProgram("convert", "--from", "zero", "--to", "hf", "--input", zero, "--output", Path.Combine(Dir, "back"));
         AssertRefused(r, 3, "latest");
         Assert.That(r.Stderr.Length + r.Stdout.Length, Is.LessThan(4000), "the file's content is not echoed");
     }
@@ -78,7 +78,7 @@ public sealed class HostileInputTests : TrustFixture
         string elsewhere = Path.Combine(Dir, "elsewhere");
         Directory.Move(Path.Combine(zero, "global_step0"), elsewhere);
         Directory.CreateSymbolicLink(Path.Combine(zero, "global_step0"), elsewhere);
-        AssertRefused(Ckptmpi("convert", "--from", "zero", "--to", "hf", "--input", zero, "--output", Path.Combine(Dir, "back")), 3, "link");
+        AssertRefused(RunProgram("convert", "--from", "zero", "--to", "hf", "--input", zero, "--output", Path.Combine(Dir, "back")), 3, "link");
     }
 
     [Test]
@@ -88,7 +88,7 @@ public sealed class HostileInputTests : TrustFixture
         File.Move(Path.Combine(Model, "config.json"), secret);
         File.CreateSymbolicLink(Path.Combine(Model, "config.json"), secret);
         string output = Path.Combine(Dir, "out");
-        AssertRefused(Ckptmpi("convert", "--from", "hf", "--to", "hf", "--input", Model, "--output", output), 3, "outside the checkpoint directory");
+        AssertRefused(RunProgram("convert", "--from", "hf", "--to", "hf", "--input", Model, "--output", output), 3, "outside the checkpoint directory");
         Assert.That(File.Exists(Path.Combine(output, "config.json")), Is.False);
     }
 
@@ -101,7 +101,7 @@ public sealed class HostileInputTests : TrustFixture
         var entries = Enumerable.Repeat(m.Outputs[0], 200_000).ToList();
         File.WriteAllText(Path.Combine(output, Manifest.FileName), JsonSerializer.Serialize(m with { Outputs = entries }, Manifest.Json));
         var clock = Stopwatch.StartNew();
-        AssertRefused(Ckptmpi("verify", output), 3, "more than once");
+        AssertRefused(RunProgram("verify", output), 3, "more than once");
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(30));
     }
 
@@ -110,7 +110,7 @@ public sealed class HostileInputTests : TrustFixture
     [TestCase("--max-buffer", "1e400")]
     public void Absurd_sizes_on_the_command_line_are_usage_errors(string option, string value)
     {
-        ProcessResult r = Ckptmpi("convert", "--from", "hf", "--to", "hf", "--input", Model, "--output", Path.Combine(Dir, "out"), option, value);
+        ProcessResult r = RunProgram("convert", "--from", "hf", "--to", "hf", "--input", Model, "--output", Path.Combine(Dir, "out"), option, value);
         AssertRefused(r, 2, option);
     }
 
@@ -129,15 +129,15 @@ public sealed class HostileInputTests : TrustFixture
             var fields = doc.RootElement.EnumerateObject().Select(p => p.Name == key ? $"\"{key}\": {value}" : $"\"{p.Name}\": {p.Value.GetRawText()}");
             File.WriteAllText(config, "{" + string.Join(",", fields) + "}");
         }
-        AssertRefused(Ckptmpi("estimate", "--model", config), 3, key);
-        AssertRefused(Ckptmpi("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "8", "--input", config, "--dry-run"), 3, key);
+        AssertRefused(RunProgram("estimate", "--model", config), 3, key);
+        AssertRefused(RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "8", "--input", config, "--dry-run"), 3, key);
     }
 
     [Test]
     public void A_dp_size_that_would_plan_billions_of_files_is_refused_before_planning()
     {
         var clock = Stopwatch.StartNew();
-        ProcessResult r = Ckptmpi("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "2147483647",
+        ProcessResult r = RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "2147483647",
                                   "--input", Path.Combine(Model, "config.json"), "--dry-run");
         AssertRefused(r, 2, "--dp-size");
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(30));

@@ -24,7 +24,7 @@ public sealed class OutputDirectoryTrustTests : TrustFixture
 
         Assert.That(RunInProcess(HfToHf(output)), Is.Null);
         Assert.That(File.ReadAllText(victim), Is.EqualTo("precious"));
-        Assert.That(Ckptmpi("verify", output).ExitCode, Is.EqualTo(0));
+        Assert.That(RunProgram("verify", output).ExitCode, Is.EqualTo(0));
     }
 
     [Test]
@@ -41,7 +41,7 @@ public sealed class OutputDirectoryTrustTests : TrustFixture
         Assert.That(FilesUnder(elsewhere), Is.Empty);
         Assert.That(File.Exists(Path.Combine(output, Manifest.FileName)), Is.False);
 
-        ProcessResult r = Ckptmpi("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "2", "--input", Model, "--output", output);
+        ProcessResult r = RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "2", "--input", Model, "--output", output);
         Assert.That(r.ExitCode, Is.EqualTo(5), r.ToString());
         Assert.That(r.Stderr, Does.Contain("global_step0"));
         Assert.That(FilesUnder(elsewhere), Is.Empty);

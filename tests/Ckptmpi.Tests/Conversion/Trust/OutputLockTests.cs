@@ -29,7 +29,7 @@ public sealed class OutputLockTests : TrustFixture
                 string? message = RunInProcess(request);
                 Assert.That(message, Does.Contain("another conversion is writing here").And.Contain($"pid {alive.Id}").And.Contain("job 4242.pbs01"));
             }
-            ProcessResult r = Ckptmpi("convert", "--from", "hf", "--to", "hf", "--input", Model, "--output", output, "--overwrite");
+            ProcessResult r = RunProgram("convert", "--from", "hf", "--to", "hf", "--input", Model, "--output", output, "--overwrite");
             Assert.That(r.ExitCode, Is.EqualTo(5), r.ToString());
             Assert.That(r.Stderr, Does.Contain("remove").And.Contain(OutputLock.FileName));
             Assert.That(FilesUnder(output), Is.EqualTo(new[] { OutputLock.FileName }), "nothing written");
@@ -81,6 +81,6 @@ public sealed class OutputLockTests : TrustFixture
         Assert.That(RunInProcess(HfToHf(output)), Does.Contain("interrupted conversion"));
         Assert.That(RunInProcess(HfToHf(output, resume: true)), Is.Null);
         Assert.That(File.Exists(Path.Combine(output, OutputLock.FileName)), Is.False);
-        Assert.That(Ckptmpi("verify", output).ExitCode, Is.EqualTo(0));
+        Assert.That(RunProgram("verify", output).ExitCode, Is.EqualTo(0));
     }
 }

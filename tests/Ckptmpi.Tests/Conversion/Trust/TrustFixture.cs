@@ -19,6 +19,7 @@ public abstract class TrustFixture
     public void CreateModel()
     {
         Interruption.Reset();
+        CollectivePhase.ExitCodeOf = Ckptmpi.Cli.ExitCodes.For; // as the CLI installs it
         Dir = TestPaths.NewTempDir();
         Model = Path.Combine(Dir, "model");
         new DemoModel { HiddenSize = 64, IntermediateSize = 172, Layers = 2, VocabSize = 500, Heads = 4, KvHeads = 2, MaxShardBytes = 200_000 }.Write(Model);
@@ -51,7 +52,7 @@ public abstract class TrustFixture
     }
 
     /// <summary>The real program, as one plain process (a few seconds at most: a hang is a failure).</summary>
-    protected static ProcessResult Ckptmpi(params string[] args) => TestPaths.RunCkptmpi(args, timeoutSeconds: 60);
+    protected static ProcessResult RunProgram(params string[] args) => TestPaths.RunCkptmpi(args, timeoutSeconds: 60);
 
     protected static string[] FilesUnder(string dir) =>
         Directory.Exists(dir) ? Directory.GetFiles(dir, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dir, f)).Order().ToArray() : [];
