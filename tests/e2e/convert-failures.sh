@@ -20,11 +20,12 @@ cp -r "$tmp/hf" "$tmp/trunc"
 shard=$(find "$tmp/trunc" -name 'model-00002-*.safetensors')
 truncate -s 100000 "$shard"
 set +e
-mpiexec.mpich -n 4 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$tmp/trunc" --output "$tmp/out1" >"$tmp/log1" 2>&1
+mpiexec.mpich -n 4 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$tmp/trunc" --output "$tmp/out1" --log-dir "$tmp/logs1" >"$tmp/log1" 2>&1
 code=$?
 set -e
-# Ranks write their lines concurrently through the launcher, so count occurrences, not lines.
-read -r errors distinct < <(/usr/bin/python3 -c 'import re,sys; m=re.findall(r"ERR (rank \d+ failed: .*?truncated)", open(sys.argv[1]).read()); print(len(m), len(set(m)))' "$tmp/log1")
+# Hydra forwards the ranks' streams concurrently and may splice one rank's line into another's, so read each rank's
+# own log file (--log-dir), not the combined stream.
+read -r errors distinct < <(/usr/bin/python3 -c 'import glob,re,sys; m=[x for f in sorted(glob.glob(sys.argv[1]+"/ckptmpi-rank*.log")) for x in re.findall(r"ERR (rank \d+ failed: .*?truncated)", open(f).read())]; print(len(m), len(set(m)))' "$tmp/logs1")
 [ "$code" -ne 0 ] || fail "truncated shard: exit code 0"
 { [ "$errors" -eq 4 ] && [ "$distinct" -eq 1 ]; } || fail "truncated shard: expected the same error on 4 ranks, got $errors lines, $distinct distinct"
 grep -q 'model-00002' "$tmp/log1" || fail "truncated shard: the message does not name the file"

@@ -143,3 +143,16 @@ public sealed class HostileInputTests : TrustFixture
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(30));
     }
 }
+
+/// <summary>A legal but absurd training layout gets a warning, not silence.</summary>
+public sealed class AlmostEmptyLayoutTests : TrustFixture
+{
+    [Test]
+    public void A_dp_size_far_wider_than_the_model_warns_about_almost_empty_files()
+    {
+        ProcessResult r = RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "5000",
+                                     "--input", Path.Combine(Model, "config.json"), "--dry-run");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("almost empty").And.Contain("--dp-size"));
+    }
+}
