@@ -16,6 +16,7 @@ public static class CommandCatalog
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(VerifyCommand.Create());
+        root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(BenchMakeModelCommand.Create());
         return root;
     }

@@ -4,6 +4,8 @@ using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
+using Ckptmpi.Parallel.Timeline;
+using Ckptmpi.Conversion.Report;
 using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Conversion;
@@ -16,11 +18,17 @@ namespace Ckptmpi.Conversion;
 public static class ConversionJob
 {
     /// <summary>What a run produced: the plan summary (and, on rank 0 after a real run, the committed files).</summary>
-    public sealed record Outcome(PlanSummary Plan, ExecutionResult? Execution, double PlanSeconds);
+    public sealed record Outcome(PlanSummary Plan, ExecutionResult? Execution, double PlanSeconds)
+    {
+        /// <summary>The run report's HTML file, on rank 0 when one was written.</summary>
+        public string? ReportPath { get; init; }
+    }
 
     public static Outcome Run(ICommunicator comm, ConvertRequest request)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        var timeline = new RankTimeline(clock);
+        RankTimeline.Current = timeline;
         FormatRegistry.Reader reader = FormatRegistry.ReaderFor(request.From);
         FormatRegistry.Writer writer = FormatRegistry.WriterFor(request.To);
 
@@ -34,7 +42,12 @@ public static class ConversionJob
         comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
         PlanSummary summary = plan.Summarize();
         if (comm.Rank == 0) WarnAboutTinyFiles(plan);
-        if (request.DryRun) return new Outcome(summary, null, planSeconds);
+        if (request.DryRun)
+        {
+            string? predicted = comm.Rank == 0 && request.Report is not null && !request.NoReport
+                ? RunReports.WritePrediction(request, inputs, summary, planSeconds, comm.Implementation) : null;
+            return new Outcome(summary, null, planSeconds) { ReportPath = predicted };
+        }
 
         using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment(), inputs.Facts);
         OutputLock? outputLock = comm.RunPhase("lock output", () =>
@@ -42,7 +55,8 @@ public static class ConversionJob
         bool crashed = false;
         try
         {
-            return Execute(comm, request, inputs, plan, summary, journal, clock, planSeconds);
+            Outcome outcome = Execute(comm, request, inputs, plan, summary, journal, clock, planSeconds);
+            return request.NoReport ? outcome : outcome with { ReportPath = RunReports.WriteRun(comm, timeline, request, inputs, summary, planSeconds, outcome.Execution!, clock) };
         }
         catch (RankFailedException) when (journal.KeepPartialOutputOnFailure)
         {

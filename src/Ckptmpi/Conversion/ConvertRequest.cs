@@ -39,6 +39,12 @@ public sealed record ConvertRequest
 
     public bool Json { get; init; }
 
+    /// <summary>Where the run report goes (an HTML path or a folder); null: beside the manifest (dry runs: none).</summary>
+    public string? Report { get; init; }
+
+    /// <summary>Write no run report.</summary>
+    public bool NoReport { get; init; }
+
     /// <summary>Dry run only: plan for this many ranks instead of the job's (plan a 96-rank job from a laptop).</summary>
     public int? PlanRanks { get; init; }
 

@@ -40,6 +40,8 @@ public static class CollectivePhase
     {
         T result = default!;
         Exception? error = null;
+        Timeline.RankTimeline? timeline = Timeline.RankTimeline.Current;
+        double start = timeline?.Now ?? 0;
         try
         {
             result = phase();
@@ -49,7 +51,9 @@ public static class CollectivePhase
             error = e;
         }
 
+        double done = timeline?.Record(PhaseKind(name), start) ?? 0;
         long failingRank = comm.AllreduceMin(error is null ? long.MaxValue : comm.Rank);
+        timeline?.Record(WaitKind, done); // the agreement returns when the slowest rank arrives
         if (failingRank == long.MaxValue) return result;
 
         int root = (int)failingRank;
@@ -88,6 +92,12 @@ public static class CollectivePhase
             return DefaultExitCode;
         }
     }
+
+    /// <summary>The timeline kind of the time a rank waits for the others at the end of a phase.</summary>
+    public const string WaitKind = "wait";
+
+    /// <summary>The timeline kind of a phase: <c>phase:NAME</c>.</summary>
+    public static string PhaseKind(string name) => "phase:" + name;
 
     private static string Shorten(string s) => s.Length <= 64 ? s : s[..61] + "...";
 

@@ -56,6 +56,26 @@ public static unsafe class CommunicatorExtensions
         return result;
     }
 
+    /// <summary>Rank <paramref name="root"/> gets every rank's bytes, in rank order; the other ranks get null.</summary>
+    public static byte[][]? GatherBytes(this ICommunicator comm, ReadOnlySpan<byte> mine, int root = 0)
+    {
+        long[] lengths = new long[comm.Size];
+        long myLength = mine.Length;
+        fixed (long* pl = lengths)
+            comm.Allgather(new NativeBuffer((byte*)&myLength, sizeof(long)), new NativeBuffer((byte*)pl, (long)sizeof(long) * comm.Size));
+        long[] displacements = new long[comm.Size];
+        long total = 0;
+        for (int r = 0; r < comm.Size; r++) { displacements[r] = total; total = checked(total + lengths[r]); }
+        byte[] all = new byte[comm.Rank == root ? total : 0];
+        fixed (byte* ps = mine)
+        fixed (byte* pa = all)
+            comm.Gatherv(new NativeBuffer(ps, mine.Length), new NativeBuffer(pa, all.Length), lengths, displacements, root);
+        if (comm.Rank != root) return null;
+        var result = new byte[comm.Size][];
+        for (int r = 0; r < comm.Size; r++) result[r] = all.AsSpan((int)displacements[r], (int)lengths[r]).ToArray();
+        return result;
+    }
+
     public static T[] AllgatherObjects<T>(this ICommunicator comm, T value)
     {
         byte[][] parts = comm.AllgatherBytes(JsonSerializer.SerializeToUtf8Bytes(value));

@@ -43,9 +43,11 @@ public static class ConvertCommand
         var weightDecay = new Option<double?>("--weight-decay") { Description = "ZeRO target: weight decay (default: --ds-config's, else 0.01 for AdamW)." };
         var config = new Option<string?>("--config") { Description = "--to hf: the config.json to write beside the weights (default: the one in the source checkpoint folder)." };
         var optimizer = new Option<bool>("--with-optimizer-states") { Description = "ZeRO -> HF: also write the full Adam moments as safetensors." };
+        var report = new Option<string?>("--report") { Description = "Write the run report (HTML, and JSON beside it) to this file or folder instead of beside the manifest; a dry run writes the predicted timeline there." };
+        var noReport = new Option<bool>("--no-report") { Description = "Write no run report." };
 
         var command = new Command("convert", "Convert a checkpoint between formats, streaming, across all ranks of the job.");
-        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks, optimizerType, lr, betas, eps, weightDecay, config])
+        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks, optimizerType, lr, betas, eps, weightDecay, config, report, noReport])
             command.Options.Add(o);
 
         command.SetAction(parse => JobRunner.Run(comm =>
@@ -56,6 +58,7 @@ public static class ConvertCommand
                 parse.GetValue(bandwidth), parse.GetValue(json), parse.GetValue(optimizer)) with
                 {
                     PlanRanks = parse.GetValue(planRanks), Resume = parse.GetValue(resume), Config = parse.GetValue(config),
+                    Report = parse.GetValue(report), NoReport = parse.GetValue(noReport),
                     Optimizer = Optimizer(parse.GetValue(to)!, parse.GetValue(optimizerType), parse.GetValue(lr), parse.GetValue(betas), parse.GetValue(eps), parse.GetValue(weightDecay)),
                 };
             if (request.PlanRanks is int pr && (pr < 1 || !request.DryRun)) throw new UsageException("--ranks needs --dry-run and a positive count");
@@ -150,11 +153,12 @@ public static class ConvertCommand
             };
             return JsonSerializer.Serialize(doc, Manifest.Json) + Environment.NewLine;
         }
+        string reportLine = outcome.ReportPath is string rp ? $"  report:   {Path.GetFullPath(rp)}\n" : "";
         if (request.DryRun)
-            return outcome.Plan.ToText(request.AssumeBandwidth) + string.Create(ci, $"  planned in {outcome.PlanSeconds:0.000} s (dry run: nothing read or written)\n");
+            return outcome.Plan.ToText(request.AssumeBandwidth) + string.Create(ci, $"  planned in {outcome.PlanSeconds:0.000} s (dry run: nothing read or written)\n") + reportLine;
         ExecutionResult r = outcome.Execution!;
         long bytes = r.Files.Sum(f => f.Size);
         return string.Create(ci, $"converted {request.From} -> {request.To}: {r.Files.Count} files, {ByteSize.Format(bytes)} in {r.Seconds:0.00} s ({bytes / 1e9 / Math.Max(r.Seconds, 1e-9):0.00} GB/s) on {outcome.Plan.Ranks} rank(s)\n")
-            + $"  output:   {Path.GetFullPath(request.Output)}\n  manifest: {Path.Combine(Path.GetFullPath(request.Output), Manifest.FileName)} (plan {outcome.Plan.Hash[..16]})\n";
+            + $"  output:   {Path.GetFullPath(request.Output)}\n  manifest: {Path.Combine(Path.GetFullPath(request.Output), Manifest.FileName)} (plan {outcome.Plan.Hash[..16]})\n" + reportLine;
     }
 }

@@ -25,6 +25,7 @@ internal static unsafe class AggregateWriter
         var sendDispls = new long[ranks];
         var recvCounts = new long[ranks];
         var recvDispls = new long[ranks];
+        Parallel.Timeline.RankTimeline? timeline = Parallel.Timeline.RankTimeline.Current;
 
         for (int round = 0; round < schedule.Rounds; round++)
         {
@@ -50,13 +51,16 @@ internal static unsafe class AggregateWriter
                 }
                 for (int r = 0; r < ranks; r++) if (recvDispls[r] < 0) recvDispls[r] = 0;
 
+                double start = timeline?.Now ?? 0;
                 if (failure is null)
                 {
                     try { ReadRequests(step, me, send.Span, sources); }
                     catch (Exception e) { failure = e; }
                 }
+                start = timeline?.Record(Activities.Read, start) ?? 0;
                 comm.Alltoallv(new NativeBuffer(send.Pointer, send.Length), sendCounts, sendDispls,
                                new NativeBuffer(receive.Pointer, receive.Length), recvCounts, recvDispls);
+                timeline?.Record(Activities.Exchange, start);
             }
 
             if (failure is null && schedule.ChunkOf(me, round) is Chunk chunk)
@@ -95,11 +99,15 @@ internal static unsafe class AggregateWriter
             receive.Slice(at, r.Length).CopyTo(buffer.Slice(r.BufferOffset, r.Length));
             at += r.Length;
         }
+        Parallel.Timeline.RankTimeline? timeline = Parallel.Timeline.RankTimeline.Current;
+        double start = timeline?.Now ?? 0;
         ChunkFiller.Assemble(chunk, buffer, plan.Files[chunk.File]);
         int before = runs.Count;
         ChunkFiller.Checksum(chunk, buffer, runs);
+        start = timeline?.Record(Activities.Transform, start) ?? 0;
         hooks?.BeforeWrite(chunk, outputs);
         ChunkFiller.Write(chunk, buffer, outputs);
+        timeline?.Record(Activities.Write, start);
         hooks?.Completed(chunk, runs, runs.Count - before);
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
+using Ckptmpi.Parallel.Timeline;
 using Serilog;
 
 namespace Ckptmpi.Conversion.Execution;
@@ -57,7 +58,9 @@ public static class Executor
                     ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs, hooks)
                     : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer), hooks);
                 double written = phase.Elapsed.TotalSeconds;
+                double syncStart = RankTimeline.Current?.Now ?? 0;
                 outputs.FlushAll();
+                RankTimeline.Current?.Record(Activities.Sync, syncStart);
                 outputs.Close();
                 Log.Debug("wrote {Bytes} bytes in {Write:0.00} s, fsync {Sync:0.00} s", plan.Ranks[comm.Rank].BytesWritten, written, phase.Elapsed.TotalSeconds - written);
                 return mine;
@@ -106,6 +109,7 @@ public static class Executor
         Task pending = Task.CompletedTask;
         var t = new double[4];
         var sw = Stopwatch.StartNew();
+        RankTimeline? timeline = RankTimeline.Current;
         try
         {
             foreach (WorkItem item in mine.Items)
@@ -114,13 +118,16 @@ public static class Executor
                 Interruption.ThrowIfRequested(); // between pieces: everything journaled so far is reused by --resume
                 Span<byte> span = current.Span;
                 if (hooks is not null && hooks.TryReuse(chunk, outputs, span, runs)) continue;
+                double start = timeline?.Now ?? 0;
                 ChunkFiller.ReadSources(chunk, span, sources);
+                start = timeline?.Record(Activities.Read, start) ?? 0;
                 t[0] += sw.Elapsed.TotalSeconds; sw.Restart();
                 ChunkFiller.Assemble(chunk, span, plan.Files[item.File]);
                 t[1] += sw.Elapsed.TotalSeconds; sw.Restart();
                 int before = runs.Count;
                 ChunkFiller.Checksum(chunk, span, runs);
                 List<RunCrc> chunkRuns = runs.GetRange(before, runs.Count - before);
+                timeline?.Record(Activities.Transform, start);
                 t[2] += sw.Elapsed.TotalSeconds; sw.Restart();
                 pending.GetAwaiter().GetResult(); // the other half is free once the previous write is done
                 t[3] += sw.Elapsed.TotalSeconds; sw.Restart();
@@ -128,7 +135,9 @@ public static class Executor
                 pending = Task.Run(() =>
                 {
                     hooks?.BeforeWrite(chunk, outputs);
+                    double writeStart = timeline?.Now ?? 0;
                     ChunkFiller.Write(chunk, filled.Span, outputs);
+                    timeline?.Record(Activities.Write, writeStart);
                     hooks?.Completed(chunk, chunkRuns, chunkRuns.Count);
                 });
                 (current, other) = (other, current);

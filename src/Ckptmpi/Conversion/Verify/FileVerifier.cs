@@ -73,7 +73,8 @@ public static class FileVerifier
 
         var problems = new List<VerifyProblem>();
         var files = new List<SurveyFile>();
-        var listed = new HashSet<string>(StringComparer.Ordinal) { Manifest.FileName };
+        // The run report is written beside the manifest but is not part of the checkpoint.
+        var listed = new HashSet<string>(StringComparer.Ordinal) { Manifest.FileName, Report.ReportFiles.HtmlName, Report.ReportFiles.JsonName };
         foreach (OutputChecksum o in manifest.Outputs)
         {
             string path;

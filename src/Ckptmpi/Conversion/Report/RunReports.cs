@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using Ckptmpi.Conversion.Execution;
+using Ckptmpi.Conversion.Planning;
+using Ckptmpi.Parallel;
+using Ckptmpi.Parallel.Timeline;
+using Serilog;
+
+namespace Ckptmpi.Conversion.Report;
+
+/// <summary>
+/// The report step of a conversion: after the manifest (the checkpoint is complete and committed by then), every rank
+/// sends its part to rank 0, which writes the report. A report that cannot be written is a warning: it never fails a
+/// conversion that succeeded.
+/// </summary>
+public static class RunReports
+{
+    /// <summary>Collective. Returns the HTML path on rank 0 (null elsewhere or if writing failed).</summary>
+    public static string? WriteRun(ICommunicator comm, RankTimeline timeline, ConvertRequest request, JobInputs inputs, PlanSummary plan,
+                                   double planSeconds, ExecutionResult execution, Stopwatch clock)
+    {
+        var facts = new ReportCollector.JobFacts(request, plan, planSeconds, inputs.Facts.Sum(f => f.Size), execution.Files.Sum(f => f.Size),
+                                                 execution.Files.Count, comm.Implementation, null);
+        RunReport? report = ReportCollector.Collect(comm, timeline, facts, clock.Elapsed.TotalSeconds);
+        return report is null ? null : TryWrite(report, ReportFiles.HtmlPath(request.Report, request.Output));
+    }
+
+    /// <summary>Rank 0 of a dry run with <c>--report</c>: the predicted timeline at <c>--assume-bandwidth</c> (default 1 GB/s per rank).</summary>
+    public static string? WritePrediction(ConvertRequest request, JobInputs inputs, PlanSummary plan, double planSeconds, string mpi)
+    {
+        var facts = new ReportCollector.JobFacts(request, plan, planSeconds, inputs.Facts.Sum(f => f.Size), plan.BytesWritten, plan.Files, mpi, null);
+        return TryWrite(ReportCollector.Predict(facts, request.AssumeBandwidth ?? 1e9), ReportFiles.HtmlPath(request.Report, request.Output));
+    }
+
+    private static string? TryWrite(RunReport report, string path)
+    {
+        try
+        {
+            return ReportFiles.Write(report, path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.Warning("the run report could not be written to {Path}: {Message}", path, e.Message);
+            return null;
+        }
+    }
+}
