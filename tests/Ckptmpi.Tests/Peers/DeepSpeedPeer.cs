@@ -1,3 +1,6 @@
+using System.Security.Cryptography;
+using System.Text;
+
 namespace Ckptmpi.Tests.Peers;
 
 /// <summary>
@@ -42,25 +45,39 @@ public static class DeepSpeedPeer
     /// <summary>
     /// The DeepSpeed source the harness imports. DeepSpeed's tree holds relative symlinks (<c>deepspeed/accelerator</c>
     /// -> <c>../accelerator/</c>, <c>deepspeed/ops/op_builder</c>); a copy made without symlinks turns each into a small
-    /// file holding the target, and then <c>import deepspeed.accelerator</c> fails. Such a tree is copied once to a
-    /// temporary folder with the links restored; an intact tree is used in place.
+    /// file holding the target, and then <c>import deepspeed.accelerator</c> fails. Such a tree is copied to a
+    /// temporary folder with the links restored, named after the source's path and reused by later runs (a test host
+    /// may be killed before any clean-up runs, so a fresh folder per run would pile up); an intact tree is used in place.
     /// </summary>
     private static string PrepareSource()
     {
         string src = Path.Combine(Root, "src");
         string[] lost = LostLinks(src).ToArray();
         if (lost.Length == 0) return src;
-        string copy = Path.Combine(Path.GetTempPath(), "ckptmpi-tests", "deepspeed-src-" + Guid.NewGuid().ToString("N")[..8]);
+        string parent = Path.Combine(Path.GetTempPath(), "ckptmpi-tests");
+        string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(src)))[..12].ToLowerInvariant();
+        string final = Path.Combine(parent, "deepspeed-src-" + key);
+        if (Directory.Exists(final)) return final;
+
+        // Built under a private name and renamed, so a concurrent run sees either nothing or the whole tree.
+        string building = final + "-" + Guid.NewGuid().ToString("N")[..8];
         foreach (string dir in Directory.GetDirectories(src, "*", SearchOption.AllDirectories))
-            Directory.CreateDirectory(Path.Combine(copy, Path.GetRelativePath(src, dir)));
+            Directory.CreateDirectory(Path.Combine(building, Path.GetRelativePath(src, dir)));
         foreach (string file in Directory.GetFiles(src, "*", SearchOption.AllDirectories))
         {
-            string to = Path.Combine(copy, Path.GetRelativePath(src, file));
+            string to = Path.Combine(building, Path.GetRelativePath(src, file));
             if (lost.Contains(file)) File.CreateSymbolicLink(to, File.ReadAllText(file).Trim().TrimEnd('/'));
             else File.Copy(file, to);
         }
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(copy, recursive: true);
-        return copy;
+        try
+        {
+            Directory.Move(building, final);
+        }
+        catch (IOException) when (Directory.Exists(final))
+        {
+            Directory.Delete(building, recursive: true); // another run finished first
+        }
+        return final;
     }
 
     private static IEnumerable<string> LostLinks(string src)
