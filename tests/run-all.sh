@@ -9,7 +9,7 @@ cd "$repo" || exit 1
 bash tests/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 TERM=dumb
-# Open MPI refuses root and more ranks than cores unless told (docs/mpi-binding.md P11).
+# Open MPI refuses root and more ranks than cores unless told.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 if ! dotnet build Converter.sln -c Release -nologo -v quiet; then

@@ -30,7 +30,7 @@ public static partial class InspectCommand
         string latest = Path.Combine(target, "latest");
         if (File.Exists(latest))
         {
-            // DeepSpeed: 'latest' names the tag folder (formats-deepspeed.md); the tag is data, keep it inside the directory.
+            // DeepSpeed: 'latest' names the tag folder; the tag is data, keep it inside the directory.
             string tag = File.ReadAllText(latest).Trim();
             if (tag.Length == 0 || tag.Contains('/') || tag.Contains('\\') || tag is "." or "..")
                 throw new CheckpointFormatException(latest, 0, $"'latest' holds '{tag}', which is not a tag folder name");
