@@ -5,19 +5,19 @@
 #   source launch/env.sh            # sets and exports the variables below (returns 2 on a bad setting)
 #   bash launch/env.sh --print      # shows what it would export, as `export NAME=value` lines
 #
-# What it does (docs/mpi-binding.md 4, 9.1, 11):
-#   TERM=dumb                     Open MPI gives each rank a pty; .NET then writes terminal escapes (P10).
+# What it does (docs/mpi.md):
+#   TERM=dumb                     Open MPI gives each rank a pty; .NET then writes terminal escapes.
 #   CKPTMPI_MPI=auto|on|off       validated; default auto.
 #   CKPTMPI_MPI_LIB               kept if you set it (must exist unless CKPTMPI_EXEC_PREFIX runs a
 #                                 container); else on Cray MPICH $CRAY_MPICH_DIR/lib-abi-mpich/libmpi.so.12
-#                                 when it exists: Cray's normal lib/ has only mangled sonames (P13).
+#                                 when it exists: Cray's normal lib/ has only mangled sonames.
 #   LD_LIBRARY_PATH               on Cray, $CRAY_LD_LIBRARY_PATH is put in front so libmpi.so.12 finds
 #                                 the PMI/PALS/libfabric versions of the loaded modules
 #                                 (CKPTMPI_CRAY_LD_PATH=0 turns this off).
 #   MPICH_GPU_SUPPORT_ENABLED=0   when GPU modules are loaded (craype-accel-*, CRAY_ACCEL_TARGET, or it
-#                                 is already non-zero): without the GTL linked, MPI_Init aborts (P13).
+#                                 is already non-zero): without the GTL linked, MPI_Init aborts.
 #   UCX_ERROR_SIGNALS=""          unless set: UCX's SIGSEGV handler turns the CLR's first
-#                                 NullReferenceException into a crash of the whole job (P1).
+#                                 NullReferenceException into a crash of the whole job.
 #   DOTNET_gcServer=0             unless set: workstation GC, one heap per rank. With
 #                                 DOTNET_gcServer=1 it sets DOTNET_GCHeapCount to CKPTMPI_DEPTH (the
 #                                 cores one rank is bound to), written in hexadecimal as .NET reads it.

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace Ckptmpi.Tests;
 
 /// <summary>
-/// The layering of ARCHITECTURE.md, enforced on the source: dependencies only point down, and format code
+/// The layering of docs/architecture.md, enforced on the source: dependencies only point down, and format code
 /// (and the tensor and model layers) never references MPI or the layers above it.
 /// </summary>
 public sealed class ArchitectureTests

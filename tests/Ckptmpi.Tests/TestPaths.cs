@@ -2,15 +2,21 @@ using System.Diagnostics;
 
 namespace Ckptmpi.Tests;
 
-/// <summary>Where things are for tests: the repo, ../shared (docs and real fixtures), the built ckptmpi, Debian's python3 with torch.</summary>
+/// <summary>Where things are for tests: the repo, its fixtures, the optional peer tools, the built ckptmpi, Debian's python3 with torch.</summary>
 public static class TestPaths
 {
     public static string RepoRoot => ArchitectureTests.RepoRoot();
 
-    /// <summary>The <c>shared/</c> folder beside the checkout (fixtures from the real tools, docs).</summary>
-    public static string Shared => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+    /// <summary>Files written by the real tools (DeepSpeed, safetensors, model configs), kept in the repository: <c>tests/fixtures</c>.</summary>
+    public static string Fixtures => Path.Combine(RepoRoot, "tests", "fixtures");
 
-    public static string Fixtures => Path.Combine(Shared, "fixtures");
+    /// <summary>
+    /// The optional peer tools (the real programs that consume our output), <c>../shared/peers</c> beside the checkout
+    /// or <c>CKPTMPI_PEERS</c>; tests that need one are ignored, not passed, when it is absent.
+    /// </summary>
+    public static string Peers => Environment.GetEnvironmentVariable("CKPTMPI_PEERS") is { Length: > 0 } p
+        ? Path.GetFullPath(p)
+        : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "peers"));
 
     /// <summary>Debian's python3, which has python3-torch (the pyenv python on PATH does not).</summary>
     public const string Python = "/usr/bin/python3";

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Conversion benchmark (issues #4, #5): a synthetic ~1.1B-parameter Llama-shaped HF checkpoint (bf16, 1 GB shards),
+# Conversion benchmark: a synthetic ~1.1B-parameter Llama-shaped HF checkpoint (bf16, 1 GB shards),
 # HF -> ZeRO-3 dp 48 and ZeRO-3 -> HF bf16/fp32, on 1 and 2 ranks (MPICH), --io direct and aggregate; GB/s read
 # and written, peak RSS per rank (/usr/bin/time -v), and the ratio to a plain copy measured in the same run.
 # Then peak RSS for a model holding a 1 GiB tensor with --max-buffer 64MiB.

@@ -7,7 +7,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 runs=${1:-5}
-configs="${CKPTMPI_SHARED:-$repo/../shared}/fixtures/configs"
+configs="$repo/tests/fixtures/configs"
 dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Failures are collective and leave nothing that looks complete (issues #4, #7): under mpiexec -n 4 a missing or
+# Failures are collective and leave nothing that looks complete: under mpiexec -n 4 a missing or
 # truncated shard makes every rank report the same error and exit non-zero, with no manifest, no 'latest' and no
 # temporary file left; an output directory holding a checkpoint is refused without --overwrite and replaced with it.
 set -euo pipefail

@@ -119,7 +119,7 @@ for r in 0 1; do
   grep -qxF "rank $r/2 TERM=dumb gcServer=0 env=1" "$work/launched.log" || fail "rank $r line missing: $(cat "$work/launched.log")"
 done
 # Once mpi-info reports the MPI world (the parallel branch's binding), it must see both ranks: N
-# singletons of size 1 would mean the wrong library was loaded (docs/mpi-binding.md P2).
+# singletons of size 1 would mean the wrong library was loaded (docs/mpi.md).
 if grep -q '^world size:' "$work/launched.log"; then
   grep -qxF 'world size: 2' "$work/launched.log" || fail "mpi-info under 2 ranks: $(grep '^world size:' "$work/launched.log")"
 fi

@@ -18,9 +18,9 @@ namespace Ckptmpi.Cli;
 /// rank, so it passes through that agreement at once;</item>
 /// <item>an <see cref="MpiException"/> aborts at once: MPI's state after an error is undefined;</item>
 /// <item>an exception on another thread (UnhandledException) aborts the job with <see cref="ExitCodes.Internal"/>
-/// instead of a launcher-specific signal code (P8).</item>
+/// instead of a launcher-specific signal code.</item>
 /// </list>
-/// MPI_Finalize runs on every normal path, because a rank that exits without it fails the whole job (P8).
+/// MPI_Finalize runs on every normal path, because a rank that exits without it fails the whole job.
 /// </summary>
 public static class JobRunner
 {
@@ -106,7 +106,7 @@ public static class JobRunner
             if (code == ExitCodes.Internal || Logging.Verbose) Log.Error(e, "rank {Rank} failed: {Message}", comm.Rank, e.Message);
             else Log.Debug(e, "rank {Rank} failed", comm.Rank);
             failure = new JobOutcome(comm.Rank, code, e.Message);
-            // After an MPI error the library's state is undefined (docs/mpi-binding.md §10.2): no agreement, abort.
+            // After an MPI error the library's state is undefined: no agreement, abort.
             if (e is MpiException && comm.Size > 1) comm.Abort(code, failure.ToString());
         }
 

@@ -9,7 +9,7 @@ namespace Ckptmpi.Cli;
 /// other ranks Warning and up (so 48 ranks do not print 48 copies of the same progress), everything from Debug
 /// with --verbose. Logs go to stderr, so stdout stays clean for results (--json). With --log-dir each rank also
 /// writes its own file, at Debug level. Colours only for a plain process on a terminal: under mpiexec stdout/stderr may be a pty
-/// (Open MPI, P10) and escapes would end up in job logs.
+/// (Open MPI) and escapes would end up in job logs.
 /// </summary>
 public static class LoggingSetup
 {

@@ -25,7 +25,7 @@ public static class Program
     {
         LauncherEnvironment launcher = LauncherEnvironment.FromProcess();
         // Open MPI gives each rank a pty, and .NET's console then writes terminal set-up escapes (ESC[?1h ESC=)
-        // into the job's output (docs/mpi-binding.md P10). Under a launcher the output is a log, not a terminal:
+        // into the job's output. Under a launcher the output is a log, not a terminal:
         // a dumb TERM, set before the first Console call, stops that.
         if (launcher.Launched) Environment.SetEnvironmentVariable("TERM", "dumb");
 

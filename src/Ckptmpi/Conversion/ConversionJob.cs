@@ -11,7 +11,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Conversion;
 
 /// <summary>
-/// One conversion on every rank, as ARCHITECTURE.md runs it: rank 0 reads the source metadata and broadcasts it;
+/// One conversion on every rank, as docs/architecture.md describes it: rank 0 reads the source metadata and broadcasts it;
 /// every rank builds the layout and the plan (and all agree on its hash); dry runs stop there; otherwise every
 /// rank executes its share, rank 0 commits, then writes the manifest last.
 /// </summary>

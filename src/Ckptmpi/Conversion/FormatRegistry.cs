@@ -4,7 +4,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Conversion;
 
 /// <summary>
-/// The readers (<c>--from</c>) and writers (<c>--to</c>) of <c>ckptmpi convert</c>, one line each (STYLE 12).
+/// The readers (<c>--from</c>) and writers (<c>--to</c>) of <c>ckptmpi convert</c>, one line each: a new format is one line here.
 /// A reader runs on rank 0 only and may do I/O; a writer is a pure function of the broadcast inputs that every
 /// rank evaluates to the same layout.
 /// </summary>

@@ -4,7 +4,7 @@ namespace Ckptmpi.Errors;
 /// Malformed input: a file that does not follow its format. Carries the file, the byte offset where the
 /// problem was found (when known) and the tensor concerned (when known).
 /// </summary>
-// STYLE.md asks for InvalidDataException as the base, but it is sealed in .NET; FormatException is the closest unsealed type.
+// InvalidDataException would be the natural base, but it is sealed in .NET; FormatException is the closest unsealed type.
 public class CheckpointFormatException : FormatException
 {
     public CheckpointFormatException(string path, long? offset, string message, string? tensorName = null, Exception? inner = null)

@@ -2,7 +2,7 @@ namespace Ckptmpi.Model;
 
 /// <summary>
 /// One logical tensor of a model in the canonical (HuggingFace) naming and <c>[out, in]</c> orientation
-/// (formats-models.md §0), known from the architecture alone. Deconstructs like a tuple:
+/// (<c>Linear.weight</c> as PyTorch stores it), known from the architecture alone. Deconstructs like a tuple:
 /// <c>foreach (var (name, shape) in family.CanonicalTensors(config))</c>.
 /// </summary>
 public readonly record struct CanonicalTensor(string Name, long[] Shape)

@@ -1,7 +1,7 @@
 namespace Ckptmpi.Model;
 
 /// <summary>
-/// A family of model architectures that share canonical tensor names and layout rules (STYLE.md practice 12:
+/// A family of model architectures that share canonical tensor names and layout rules (adding one is one line:
 /// families register in <see cref="ModelFamilies"/>; an unknown architecture is an error that lists the known ones).
 /// </summary>
 public interface IModelFamily
@@ -21,7 +21,7 @@ public interface IModelFamily
 
     /// <summary>
     /// True for tensors some checkpoints carry that are buffers, not parameters (e.g. old HF Llama files'
-    /// <c>rotary_emb.inv_freq</c>, formats-models.md §0): readers ignore them and they count toward nothing.
+    /// <c>rotary_emb.inv_freq</c>, recomputed from the config): readers ignore them and they count toward nothing.
     /// </summary>
     bool IsBuffer(string tensorName);
 }

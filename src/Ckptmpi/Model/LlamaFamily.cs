@@ -2,7 +2,7 @@ namespace Ckptmpi.Model;
 
 /// <summary>
 /// The Llama-style decoder (Llama 2/3/3.1/3.2/3.3, Mistral, Qwen2/2.5): canonical HF tensor names and shapes
-/// derived from config.json alone (formats-models.md §0 table; §2.6 for the Mistral and Qwen2 differences).
+/// derived from config.json alone.
 /// The variants differ only in which Linear layers carry a bias:
 /// Llama: q/k/v/o when <c>attention_bias</c>, gate/up/down when <c>mlp_bias</c>; Mistral: none;
 /// Qwen2: q/k/v always (hard-wired in the model, whatever the config says), never o or the MLP.
@@ -30,7 +30,7 @@ public sealed class LlamaFamily : IModelFamily
 
     /// <summary>
     /// Old HF Llama checkpoints store each layer's rotary <c>inv_freq</c>; it is a buffer recomputed from the
-    /// config, never a parameter (formats-models.md §0: ignore on read, never write).
+    /// config, never a parameter: ignored on read, never written.
     /// </summary>
     public bool IsBuffer(string tensorName) => tensorName.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal);
 

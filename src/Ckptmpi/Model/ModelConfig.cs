@@ -2,7 +2,7 @@ namespace Ckptmpi.Model;
 
 /// <summary>
 /// The architecture facts of a HuggingFace <c>config.json</c> that decide tensor names and shapes
-/// (formats-models.md §2.1), validated, with defaults applied as transformers applies them, and the
+/// (sizes, heads, layers, vocabulary), validated, with defaults applied as transformers applies them, and the
 /// <see cref="IModelFamily"/> that knows the tensors. Obtain one with <see cref="Load"/> or <see cref="Parse"/>;
 /// the parser is the only way in, so every instance is consistent.
 /// </summary>
@@ -50,7 +50,7 @@ public sealed partial record ModelConfig
     /// <summary><c>mlp_bias</c> (default false; Llama puts a bias on gate/up/down when true).</summary>
     public bool MlpBias { get; init; }
 
-    /// <summary><c>torch_dtype</c> or <c>dtype</c>, informational only: tensor dtypes come from file headers (§8 gotcha 4).</summary>
+    /// <summary><c>torch_dtype</c> or <c>dtype</c>, informational only: tensor dtypes come from file headers, which may disagree with it.</summary>
     public string? DeclaredDType { get; init; }
 
     /// <summary>The model's parameters in HF naming, from <see cref="Family"/>.</summary>

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Ckptmpi.Parallel;
 
 /// <summary>
-/// A short collective bandwidth probe for <c>ckptmpi mpi-info</c> (method of docs/mpi-binding.md §7): Bcast of S
+/// A short collective bandwidth probe for <c>ckptmpi mpi-info</c>: Bcast of S
 /// bytes from rank 0, and Alltoallv with S/size bytes per peer (S sent and S received per rank). Native buffers,
 /// touched before timing; one warm-up, then the best of <see cref="Repeats"/>, each timed as the slowest rank.
 /// </summary>

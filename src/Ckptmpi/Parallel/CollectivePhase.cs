@@ -3,7 +3,7 @@ using Ckptmpi.Errors;
 namespace Ckptmpi.Parallel;
 
 /// <summary>
-/// Collective failure agreement at phase boundaries (STYLE.md practice 10). Wrap each phase that every rank runs
+/// Collective failure agreement at phase boundaries (so no rank is left blocked in a collective). Wrap each phase that every rank runs
 /// (read metadata, plan, execute, commit) in <see cref="RunPhase"/>: if any rank throws, every rank throws the
 /// same <see cref="RankFailedException"/> naming the lowest failing rank, its message and its exit code, so the
 /// job ends everywhere with one clear reason and can still finalize MPI cleanly.

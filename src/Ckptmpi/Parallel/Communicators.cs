@@ -3,8 +3,8 @@ using Serilog;
 namespace Ckptmpi.Parallel;
 
 /// <summary>
-/// The run-mode decision (docs/mpi-binding.md §10.3): one plain process unless a launcher started us, and libmpi
-/// is never loaded for a plain process (an Open MPI singleton forks orted, P7; a laptop may have no MPI at all).
+/// The run-mode decision (docs/mpi.md): one plain process unless a launcher started us, and libmpi
+/// is never loaded for a plain process (an Open MPI singleton forks orted; a laptop may have no MPI at all).
 /// </summary>
 public static class Communicators
 {

@@ -3,10 +3,10 @@ using System.Collections;
 namespace Ckptmpi.Parallel;
 
 /// <summary>
-/// What the launcher told this process through its environment (docs/mpi-binding.md §9): which launcher, this
+/// What the launcher told this process through its environment (docs/mpi.md): which launcher, this
 /// rank, the world size, and which MPI family it implies. Read before MPI is loaded, so that log lines carry the
 /// rank from the first line, the library is chosen by evidence rather than by probing, and MPI's own size can be
-/// checked against the launcher's (P2: the wrong family gives N silent singletons).
+/// checked against the launcher's (the wrong family gives N silent singletons).
 /// </summary>
 public sealed record LauncherEnvironment(string Launcher, int Rank, int? Size, MpiAbiFamily? Family)
 {
@@ -24,8 +24,8 @@ public sealed record LauncherEnvironment(string Launcher, int Rank, int? Size, M
     }
 
     /// <summary>
-    /// Detects the launcher in the order of §9: Open MPI, Hydra/PMI, Cray PALS, PMIx, Slurm (only inside a step:
-    /// SLURM_PROCID is also set in the batch script itself, P15), Flux. Empty values count as unset.
+    /// Detects the launcher in this order: Open MPI, Hydra/PMI, Cray PALS, PMIx, Slurm (only inside a step:
+    /// SLURM_PROCID is also set in the batch script itself), Flux. Empty values count as unset.
     /// </summary>
     public static LauncherEnvironment Detect(IReadOnlyDictionary<string, string> env)
     {

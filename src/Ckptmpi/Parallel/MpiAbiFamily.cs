@@ -1,6 +1,6 @@
 namespace Ckptmpi.Parallel;
 
-/// <summary>The two MPI ABI families ckptmpi can load (docs/mpi-binding.md §0, item 2).</summary>
+/// <summary>The two MPI ABI families ckptmpi can load (docs/mpi.md).</summary>
 public enum MpiAbiFamily
 {
     /// <summary>MPICH, Intel MPI, Cray MPICH, MVAPICH: libmpi.so.12 or libmpich.so.12, int handles.</summary>

@@ -2,7 +2,7 @@ using Ckptmpi.Parallel.Native;
 
 namespace Ckptmpi.Parallel;
 
-// The *v collectives, whose counts and displacements are C ints in MPI_BYTE units (docs/mpi-binding.md §6, P5).
+// The *v collectives, whose counts and displacements are C ints in MPI_BYTE units.
 // Each call first agrees on one path for all ranks (only the root knows every count of a Gatherv): the direct
 // call when everything fits in an int, else the MPI-4 _c call when exported, else chunked point-to-point.
 // Invalid arguments are part of that agreement, so every rank throws instead of one rank leaving the others
@@ -145,7 +145,7 @@ public sealed unsafe partial class MpiCommunicator
                 break;
             default:
                 // Pairwise exchange: in step k send to rank+k and receive from rank-k, so each pair of ranks meets
-                // in exactly one step and Sendrecv never deadlocks (P9).
+                // in exactly one step and Sendrecv never deadlocks (a blocking send can wait for its receive once past the eager size).
                 long own = receiveCounts[Rank];
                 if (own != sendCounts[Rank]) throw new ArgumentException($"Alltoallv: rank {Rank} sends {sendCounts[Rank]} bytes to itself but expects {own}");
                 Buffer.MemoryCopy(send.Pointer + sendDisplacements[Rank], receive.Pointer + receiveDisplacements[Rank], own, own);

@@ -83,7 +83,7 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
         comm.Check(LibMpi.MPI_Comm_size(abi.CommWorld, &size), "MPI_Comm_size");
         comm = new MpiCommunicator(library, options, rank, size, provided);
 
-        // P2: the other family's library initializes as N silent singletons; the launcher knows the real size.
+        // The other family's library initializes as N silent singletons; the launcher knows the real size.
         if (launcher.Size is { } expected && (expected != size || launcher.Rank != rank))
         {
             comm.Dispose();
@@ -209,7 +209,7 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
         throw new UnreachableException();
     }
 
-    /// <summary>MPI_Finalize (once). Every rank must call it, or the launcher fails the job even with exit code 0 (P8).</summary>
+    /// <summary>MPI_Finalize (once). Every rank must call it, or the launcher fails the job even with exit code 0.</summary>
     public void Dispose()
     {
         lock (s_gate)
@@ -232,7 +232,7 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
     {
         if (sendCount != receiveCount) throw new ArgumentException($"Allreduce: {sendCount} values sent but {receiveCount} to receive");
         // The same memory as send and receive is MPI_IN_PLACE (an aliased send buffer is an MPI error); the
-        // sentinel differs per ABI (P3).
+        // sentinel differs per ABI.
         if (overlap && send != receive)
         {
             long bytes = (long)sendCount * elementSize;
@@ -271,7 +271,7 @@ public sealed unsafe partial class MpiCommunicator : ICommunicator
         }
         if (ThreadLevel < MpiAbi.ThreadSerialized && Environment.CurrentManagedThreadId != _initThread)
         {
-            // FUNNELED (e.g. a Cray MPICH_MAX_THREAD_SAFETY cap): only the thread that initialized MPI may call it (P14).
+            // FUNNELED (e.g. a Cray MPICH_MAX_THREAD_SAFETY cap): only the thread that initialized MPI may call it.
             Monitor.Exit(s_gate);
             throw new InvalidOperationException($"{function} called from thread {Environment.CurrentManagedThreadId} but MPI granted only FUNNELED to thread {_initThread}");
         }

@@ -2,7 +2,7 @@ namespace Ckptmpi.Parallel;
 
 /// <summary>
 /// How <see cref="MpiCommunicator"/> loads libmpi and splits large messages. Production uses the defaults; the
-/// test knobs make the chunked and fallback paths run with small messages (docs/mpi-binding.md §10.2).
+/// test knobs make the chunked and fallback paths run with small messages.
 /// <list type="table">
 /// <item><term>CKPTMPI_MPI</term><description>auto (default: MPI only when a launcher is detected), on, off.</description></item>
 /// <item><term>CKPTMPI_MPI_LIB</term><description>exact libmpi to load (soname or path), no probing.</description></item>

@@ -4,7 +4,7 @@ namespace Ckptmpi.Parallel;
 
 /// <summary>
 /// The process environment as native code (libmpi, UCX) sees it: <see cref="Environment.GetEnvironmentVariable(string)"/>
-/// shows .NET's copy, which libc setenv does not update (docs/mpi-binding.md §2.4).
+/// shows .NET's copy, which libc setenv does not update.
 /// </summary>
 public static class NativeEnvironment
 {

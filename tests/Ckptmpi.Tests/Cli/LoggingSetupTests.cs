@@ -28,7 +28,7 @@ public sealed class LoggingSetupTests
         Assert.That(r.Stderr, Does.Contain("[r0/2@").And.Contain("INF MPI: Open MPI"), r.ToString());
         Assert.That(r.Stderr, Does.Not.Contain("[r1/2@"), r.ToString());
         Assert.That(File.ReadAllText(LoggingSetup.LogFile(dir, 1)), Does.Contain("[r1/2@"));
-        // Open MPI gives ranks a pty; with a real TERM .NET would write ESC[?1h ESC= into the job output (P10).
+        // Open MPI gives ranks a pty; with a real TERM .NET would write ESC[?1h ESC= into the job output.
         Assert.That(r.Stdout + r.Stderr, Does.Not.Contain("\u001b"), r.ToString());
     }
 

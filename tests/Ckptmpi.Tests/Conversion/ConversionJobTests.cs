@@ -195,7 +195,7 @@ public sealed class ZeroConversionJobTests
     }
 }
 
-/// <summary>Dry runs from config.json alone (issue #6): what a 96-rank job would do, planned in one process.</summary>
+/// <summary>Dry runs from config.json alone: what a 96-rank job would do, planned in one process.</summary>
 public sealed class DryRunTests
 {
     [Test]

@@ -3,7 +3,7 @@ using Ckptmpi.Model;
 
 namespace Ckptmpi.Tests.Model;
 
-/// <summary>Canonical tensors derived from real config.json files (shared/fixtures/configs) and the tiny fixture model.</summary>
+/// <summary>Canonical tensors derived from real config.json files (tests/fixtures/configs) and the tiny fixture model.</summary>
 public sealed class LlamaFamilyTests
 {
     private static string ConfigPath(string file) => Path.Combine(TestPaths.Fixtures, "configs", file);

@@ -43,7 +43,7 @@ public sealed class MpiCommunicatorTests(string launcher)
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
         Match paths = Regex.Match(r.Stdout, @"vector paths: direct (\d+), large-count (\d+), point-to-point (\d+)");
         Assert.That(paths.Success, r.ToString());
-        // Open MPI 4.1 exports no _c functions, so it always falls back to point-to-point (docs/mpi-binding.md P6).
+        // Open MPI 4.1 exports no _c functions, so it always falls back to point-to-point.
         bool expectLargeCount = launcher == MpiLaunch.Mpich && largeCount == "on";
         Assert.That(long.Parse(paths.Groups[expectLargeCount ? 2 : 3].Value), Is.GreaterThan(0), r.ToString());
         Assert.That(long.Parse(paths.Groups[expectLargeCount ? 3 : 2].Value), Is.Zero, r.ToString());

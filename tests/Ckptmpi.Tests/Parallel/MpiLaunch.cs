@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Ckptmpi.Tests.Parallel;
 
 /// <summary>
-/// Runs the real ckptmpi under a real launcher: <c>mpiexec.openmpi</c> (root and oversubscription allowed, P11) or
+/// Runs the real ckptmpi under a real launcher: <c>mpiexec.openmpi</c> (root and oversubscription allowed) or
 /// <c>mpiexec.mpich</c> (Hydra). Every run has a timeout; a missing launcher makes the test inconclusive
 /// (Assume), never a failure, because CI images without MPI must still run the rest of the suite.
 /// </summary>

@@ -1,6 +1,6 @@
 namespace Ckptmpi.Tests.Parallel;
 
-/// <summary>Without launcher variables ckptmpi is one plain process and never maps libmpi (docs/mpi-binding.md P7).</summary>
+/// <summary>Without launcher variables ckptmpi is one plain process and never maps libmpi (Open MPI would fork orted).</summary>
 public sealed class PlainProcessTests
 {
     private static readonly Dictionary<string, string?> NoLauncher = new()

@@ -10,7 +10,7 @@ namespace Ckptmpi.Cli.Commands;
 
 /// <summary>
 /// <c>ckptmpi convert --from FMT --to FMT --input SRC --output DST [...]</c>: one conversion as an SPMD job
-/// (issues #4, #5, #6, #7). Every rank parses the same line; <see cref="ConversionJob"/> does the rest.
+/// (docs/architecture.md). Every rank parses the same line; <see cref="ConversionJob"/> does the rest.
 /// </summary>
 public static class ConvertCommand
 {

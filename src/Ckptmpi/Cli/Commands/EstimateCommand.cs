@@ -10,7 +10,7 @@ namespace Ckptmpi.Cli.Commands;
 /// <summary>
 /// <c>ckptmpi estimate</c>: parameter counts and DeepSpeed's ZeRO-3 / ZeRO-2 model-states memory tables for a
 /// HuggingFace model, from its safetensors headers or its config.json alone, in well under a second where DeepSpeed's
-/// <c>estimate_zero3_model_states_mem_needs_all_live</c> first loads every weight (issue #6).
+/// <c>estimate_zero3_model_states_mem_needs_all_live</c> first loads every weight.
 /// </summary>
 public static class EstimateCommand
 {

@@ -30,7 +30,7 @@ public static partial class InspectCommand
         string latest = Path.Combine(target, "latest");
         if (File.Exists(latest))
         {
-            // DeepSpeed: 'latest' names the tag folder (formats-deepspeed.md); the tag is data, keep it inside the directory.
+            // DeepSpeed: 'latest' names the tag folder; the tag is data, keep it inside the directory.
             string tag = Formats.DeepSpeed.DeepSpeedPaths.ReadLatest(latest);
             dir = Path.Combine(target, tag);
             if (!Directory.Exists(dir)) throw new CheckpointFormatException(latest, 0, $"'latest' names '{tag}' but {dir} does not exist");

@@ -10,7 +10,7 @@ namespace Ckptmpi.Cli.Commands;
 /// <summary>
 /// <c>ckptmpi mpi-selftest</c> (hidden from --help; a diagnostic for new clusters and for our own tests): runs the
 /// collective conformance suite (the same checks NUnit runs over ThreadCommunicator) over this job's real
-/// communicator, plus the MPI-specific traps of docs/mpi-binding.md: a NullReferenceException after MPI_Init (P1)
+/// communicator, plus the MPI-specific traps (docs/mpi.md): a NullReferenceException after MPI_Init
 /// and, with --large-bytes, a message larger than 2 GiB. Rank 0 prints one "PASS name" line per check on stdout.
 /// --throw-on-rank and --kill-rank make one rank fail on purpose, to test how the job ends.
 /// </summary>
@@ -107,7 +107,7 @@ public static class MpiSelfTestCommand
         if (comm.Rank == 0) Console.WriteLine($"PASS {check.Name} ({clock.Elapsed.TotalMilliseconds:F0} ms)");
     }
 
-    // P1: with UCX's SIGSEGV handler installed the first NullReferenceException kills the job.
+    // With UCX's SIGSEGV handler installed the first NullReferenceException kills the job.
     private static void NullReferenceSurvives(ICommunicator comm)
     {
         for (int i = 0; i < 3; i++)
@@ -128,7 +128,7 @@ public static class MpiSelfTestCommand
         comm.Barrier();
     }
 
-    // MPI_ERRORS_RETURN (docs/mpi-binding.md §10.2): an invalid call raises MpiException with the library's text.
+    // MPI_ERRORS_RETURN: an invalid call raises MpiException with the library's text.
     private static void ErrorsReturn(ICommunicator comm)
     {
         MpiException e = ((MpiCommunicator)comm).ProvokeError();

@@ -9,7 +9,7 @@ namespace Ckptmpi.Cli.Commands;
 
 /// <summary>
 /// <c>ckptmpi verify OUT_DIR [--against SOURCE_DIR]</c>: proves a converted checkpoint against its manifest (every
-/// file's size and CRC-32, no missing or extra file), and optionally against its source value by value (issue #7).
+/// file's size and CRC-32, no missing or extra file), and optionally against its source value by value.
 /// Runs over all ranks of the job. Exit 0 when everything matches, 3 (bad input) when anything differs.
 /// </summary>
 public static class VerifyCommand

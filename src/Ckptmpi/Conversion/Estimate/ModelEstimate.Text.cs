@@ -7,7 +7,7 @@ public sealed partial record ModelEstimate
 {
     /// <summary>
     /// The human-readable report: a short census (model, exclusions, totals, largest module), then DeepSpeed's own
-    /// printed tables, verbatim, for the requested stages (ZeRO-3 first, as issue #6 lists them).
+    /// printed tables, verbatim, for the requested stages (ZeRO-3 first, then ZeRO-2).
     /// </summary>
     public string ToText(ZeroStages stages = ZeroStages.All)
     {

@@ -4,7 +4,7 @@ namespace Ckptmpi.Conversion.Execution;
 
 /// <summary>
 /// The executor's one buffer: an aligned native block, allocated once per rank and freed on dispose. It is the
-/// only allocation that grows with <c>--max-buffer</c> (STYLE 13), so a rank's memory is this plus a fixed overhead.
+/// only allocation that grows with <c>--max-buffer</c>, so a rank's memory is this plus a fixed overhead.
 /// </summary>
 internal sealed unsafe class ChunkBuffer : IDisposable
 {

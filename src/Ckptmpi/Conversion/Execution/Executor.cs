@@ -8,7 +8,7 @@ using Serilog;
 namespace Ckptmpi.Conversion.Execution;
 
 /// <summary>
-/// Runs a <see cref="Plan"/> on every rank with the commit protocol of ARCHITECTURE.md: agree on the plan,
+/// Runs a <see cref="Plan"/> on every rank with the commit protocol of docs/architecture.md: agree on the plan,
 /// owners create pre-sized temporary files, every rank streams its chunks through one buffer (two halves in direct
 /// mode, so reading overlaps writing) and syncs, the
 /// CRC runs are gathered to rank 0 (proving every byte was written), rank 0 patches, renames and writes the

@@ -11,7 +11,7 @@ using Serilog;
 namespace Ckptmpi.Conversion.Journal;
 
 /// <summary>
-/// The resume journal of one rank (issue #7, <c>--resume</c>). Every piece (chunk) a rank writes is recorded as one
+/// The resume journal of one rank (<c>--resume</c>, docs/architecture.md). Every piece (chunk) a rank writes is recorded as one
 /// appended JSON line (file, offset, size, CRC-32 of each run), written through to the OS at once and fsynced at
 /// least every <see cref="SyncInterval"/> and at the end. A rerun of the same command with
 /// <c>--resume</c> skips exactly the pieces that are proven complete: journaled, and the temporary file still yields

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Ckptmpi.Conversion.Journal;
 
 /// <summary>
-/// Test hooks for the trust tests (issue #7), read from the environment of the real program and documented here:
+/// Test hooks for the trust tests (kills, faults), read from the environment of the real program and documented here:
 /// <list type="bullet">
 /// <item><c>CKPTMPI_TEST_KILL_AFTER_PIECES=N</c>: rank <c>CKPTMPI_TEST_KILL_RANK</c> (default 0) SIGKILLs itself
 /// when about to write its (N+1)-th piece, i.e. after journaling N pieces; with <c>CKPTMPI_TEST_KILL_UNJOURNALED=1</c>

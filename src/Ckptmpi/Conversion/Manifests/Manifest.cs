@@ -7,7 +7,7 @@ using Ckptmpi.Conversion.Planning;
 namespace Ckptmpi.Conversion.Manifests;
 
 /// <summary>
-/// <c>ckptmpi-manifest.json</c>, written by rank 0 after everything else (issue #7): what made the checkpoint
+/// <c>ckptmpi-manifest.json</c>, written by rank 0 after everything else: what made the checkpoint
 /// (tool version, command line), from what (inputs with size, mtime, header checksum), what it holds (every
 /// output file with size and CRC-32) and how (plan summary, wall time). Its presence means the checkpoint is complete.
 /// </summary>

@@ -4,7 +4,7 @@ using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Conversion.Planning;
 
-/// <summary>SHA-256 over everything that decides which bytes land where; ranks compare it before writing (STYLE 10).</summary>
+/// <summary>SHA-256 over everything that decides which bytes land where; ranks compare it before writing (no rank may write another plan).</summary>
 internal static class PlanHasher
 {
     public static string Hash(IReadOnlyList<OutputFile> files, IReadOnlyList<string> sources, int maxBuffer,

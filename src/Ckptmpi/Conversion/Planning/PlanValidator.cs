@@ -6,7 +6,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Conversion.Planning;
 
 /// <summary>
-/// Proves, before a byte is read, that the layout and the catalog fit together (STYLE 11): every output byte
+/// Proves, before a byte is read, that the layout and the catalog fit together (a bug must fail here, not corrupt a file): every output byte
 /// is described exactly once, every tensor segment names an existing canonical tensor and an in-range element
 /// span in a dtype we can produce, every source tensor's pieces tile its elements, and (when the writer
 /// converts the whole model) every source element is written somewhere.

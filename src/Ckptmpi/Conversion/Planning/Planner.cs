@@ -117,7 +117,7 @@ public static class Planner
         return (assignment, max);
     }
 
-    /// <summary>Every byte of every file is written by exactly one chunk (STYLE 11): a bug here must never reach the disk.</summary>
+    /// <summary>Every byte of every file is written by exactly one chunk: a bug here must never reach the disk.</summary>
     private static void ProveCoverage(IReadOnlyList<OutputFile> files, RankPlan[] ranks, List<WorkItem> commitItems)
     {
         var perFile = new List<(long Start, long End)>[files.Count];

@@ -5,7 +5,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Conversion.Verify;
 
 /// <summary>
-/// Proves a source's tensors agree with the <c>config.json</c> beside them before anything is planned (issue #7's
+/// Proves a source's tensors agree with the <c>config.json</c> beside them before anything is planned (bad input of the kind
 /// "shapes contradicting config.json"): every tensor the model family names in its canonical list must have the
 /// shape the config implies. A config of an unknown architecture is not an error here (there is nothing to check
 /// against); a contradiction is, naming config.json, the tensor, its file and both shapes.

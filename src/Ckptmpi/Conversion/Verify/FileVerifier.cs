@@ -9,7 +9,7 @@ using Ckptmpi.Tensors.Checksums;
 namespace Ckptmpi.Conversion.Verify;
 
 /// <summary>
-/// <c>ckptmpi verify OUT_DIR</c> (issue #7): every file of <c>ckptmpi-manifest.json</c> against its size and CRC-32,
+/// <c>ckptmpi verify OUT_DIR</c>: every file of <c>ckptmpi-manifest.json</c> against its size and CRC-32,
 /// and no file the manifest does not list. Rank 0 reads the manifest and lists the directory (one rank touches the
 /// metadata server); the bytes are cut into ranges of at most <see cref="RangeBytes"/>, balanced over the ranks by
 /// bytes, each streamed through one buffer; the ranges' CRCs are gathered and combined per file

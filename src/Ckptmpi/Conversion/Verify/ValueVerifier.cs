@@ -6,7 +6,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Conversion.Verify;
 
 /// <summary>
-/// <c>ckptmpi verify OUT_DIR --against SOURCE_DIR</c> (issue #7): both checkpoints are read through the format
+/// <c>ckptmpi verify OUT_DIR --against SOURCE_DIR</c>: both checkpoints are read through the format
 /// readers of <c>convert</c> (rank 0 opens them and broadcasts the catalogs), the tensors are dealt to the ranks by
 /// bytes, and each rank streams its tensors from both sides in chunks of at most <c>bufferBytes</c> and compares
 /// them with <see cref="TensorComparison"/>: bit for bit in the output's dtype, the source cast to it with the

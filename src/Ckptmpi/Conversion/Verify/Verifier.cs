@@ -3,7 +3,7 @@ using Ckptmpi.Parallel;
 namespace Ckptmpi.Conversion.Verify;
 
 /// <summary>
-/// <c>ckptmpi verify</c> (issue #7) as lists of readable problems, the same on every rank: a thin shell over
+/// <c>ckptmpi verify</c> as lists of readable problems, the same on every rank: a thin shell over
 /// <see cref="FileVerifier"/> (files against the manifest) and <see cref="ValueVerifier"/> (values against the source).
 /// </summary>
 public static class Verifier

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md B.1-B.2. DeepSpeed builds these names in six places with different padding; here they
+// The names of docs/formats/deepspeed-zero.md. DeepSpeed builds these names in six places with different padding; here they
 // are built in one. All paths are relative to the checkpoint root (the folder holding `latest`).
 
 /// <summary>Every file and folder name of a DeepSpeed <c>save_checkpoint</c> directory (non-pipeline).</summary>

@@ -1,6 +1,6 @@
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md C.1 (ZeRO-1/2, stage_1_and_2.py) and C.2 (BF16_Optimizer).
+// As DeepSpeed computes it in stage_1_and_2.py (ZeRO-1/2) and bf16_optimizer.py (BF16_Optimizer).
 
 /// <summary>
 /// How ZeRO-1/2 (and BF16_Optimizer) cut one optimizer param group into equal per-rank partitions: the group's
@@ -95,7 +95,7 @@ public sealed class FlatGroupPartitioning
 
     /// <summary>
     /// BF16_Optimizer's <c>group_paddings</c> value: the whole group's padding on the last rank, 0 elsewhere. It can
-    /// exceed the partition size for tiny groups and huge dp; DeepSpeed writes it anyway (C.2 caveat).
+    /// exceed the partition size for tiny groups and huge dp; DeepSpeed writes it anyway.
     /// </summary>
     public long Bf16OptimizerPadding(int rank)
     {

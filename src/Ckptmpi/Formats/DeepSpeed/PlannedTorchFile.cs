@@ -5,7 +5,7 @@ namespace Ckptmpi.Formats.DeepSpeed;
 /// <summary>A torch.save file before it is laid out: its object graph and the contents of each storage, in key order.</summary>
 internal sealed record PlannedTorchFile(string RelativePath, PyValue Root, IReadOnlyList<StoragePlan> Storages)
 {
-    /// <summary>Proves each storage's fills cover it exactly (STYLE 11: leftovers are errors).</summary>
+    /// <summary>Proves each storage's fills cover it exactly (a leftover byte is a bug, so it is an error).</summary>
     public void Validate()
     {
         for (int i = 0; i < Storages.Count; i++)

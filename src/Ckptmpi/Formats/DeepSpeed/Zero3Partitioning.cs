@@ -1,7 +1,7 @@
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md C.3 (partition_parameters.py _partition_param / _padding_size; stage3.py
-// _create_fp16_sub_groups, _create_fp32_partitions).
+// As DeepSpeed computes it in partition_parameters.py (_partition_param, _padding_size) and stage3.py
+// (_create_fp16_sub_groups, _create_fp32_partitions).
 
 /// <summary>
 /// ZeRO-3's per-parameter partitioning: each param of numel n is padded to <c>pn * dp</c> with <c>pn = ceil(n / dp)</c>

@@ -8,7 +8,7 @@ using static Ckptmpi.Formats.DeepSpeed.PyRead;
 
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md B (file set and dicts), C.1-C.4 (partition math, what zero_to_fp32 reconstructs), F.2, G.2.
+// What is read and why: docs/formats/deepspeed-zero.md (files, dicts, partition math, what zero_to_fp32 rebuilds).
 
 /// <summary>
 /// Reads a DeepSpeed ZeRO checkpoint (stage 1, 2, 3; bf16, fp16 or fp32 runs; DeepSpeedZeroOptimizer, BF16_Optimizer

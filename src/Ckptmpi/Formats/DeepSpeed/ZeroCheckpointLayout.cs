@@ -5,7 +5,7 @@ using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md B (directory, names, dicts), C (partitions), G.1 (writer profile).
+// Directory, names, dicts, partitions, and the intended differences from DeepSpeed: docs/formats/deepspeed-zero.md.
 
 /// <summary>
 /// The DeepSpeed ZeRO checkpoint a training job finds after <c>deepspeed.initialize</c> + <c>save_checkpoint</c> at

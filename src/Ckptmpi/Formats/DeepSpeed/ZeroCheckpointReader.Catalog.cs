@@ -7,7 +7,7 @@ using static Ckptmpi.Formats.DeepSpeed.PyRead;
 
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md B.3 (buffer_names, shared_params, module) and C.4 steps 3, 6, 7.
+// buffer_names, shared_params and module of the model states, used as zero_to_fp32 uses them (buffers, frozen params, tied aliases).
 internal sealed partial class ZeroCheckpointReader
 {
     private static IEnumerable<string> BufferNames(PyDict modelRoot, string file) =>

@@ -8,7 +8,7 @@ using static Ckptmpi.Formats.DeepSpeed.PyRead;
 
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md C.1/C.2 (ZeRO-1/2 and BF16_Optimizer flat groups) and C.3/C.4 (ZeRO-3), B.8 (Adam state).
+// ZeRO-1/2 and BF16_Optimizer flat groups, ZeRO-3 per-parameter partitions, Adam state: docs/formats/deepspeed-zero.md.
 internal sealed partial class ZeroCheckpointReader
 {
     // ---- ZeRO-1/2 and BF16_Optimizer ----
@@ -57,7 +57,7 @@ internal sealed partial class ZeroCheckpointReader
     }
 
     /// <summary>
-    /// STYLE 11, before any data is read: the params of group g consume exactly the stored elements minus the documented
+    /// Proven before any data is read: the params of group g consume exactly the stored elements minus the documented
     /// padding, and every rank's partition has the same size.
     /// </summary>
     private static void ProvePartitions(ZeroKind kind, int g, long orig, PyTensor[] tensors, IReadOnlyList<PyValue>[] pads, TorchArchive[] optims, long[] valid)
@@ -186,7 +186,7 @@ internal sealed partial class ZeroCheckpointReader
                 flats[r].Add(Path.GetFileName(f), StartOf(optims[r], t), t.ElementCount, t.DType);
                 stored = t.DType;
             }
-            // STYLE 11: each param takes ceil(n / dp) elements per rank (its padding included); nothing may be left over.
+            // Each param takes ceil(n / dp) elements per rank (its padding included); a leftover means a misread: error.
             if (flats[r].Total != perRank)
                 throw new CheckpointFormatException(f, null, $"fp32_flat_groups hold {flats[r].Total} elements but param_shapes in {m0} need {perRank} per rank (each param padded to a multiple of {world}); the files do not belong together");
         }

@@ -8,7 +8,7 @@ using static Ckptmpi.Formats.DeepSpeed.PyRead;
 
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md B.1-B.2 (which rank files exist), B.4-B.7 (optimizer dicts), F.1 (consistency checks).
+// Which rank files exist, the optimizer dicts, and the consistency checks DeepSpeed's own loader makes: docs/formats/deepspeed-zero.md.
 
 /// <summary>The state of one read: the opened rank files and the tensors found so far.</summary>
 internal sealed partial class ZeroCheckpointReader

@@ -3,7 +3,7 @@ using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md A.8 and G.1.3: the Python objects DeepSpeed pickles, with their exact class paths.
+// The Python objects DeepSpeed pickles, with their exact class paths (DeepSpeed's loader unpickles them by name).
 
 /// <summary>Builders for the Python values of DeepSpeed checkpoint files.</summary>
 internal static class ZeroPy
@@ -29,7 +29,7 @@ internal static class ZeroPy
 
     public static PyObject EmptySet() => new(SetClass, new PyTuple(new PyList()));
 
-    /// <summary><c>ZeroStageEnum(stage)</c>, by value (form (a) of A.8).</summary>
+    /// <summary><c>ZeroStageEnum(stage)</c>, by value (not the by-name form of early CPython 3.11).</summary>
     public static PyObject ZeroStage(int stage) => new(ZeroStageEnumClass, new PyTuple(new PyInt(stage)));
 
     /// <summary>A plain-class instance: NEWOBJ with no args, then BUILD with its <c>__dict__</c>.</summary>
@@ -47,7 +47,7 @@ internal static class ZeroPy
     public static PyTensor Tensor(TorchStorage storage, long offset, IReadOnlyList<long> shape, bool requiresGrad) =>
         new(storage, offset, shape.ToArray(), PyTensor.ContiguousStrides(shape), requiresGrad);
 
-    /// <summary>The loss scaler DeepSpeed saves at step 0 for a training dtype (B.5).</summary>
+    /// <summary>The loss scaler DeepSpeed saves at step 0 for a training dtype.</summary>
     public static PyObject LossScaler(ZeroWriteOptions o)
     {
         var d = new PyDict();
@@ -76,7 +76,7 @@ internal static class ZeroPy
 
     /// <summary>
     /// The wrapped optimizer's <c>state_dict()</c> at step 0: empty <c>state</c> and one param group whose keys follow
-    /// the optimizer class (B.8), <c>params</c> last.
+    /// the optimizer class, <c>params</c> last.
     /// </summary>
     public static PyDict BaseOptimizerState(ZeroOptimizerSettings s, IEnumerable<long> paramIds)
     {

@@ -4,7 +4,7 @@ using static Ckptmpi.Formats.DeepSpeed.ZeroPy;
 
 namespace Ckptmpi.Formats.DeepSpeed;
 
-// formats-deepspeed.md B.3 (model states), B.5 (ZeRO-1/2 optimizer), B.7 (ZeRO-3 optimizer), C.1 and C.3; key sets and
+// Model states, ZeRO-1/2 and ZeRO-3 optimizer states and their partitions (docs/formats/deepspeed-zero.md); key sets and
 // orders checked against the DeepSpeed 0.14.4 step-0 fixtures (z{1,2,3}_w2_bf16_step0).
 
 /// <summary>
@@ -74,7 +74,7 @@ internal static class ZeroStatesPlanner
             }
             else if (index.TryGetValue(p.Name, out int i))
             {
-                // Trainable params are views of the group's flat 16-bit buffer, tail padding included (B.3.1).
+                // Trainable params are views of the group's flat 16-bit buffer, tail padding included, as DeepSpeed saves them.
                 flatStorage ??= storages.Add(o.DType, FlatBufferFills(trainable, flat));
                 t = Tensor(flatStorage, flat.FlatOffset(i), p.Shape, false);
             }
@@ -119,7 +119,7 @@ internal static class ZeroStatesPlanner
         }
         long pad = flat.Padding(rank);
         if (pad > 0) fills.Add(new ZeroFill(pad));
-        // The saved fp32 tensor is the lean view (padding cut off) of the padded partition's storage (B.5).
+        // The saved fp32 tensor is the lean view (padding cut off) of the padded partition's storage, as DeepSpeed saves it.
         PyTensor fp32 = Tensor(storages.Add(DType.F32, fills), 0, [flat.ValidElements(rank)], requiresGrad: true);
 
         var osd = new PyDict();
@@ -146,7 +146,7 @@ internal static class ZeroStatesPlanner
         var own = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
         foreach (ParamSpec p in specs)
         {
-            // Partitioned params have param.data = empty(0) at save time: a [0] tensor on its own empty storage (B.3.1).
+            // Partitioned params have param.data = empty(0) at save time: a [0] tensor on its own empty storage.
             TorchStorage s = p.TiedTo is not null ? own[p.TiedTo] : storages.Add(o.DType, []);
             if (p.TiedTo is null) own[p.Name] = s;
             module.Add(p.Name, Tensor(s, 0, [0], false));
@@ -166,7 +166,7 @@ internal static class ZeroStatesPlanner
             (int first, int count, _) = z3.SubGroup(g);
             shapes.Items.Add(ShapesDict(trainable.GetRange(first, count)));
         }
-        // shared_params is computed on global rank 0 only; other ranks' files hold {} (B.3 #6).
+        // shared_params is computed on global rank 0 only; other ranks' files hold {}.
         PyDict shared = rank == 0 ? SharedParams(specs) : new PyDict();
         PyDict root = ModelStatesRoot(module, shapes, ShapesDict(frozen), shared, ff, o);
         return new PlannedTorchFile(ModelPath(o, rank), root, storages.Plans);

@@ -7,7 +7,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Formats.Safetensors;
 
 /// <summary>
-/// A legacy Hugging Face checkpoint (formats-models.md §2.4): <c>pytorch_model.bin</c>, or shards listed by
+/// A legacy Hugging Face checkpoint: <c>pytorch_model.bin</c>, or shards listed by
 /// <c>pytorch_model.bin.index.json</c> (the safetensors index schema), each a <c>torch.save</c> of a flat name -> tensor
 /// dict. Only zip directories and pickles are read; every tensor must be contiguous and found exactly once.
 /// Tied weights that share a storage become two tensors over the same bytes.

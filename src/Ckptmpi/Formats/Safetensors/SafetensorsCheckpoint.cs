@@ -5,7 +5,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Formats.Safetensors;
 
 /// <summary>
-/// A Hugging Face safetensors checkpoint (formats-models.md §2.3): a directory with <c>model.safetensors</c>, or shards
+/// A Hugging Face safetensors checkpoint: a directory with <c>model.safetensors</c>, or shards
 /// listed by <c>model.safetensors.index.json</c>, or a single <c>.safetensors</c> file. Loading reads only headers and
 /// proves that every tensor is found exactly once: in the shard the index names, in no other file.
 /// </summary>

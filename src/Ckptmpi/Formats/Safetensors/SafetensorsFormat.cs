@@ -1,7 +1,7 @@
 namespace Ckptmpi.Formats.Safetensors;
 
 /// <summary>
-/// The byte layout and naming rules of safetensors files and HF checkpoints (formats-models.md §2.2, §2.3):
+/// The byte layout and naming rules of safetensors files and HF checkpoints (docs/formats/safetensors.md):
 /// an 8-byte little-endian header length, a JSON header padded with spaces to a multiple of 8, then the data.
 /// </summary>
 internal static class SafetensorsFormat

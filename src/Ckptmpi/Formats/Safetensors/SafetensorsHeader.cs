@@ -5,7 +5,7 @@ using Ckptmpi.Tensors;
 namespace Ckptmpi.Formats.Safetensors;
 
 /// <summary>
-/// A safetensors header that has been validated in full (formats-models.md §2.2): the length prefix is within the cap
+/// A safetensors header that has been validated in full (docs/formats/safetensors.md): the length prefix is within the cap
 /// and the file, the JSON is a valid UTF-8 object without duplicate keys, every dtype is known, every byte range equals
 /// <c>numel * dtype size</c>, the ranges tile the data section with no gap or overlap, and the data ends exactly at the
 /// end of the file. <see cref="Parse"/> is the only way to get one, so later stages trust it.

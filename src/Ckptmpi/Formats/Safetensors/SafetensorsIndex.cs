@@ -4,7 +4,7 @@ using Ckptmpi.Errors;
 namespace Ckptmpi.Formats.Safetensors;
 
 /// <summary>
-/// A parsed <c>model.safetensors.index.json</c> (formats-models.md §2.3): <c>weight_map</c> (tensor name to shard
+/// A parsed <c>model.safetensors.index.json</c>: <c>weight_map</c> (tensor name to shard
 /// file, in file order, each name once) and <c>metadata.total_size</c> (bytes of tensor data, when given).
 /// </summary>
 public sealed class SafetensorsIndex

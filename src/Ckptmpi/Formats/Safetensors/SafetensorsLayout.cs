@@ -7,7 +7,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Formats.Safetensors;
 
 /// <summary>
-/// Plans a Hugging Face safetensors checkpoint (formats-models.md §2.2-§2.3) from metadata alone: which tensors go in
+/// Plans a Hugging Face safetensors checkpoint (docs/formats/safetensors.md) from metadata alone: which tensors go in
 /// which shard, every header byte, and where each tensor's data lands. No I/O; the executor (or
 /// <see cref="SafetensorsWriter"/>) fills the <see cref="TensorSegment"/>s.
 /// </summary>

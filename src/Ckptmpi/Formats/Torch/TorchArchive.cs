@@ -7,7 +7,7 @@ using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Formats.Torch;
 
-// formats-deepspeed.md Part A (A.1-A.7, A.11) and formats-models.md 2.5: reading a torch.save file.
+// Reading a torch.save file (docs/formats/torch.md).
 
 /// <summary>
 /// A validated <c>torch.save</c> zip archive: the unpickled object graph and, for every storage it references,
@@ -47,7 +47,7 @@ public sealed class TorchArchive
 
     public string Path { get; }
 
-    /// <summary>The archive folder every record lives under (A.3), e.g. <c>mp_rank_00_model_states</c>.</summary>
+    /// <summary>The archive folder every record lives under, e.g. <c>mp_rank_00_model_states</c>.</summary>
     public string ArchiveName => Directory.ArchiveName;
 
     public ZipDirectory Directory { get; }

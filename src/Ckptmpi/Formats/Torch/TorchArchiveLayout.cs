@@ -8,7 +8,7 @@ using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Formats.Torch;
 
-// formats-deepspeed.md A.2 (record order), A.3 (folder name), A.4 (every byte of the zip framing), A.10.
+// Record order, folder name and every byte of the zip framing: docs/formats/torch.md.
 
 /// <summary>
 /// Plans a torch.save zip file as a pure function of the object graph: no I/O, no tensor data. Records are
@@ -22,12 +22,12 @@ public static class TorchArchiveLayout
     public const string VersionText = "3\n";
     public const string ByteOrderText = "little";
 
-    /// <summary>The serialization id is only logged by torch.load; any 40 digits do (A.2).</summary>
+    /// <summary>The serialization id is only logged by torch.load; any 40 digits do.</summary>
     private static readonly string SerializationId = new('0', 40);
 
     private const uint ZipUtf8AndDescriptorFlags = ZipConstants.FlagUtf8 | ZipConstants.FlagDataDescriptor;
 
-    /// <summary>The archive folder torch would use for a file name (A.3): the name without directory and last extension; <c>archive</c> for non-ASCII names.</summary>
+    /// <summary>The archive folder torch would use for a file name: the name without directory and last extension; <c>archive</c> for non-ASCII names.</summary>
     public static string ArchiveNameFor(string fileName)
     {
         string stem = Path.GetFileNameWithoutExtension(fileName);

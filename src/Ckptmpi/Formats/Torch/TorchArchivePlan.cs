@@ -24,7 +24,7 @@ public sealed class TorchArchivePlan
         Length = length;
     }
 
-    /// <summary>The folder every record is under (A.3).</summary>
+    /// <summary>The folder every record is under (the file name's stem, see docs/formats/torch.md).</summary>
     public string ArchiveName { get; }
 
     /// <summary>The <c>data.pkl</c> bytes (already inside <see cref="Literals"/>).</summary>

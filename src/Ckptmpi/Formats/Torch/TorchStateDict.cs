@@ -5,7 +5,7 @@ using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Formats.Torch;
 
-// formats-models.md 2.4/2.5: pytorch_model.bin, Meta consolidated.NN.pth and similar files are torch.save'd
+// pytorch_model.bin, Meta consolidated.NN.pth and similar files are torch.save'd
 // (nested) dicts of name -> tensor.
 
 /// <summary>

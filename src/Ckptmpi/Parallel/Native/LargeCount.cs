@@ -4,8 +4,8 @@ namespace Ckptmpi.Parallel.Native;
 
 /// <summary>
 /// The MPI-4 large-count (<c>_c</c>) collectives, resolved with <see cref="NativeLibrary.TryGetExport"/> because
-/// they are optional: MPICH 4 exports them, Open MPI before 6.0 and Cray MPICH 8.1 do not (docs/mpi-binding.md
-/// §6, P6). A missing export is a null pointer and the caller falls back to chunked point-to-point exchanges.
+/// they are optional: MPICH 4 exports them, Open MPI before 6.0 and Cray MPICH 8.1 do not
+/// (docs/mpi.md). A missing export is a null pointer and the caller falls back to chunked point-to-point exchanges.
 /// Counts are <c>MPI_Count</c> and displacements <c>MPI_Aint</c>, both 64-bit in every ABI we load.
 /// </summary>
 internal sealed unsafe class LargeCount

@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace Ckptmpi.Parallel.Native;
 
 /// <summary>
-/// The MPI entry points ckptmpi calls, declared exactly as in the MPI standard (docs/mpi-binding.md §2.1). Only
-/// declarations live here: handles are <c>nint</c> (MPICH ABI ints and Open MPI pointers both fit, §3.5),
+/// The MPI entry points ckptmpi calls, declared exactly as in the MPI standard. Only
+/// declarations live here: handles are <c>nint</c> (MPICH ABI ints and Open MPI pointers both fit),
 /// counts are C <c>int</c>. The logical library name is mapped to the dlopen'ed libmpi by <see cref="MpiLibrary"/>;
 /// nothing here may be called before <see cref="MpiLibrary.Load"/>. Large-count (<c>_c</c>) variants are optional
 /// exports and live in <see cref="LargeCount"/> as function pointers.

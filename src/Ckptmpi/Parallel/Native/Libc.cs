@@ -4,8 +4,8 @@ namespace Ckptmpi.Parallel.Native;
 
 /// <summary>
 /// The three libc calls the loader needs. <c>setenv</c> because <see cref="Environment.SetEnvironmentVariable"/>
-/// does not reach native <c>getenv</c> (docs/mpi-binding.md §2.4), <c>dlopen</c> because
-/// <see cref="NativeLibrary.Load(string)"/> cannot ask for RTLD_GLOBAL (§2.3). "libc.so.6", not "libc": the
+/// does not reach native <c>getenv</c>, <c>dlopen</c> because
+/// <see cref="NativeLibrary.Load(string)"/> cannot ask for RTLD_GLOBAL (Open MPI plugins may need it). "libc.so.6", not "libc": the
 /// unversioned libc.so is a linker script on development machines and does not dlopen.
 /// </summary>
 internal static unsafe partial class Libc

@@ -3,23 +3,23 @@ using System.Runtime.InteropServices;
 namespace Ckptmpi.Parallel.Native;
 
 /// <summary>
-/// The constants that differ between the two MPI ABIs we load (docs/mpi-binding.md §3): handles, sentinels and
-/// string lengths. Every handle and sentinel the binding passes comes from here, never from a literal (P3).
+/// The constants that differ between the two MPI ABIs we load (docs/mpi.md): handles, sentinels and
+/// string lengths. Every handle and sentinel the binding passes comes from here, never from a literal (sentinels such as MPI_IN_PLACE differ).
 /// <list type="bullet">
 /// <item><see cref="Mpich"/>: MPICH, Intel MPI, Cray MPICH, MVAPICH (libmpi.so.12 / libmpich.so.12); handles are
-/// fixed 32-bit values from mpich's mpi.h (§3.2).</item>
-/// <item><see cref="OpenMpi"/>: Open MPI (libmpi.so.40); handles are the addresses of exported globals (§3.3).</item>
+/// fixed 32-bit values from mpich's mpi.h.</item>
+/// <item><see cref="OpenMpi"/>: Open MPI (libmpi.so.40); handles are the addresses of exported globals.</item>
 /// </list>
 /// </summary>
 internal sealed class MpiAbi
 {
-    /// <summary>Open MPI's <c>MPI_Comm_world</c> global; its presence identifies the Open MPI ABI (§2.2).</summary>
+    /// <summary>Open MPI's <c>MPI_Comm_world</c> global; its presence identifies the Open MPI ABI.</summary>
     public const string OpenMpiMarkerSymbol = "ompi_mpi_comm_world";
 
-    /// <summary>Thread levels are the same in both ABIs (§3.4).</summary>
+    /// <summary>Thread levels are the same in both ABIs.</summary>
     public const int ThreadSingle = 0, ThreadFunneled = 1, ThreadSerialized = 2, ThreadMultiple = 3;
 
-    /// <summary>Large enough for either ABI's MPI_Status (20 or 24 bytes, P4).</summary>
+    /// <summary>Large enough for either ABI's MPI_Status (20 or 24 bytes).</summary>
     public const int StatusBufferBytes = 32;
 
     public required MpiAbiFamily Family { get; init; }

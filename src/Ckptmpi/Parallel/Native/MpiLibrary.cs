@@ -5,8 +5,8 @@ using Serilog;
 namespace Ckptmpi.Parallel.Native;
 
 /// <summary>
-/// Finds, loads and identifies the system libmpi (docs/mpi-binding.md §2): the native environment first
-/// (UCX_ERROR_SIGNALS, MPICH_GPU_SUPPORT_ENABLED, set with libc setenv before dlopen, P1/P13), then libc
+/// Finds, loads and identifies the system libmpi (docs/mpi.md): the native environment first
+/// (UCX_ERROR_SIGNALS, MPICH_GPU_SUPPORT_ENABLED, set with libc setenv before dlopen), then libc
 /// dlopen(RTLD_NOW|RTLD_GLOBAL) of the sonames the launcher implies (or exactly CKPTMPI_MPI_LIB), then the ABI
 /// table and the optional large-count exports. Loaded at most once per process; <see cref="LibMpi"/> calls go to it.
 /// </summary>
@@ -40,13 +40,13 @@ internal sealed unsafe class MpiLibrary
     /// <summary>MPI_Get_library_version, whole text (may be several lines).</summary>
     public string Version { get; }
 
-    /// <summary>The sonames to try, in order, for a launcher that implies <paramref name="family"/> (§2.2, P12).</summary>
+    /// <summary>The sonames to try, in order, for a launcher that implies <paramref name="family"/> (unversioned last: update-alternatives picks it).</summary>
     public static IReadOnlyList<string> Candidates(MpiAbiFamily? family, bool launched) => family switch
     {
         MpiAbiFamily.OpenMpi => ["libmpi.so.40", "libmpi.so"],
         MpiAbiFamily.Mpich => ["libmpi.so.12", "libmpich.so.12", "libmpi.so"],
-        // Ambiguous launcher (PMIx, Slurm, Flux): Open MPI first as in §2.2. Forced on with no launcher: MPICH
-        // first, because an Open MPI singleton forks orted (P7).
+        // Ambiguous launcher (PMIx, Slurm, Flux): Open MPI first, the size check catches a wrong guess. Forced on with no launcher: MPICH
+        // first, because an Open MPI singleton forks orted.
         _ when launched => ["libmpi.so.40", "libmpi.so.12", "libmpich.so.12", "libmpi.so"],
         _ => ["libmpi.so.12", "libmpich.so.12", "libmpi.so.40", "libmpi.so"],
     };
@@ -59,7 +59,7 @@ internal sealed unsafe class MpiLibrary
         {
             if (s_loaded is not null) return s_loaded;
 
-            // Native setenv before dlopen; managed SetEnvironmentVariable and setenv after dlopen both fail (§2.4).
+            // Native setenv before dlopen; managed SetEnvironmentVariable and setenv after dlopen both come too late for UCX.
             Libc.setenv("UCX_ERROR_SIGNALS", "", overwrite: 0);
             Libc.setenv("MPICH_GPU_SUPPORT_ENABLED", "0", overwrite: 0);
 
@@ -108,7 +108,7 @@ internal sealed unsafe class MpiLibrary
         }
     }
 
-    // MPI_Get_library_version may be called before MPI_Init (§2.1); the buffer is MPICH's 8192 in every ABI.
+    // MPI_Get_library_version may be called before MPI_Init; the buffer is MPICH's 8192 in every ABI.
     private static string ReadVersion(MpiAbi abi)
     {
         byte[] buffer = new byte[Math.Max(abi.MaxLibraryVersionString, 8192)];

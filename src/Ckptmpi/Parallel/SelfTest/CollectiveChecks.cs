@@ -3,7 +3,7 @@ using Ckptmpi.Errors;
 namespace Ckptmpi.Parallel.SelfTest;
 
 /// <summary>
-/// The collective conformance suite (STYLE.md practice 15), written once and run against every
+/// The collective conformance suite, written once and run against every
 /// <see cref="ICommunicator"/>: SelfCommunicator and ThreadCommunicator from NUnit, MpiCommunicator through
 /// <c>ckptmpi mpi-selftest</c> under mpiexec with both MPI families. Sizes are chosen so that uneven, zero and
 /// multi-chunk blocks occur at every world size; data patterns depend on (sender, receiver, index) so a block

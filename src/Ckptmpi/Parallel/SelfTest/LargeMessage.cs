@@ -5,7 +5,7 @@ using Serilog;
 namespace Ckptmpi.Parallel.SelfTest;
 
 /// <summary>
-/// A message larger than any int count (docs/mpi-binding.md §6): Bcast of <c>bytes</c> from rank 0, then a
+/// A message larger than any int count: Bcast of <c>bytes</c> from rank 0, then a
 /// Gatherv of the same size from the last rank to rank 0 (count &gt; 2^31 forces the large-count or point-to-point
 /// path). One native buffer per rank, reused by both steps; verified by a checksum of every 8-byte word.
 /// </summary>

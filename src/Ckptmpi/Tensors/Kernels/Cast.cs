@@ -4,7 +4,7 @@ namespace Ckptmpi.Tensors.Kernels;
 
 /// <summary>
 /// Element-wise dtype conversion of raw little-endian tensor bytes, the only kernel that computes new values
-/// when a conversion changes precision (formats-models.md §2.2: BF16 is the upper half of an IEEE float32).
+/// when a conversion changes precision (BF16 is the upper half of an IEEE float32).
 /// Works on any element-aligned chunk, so the executor can stream a tensor through a fixed buffer.
 /// </summary>
 /// <remarks>

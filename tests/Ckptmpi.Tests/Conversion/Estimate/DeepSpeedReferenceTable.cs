@@ -4,7 +4,7 @@ namespace Ckptmpi.Tests.Conversion.Estimate;
 
 /// <summary>
 /// The table DeepSpeed printed for Llama-3.3-70B-Instruct (AutoModel, 12 GPUs per node, 4 nodes), as recorded in
-/// shared/fixtures/configs/README.md, read from that file so the test follows the fixture, not a copy of it.
+/// tests/fixtures/configs/README.md, read from that file so the test follows the fixture, not a copy of it.
 /// </summary>
 internal sealed record DeepSpeedReferenceTable(int GpusPerNode, int Nodes, long TotalMillions, long LargestMillions, IReadOnlyList<(string Cpu, string Gpu, string Options)> Rows)
 {

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Ckptmpi.Tests.Formats.DeepSpeed;
 
 /// <summary>
-/// The genuine DeepSpeed 0.14.4 checkpoints in shared/fixtures/deepspeed, listed by name in one place (from
+/// The genuine DeepSpeed 0.14.4 checkpoints in tests/fixtures/deepspeed, listed by name in one place (from
 /// MANIFEST.md), and the python prelude that lets /usr/bin/python3 torch.load them without DeepSpeed installed.
 /// </summary>
 public static class DeepSpeedFixtures

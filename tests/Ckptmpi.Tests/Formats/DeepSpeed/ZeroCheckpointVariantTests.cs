@@ -9,7 +9,7 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Tests.Formats.DeepSpeed;
 
 /// <summary>
-/// Reader variants the 0.14.4 fixtures do not contain (formats-deepspeed.md G.2), made from fixtures by torch itself
+/// Reader variants the 0.14.4 fixtures do not contain (other versions write them), made from fixtures by torch itself
 /// (python rewrites the dicts with torch.save) or by our torch writer: the BF16_Optimizer layout, an int Adam step
 /// (FusedAdam), an fp16 buffer and a tied alias, and torch &gt;= 2 fp32 partitions carrying <c>ds_id</c>.
 /// </summary>

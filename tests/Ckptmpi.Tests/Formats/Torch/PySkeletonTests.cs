@@ -3,7 +3,7 @@ using Ckptmpi.Formats.Torch.Pickle;
 
 namespace Ckptmpi.Tests.Formats.Torch;
 
-/// <summary>The skeleton rendering of a real DeepSpeed optimizer file reads like the spec's B.7a notation.</summary>
+/// <summary>The skeleton rendering of a real DeepSpeed optimizer file reads like a compact description of its dicts.</summary>
 public sealed class PySkeletonTests
 {
     [Test]

@@ -8,7 +8,7 @@ using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Tests.Formats.Torch;
 
-/// <summary>The planned layout: exact framing bytes (A.4), 64-byte aligned storage data, CRC fields, zip64 beyond 4 GiB.</summary>
+/// <summary>The planned layout: exact framing bytes (as torch writes them), 64-byte aligned storage data, CRC fields, zip64 beyond 4 GiB.</summary>
 public sealed class TorchArchiveLayoutTests
 {
     [Test]
@@ -18,7 +18,7 @@ public sealed class TorchArchiveLayoutTests
         root.Add("w", TorchTestData.Contiguous("0", DType.F32, 2));
         TorchArchivePlan plan = TorchArchiveLayout.Plan(root, "mp_rank_00_model_states");
         byte[] head = plan.Literals[0].Bytes;
-        // formats-deepspeed.md A.4.1: 50 4B 03 04 | 00 00 | 08 08 | 00 00 | 00 00 | 00 00 | 0 | 0 | 0 | 20 00 | 42 00, name, 'FB' 62 x 'Z'.
+        // torch 1.13's first local header: 50 4B 03 04 | 00 00 | 08 08 | 00 00 | 00 00 | 00 00 | 0 | 0 | 0 | 20 00 | 42 00, name, 'FB' 62 x 'Z'.
         Assert.That(Convert.ToHexString(head, 0, 30), Is.EqualTo("504B03040000080800000000000000000000000000000000000020004200"));
         Assert.That(System.Text.Encoding.ASCII.GetString(head, 30, 32), Is.EqualTo("mp_rank_00_model_states/data.pkl"));
         Assert.That(Convert.ToHexString(head, 62, 4), Is.EqualTo("46423E00"));

@@ -5,7 +5,7 @@ using Ckptmpi.Tensors;
 namespace Ckptmpi.Tests.Formats.Torch;
 
 /// <summary>
-/// Every .pt file DeepSpeed 0.14.4 wrote under shared/fixtures/deepspeed parses completely, and the tensors hold
+/// Every .pt file DeepSpeed 0.14.4 wrote under tests/fixtures/deepspeed parses completely, and the tensors hold
 /// the reference values of MANIFEST.md (read through our reader on both sides: refs/*.pt are torch.save files too).
 /// </summary>
 public sealed class TorchFixtureTests

@@ -1,6 +1,6 @@
 namespace Ckptmpi.Formats.Torch.Pickle;
 
-// formats-deepspeed.md A.5 and CPython's Lib/pickle.py opcode table (protocols 0-5).
+// CPython's Lib/pickle.py opcode table (protocols 0-5).
 
 /// <summary>The pickle opcodes we read (all protocols' data opcodes) and write (the protocol-2 subset torch uses).</summary>
 internal static class PickleOpcodes

@@ -3,7 +3,7 @@ using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Formats.Torch.Pickle;
 
-// formats-deepspeed.md A.6 (persistent ids), A.7 (tensors), A.8 (other objects): the allowlist of globals that
+// Persistent ids (storages), tensors and other objects: the allowlist of globals that
 // become typed values. Nothing here imports or calls anything; unknown globals become opaque PyObjects.
 internal sealed partial class PickleReader
 {

@@ -6,7 +6,7 @@ using Ckptmpi.Errors;
 
 namespace Ckptmpi.Formats.Torch.Pickle;
 
-// formats-deepspeed.md A.5-A.8: a pickle virtual machine that builds data and never runs code.
+// A pickle virtual machine that builds data and never runs code (docs/formats/torch.md).
 
 /// <summary>
 /// Reads a pickle (protocols 2-5) into a <see cref="PyValue"/> graph. Globals are names, never imported: the

@@ -7,7 +7,7 @@ using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Formats.Torch.Pickle;
 
-// formats-deepspeed.md A.5-A.8: the protocol-2 opcode shapes CPython's pickler emits for torch.save.
+// The protocol-2 opcode shapes CPython's pickler emits for torch.save (docs/formats/torch.md).
 
 /// <summary>
 /// Writes a <see cref="PyValue"/> graph as the protocol-2 pickle torch.save would produce: CPython's memoization
@@ -274,7 +274,7 @@ internal sealed class PickleWriter
             throw new ArgumentException($"{t} reaches element {last} of storage '{t.Storage.Key}', which has {t.Storage.ElementCount} elements");
     }
 
-    /// <summary>A storage persistent id: MARK 'storage' GLOBAL key location numel TUPLE, BINPERSID (A.6).</summary>
+    /// <summary>A storage persistent id: MARK 'storage' GLOBAL key location numel TUPLE, BINPERSID.</summary>
     private void SavePersistentId(TorchStorage s)
     {
         Register(s);
@@ -297,7 +297,7 @@ internal sealed class PickleWriter
             return;
         }
         bool decimalKey = s.Key.Length > 0 && s.Key.All(char.IsAsciiDigit) && (s.Key == "0" || s.Key[0] != '0');
-        if (!decimalKey) throw new ArgumentException($"storage key '{s.Key}' must be a decimal number without leading zeros (formats-deepspeed.md A.10)");
+        if (!decimalKey) throw new ArgumentException($"storage key '{s.Key}' must be a decimal number without leading zeros (torch.load reads storage keys as integers)");
         _storageByKey.Add(s.Key, s);
         _storages.Add(s);
     }

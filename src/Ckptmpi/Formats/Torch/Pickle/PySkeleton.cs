@@ -4,7 +4,7 @@ using System.Text;
 namespace Ckptmpi.Formats.Torch.Pickle;
 
 /// <summary>
-/// A one-line, bounded rendering of a graph in the notation of formats-deepspeed.md B.7a: <c>{}</c> plain dict,
+/// A one-line, bounded rendering of a graph: <c>{}</c> plain dict,
 /// <c>OD{}</c> OrderedDict, <c>[]</c> list, <c>()</c> tuple, <c>T(dtype,[shape])</c> tensor, <c>Class{...}</c> objects.
 /// For <c>inspect</c>-style output and error messages; long containers are cut with "+N more".
 /// </summary>

@@ -3,7 +3,7 @@ using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Formats.Torch.Pickle;
 
-// The object graph of a torch.save pickle (formats-deepspeed.md A.5-A.8), as data. Nothing is ever executed:
+// The object graph of a torch.save pickle (docs/formats/torch.md), as data. Nothing is ever executed:
 // allowlisted globals become typed values (tensors, OrderedDicts, dtypes), every other global becomes a
 // PyObject that records its class and arguments so it survives a read-modify-write unchanged.
 

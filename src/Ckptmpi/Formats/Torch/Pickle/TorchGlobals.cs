@@ -2,7 +2,7 @@ using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Formats.Torch.Pickle;
 
-// formats-deepspeed.md A.6-A.8: the globals torch.save and DeepSpeed pickles reference.
+// The globals torch.save and DeepSpeed pickles reference (docs/formats/torch.md).
 
 /// <summary>
 /// Names of the globals the pickle reader maps to typed values or recognises, and builders for the objects that
@@ -35,7 +35,7 @@ public static class TorchGlobals
     /// <summary>The persistent-id tag of a storage (<c>('storage', cls, key, location, numel)</c>).</summary>
     public const string StorageTag = "storage";
 
-    /// <summary>DeepSpeed's <c>ZeroStageEnum</c> members by name (formats-deepspeed.md A.8).</summary>
+    /// <summary>DeepSpeed's <c>ZeroStageEnum</c> members by name (early CPython 3.11 pickles enums by name).</summary>
     public static readonly IReadOnlyDictionary<string, int> ZeroStageMembers = new Dictionary<string, int>(StringComparer.Ordinal)
     {
         ["disabled"] = 0, ["optimizer_states"] = 1, ["gradients"] = 2, ["weights"] = 3, ["max_stage"] = 3,

@@ -2,11 +2,11 @@ using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Formats.Torch.Pickle;
 
-// formats-deepspeed.md A.9: torch.load(weights_only=True), the default since torch 2.6.
+// torch.load(weights_only=True), the default since torch 2.6.
 
 /// <summary>
 /// Lists the globals a graph would pickle that <c>torch.load(weights_only=True)</c> refuses, by the allowlist of
-/// torch 2.x, where weights-only loading is the default since 2.6 (A.9; names added only by recent releases, such
+/// torch 2.x, where weights-only loading is the default since 2.6 (names added only by recent releases, such
 /// as <c>set</c> and <c>_codecs.encode</c>, count as violations). DeepSpeed's optimizer files always violate
 /// (LossScaler, ZeroStageEnum) and are loaded with <c>weights_only=False</c>; universal-checkpoint and pipeline
 /// layer files must not. torch 1.13's weights-only loader is stricter still: it has no BINFLOAT or LONG_BINPUT,

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.4.4 (zip64 end of central directory record).
+// The zip64 end of central directory record (torch's writer always emits it).
 
 /// <summary>The zip64 end-of-central-directory record (56 bytes; torch writes it even for tiny files).</summary>
 internal readonly record struct Zip64EndRecord(ulong RecordSize, ushort VersionMadeBy, ushort VersionNeeded, uint DiskNumber, uint CentralDirectoryDisk, ulong EntriesOnDisk, ulong TotalEntries, ulong CentralDirectorySize, ulong CentralDirectoryOffset)

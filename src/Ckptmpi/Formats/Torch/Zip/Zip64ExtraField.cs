@@ -3,7 +3,7 @@ using Ckptmpi.Errors;
 
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.4.1 / A.4.3: the zip64 extended-information extra field (tag 0x0001).
+// The zip64 extended-information extra field (tag 0x0001) of local and central headers.
 
 /// <summary>
 /// The zip64 extra field: 64-bit values for exactly those header fields that hold the 0xFFFFFFFF marker, in the

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.4.4 (zip64 end of central directory locator).
+// The zip64 end of central directory locator (torch's writer always emits it).
 
 /// <summary>The zip64 locator (20 bytes), immediately before the classic end record: where the zip64 end record is.</summary>
 internal readonly record struct Zip64Locator(uint Zip64EndDisk, ulong Zip64EndOffset, uint TotalDisks)

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.4.3.
+// The zip central directory header, as PyTorch's writer fills it (docs/formats/torch.md).
 
 /// <summary>A zip central directory header: 46 fixed bytes, then name, extra field and comment.</summary>
 internal readonly record struct ZipCentralHeader(ushort Flags, ushort Method, uint Crc32, uint CompressedSize, uint UncompressedSize, ushort NameLength, ushort ExtraLength, ushort CommentLength, ushort DiskNumber, uint LocalHeaderOffset)

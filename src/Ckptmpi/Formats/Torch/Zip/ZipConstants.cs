@@ -1,6 +1,6 @@
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.4: the zip framing PyTorch's miniz writer produces, and the limits the reader enforces.
+// The zip framing PyTorch's miniz writer produces, and the limits the reader enforces.
 
 /// <summary>Signatures, flags and sentinel values of the zip format as torch uses it.</summary>
 internal static class ZipConstants

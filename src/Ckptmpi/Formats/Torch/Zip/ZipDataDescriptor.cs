@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.4.2.
+// The data descriptor after each non-empty record (CRC-32 and sizes; 64-bit sizes for zip64 entries).
 
 /// <summary>
 /// The data descriptor torch writes right after each non-empty record's data: signature, CRC-32, then the

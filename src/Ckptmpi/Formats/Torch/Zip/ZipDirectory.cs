@@ -2,7 +2,7 @@ namespace Ckptmpi.Formats.Torch.Zip;
 
 /// <summary>
 /// The validated central directory of a torch.save zip: its entries in directory order and the archive folder
-/// name every entry lives under (formats-deepspeed.md A.3). Built only by <see cref="ZipReader.Read"/>.
+/// name every entry lives under (docs/formats/torch.md). Built only by <see cref="ZipReader.Read"/>.
 /// </summary>
 public sealed class ZipDirectory
 {

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.4.4 (classic end of central directory record).
+// The classic end of central directory record.
 
 /// <summary>The classic end-of-central-directory record (22 bytes + comment).</summary>
 internal readonly record struct ZipEndRecord(ushort DiskNumber, ushort CentralDirectoryDisk, ushort EntriesOnDisk, ushort TotalEntries, uint CentralDirectorySize, uint CentralDirectoryOffset, ushort CommentLength)

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.4.1.
+// The zip local file header, as PyTorch's writer fills it (docs/formats/torch.md).
 
 /// <summary>A zip local file header: 30 fixed bytes, then the name and the extra field.</summary>
 internal readonly record struct ZipLocalHeader(ushort VersionNeeded, ushort Flags, ushort Method, uint Crc32, uint CompressedSize, uint UncompressedSize, ushort NameLength, ushort ExtraLength)

@@ -4,7 +4,7 @@ using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Formats.Torch.Zip;
 
-// formats-deepspeed.md A.3, A.4, A.4.6: the reader side of the torch.save zip.
+// The reader side of the torch.save zip (docs/formats/torch.md).
 
 /// <summary>
 /// Reads and validates the central directory of a stored (uncompressed) zip: end record, zip64 locator and
