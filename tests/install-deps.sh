@@ -7,6 +7,8 @@ packages=(openmpi-bin mpich python3-torch python3-numpy shellcheck unzip procps)
 # The Python modules DeepSpeed 0.14.4 imports, for the optional peer tests that load our ZeRO output into
 # DeepSpeed itself (../shared/peers/deepspeed-0.14.4; those tests are skipped when the peer is absent).
 packages+=(python3-pydantic python3-psutil python3-cpuinfo python3-tqdm python3-packaging python3-msgpack)
+# Headless Chromium renders the run report as a person would see it (tests/e2e/report-browser.sh).
+packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

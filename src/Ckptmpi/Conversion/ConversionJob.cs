@@ -27,8 +27,9 @@ public static class ConversionJob
     public static Outcome Run(ICommunicator comm, ConvertRequest request)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        // --no-report records nothing either, so a benchmark can measure what the report costs.
         var timeline = new RankTimeline(clock);
-        RankTimeline.Current = timeline;
+        RankTimeline.Current = request.NoReport ? null : timeline;
         FormatRegistry.Reader reader = FormatRegistry.ReaderFor(request.From);
         FormatRegistry.Writer writer = FormatRegistry.WriterFor(request.To);
 
@@ -50,13 +51,19 @@ public static class ConversionJob
         }
 
         using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment(), inputs.Facts);
+        string? striping = null;
         OutputLock? outputLock = comm.RunPhase("lock output", () =>
-            comm.Rank == 0 ? OutputLock.Acquire(request.Output, request.Resume || request.Overwrite, request.CommandLine) : null);
+        {
+            if (comm.Rank != 0) return null;
+            OutputLock taken = OutputLock.Acquire(request.Output, request.Resume || request.Overwrite, request.CommandLine);
+            striping = request.Striping.Apply(request.Output); // before any output file exists: they inherit it
+            return taken;
+        });
         bool crashed = false;
         try
         {
             Outcome outcome = Execute(comm, request, inputs, plan, summary, journal, clock, planSeconds);
-            return request.NoReport ? outcome : outcome with { ReportPath = RunReports.WriteRun(comm, timeline, request, inputs, summary, planSeconds, outcome.Execution!, clock) };
+            return request.NoReport ? outcome : outcome with { ReportPath = RunReports.WriteRun(comm, timeline, request, inputs, summary, planSeconds, outcome.Execution!, clock, striping) };
         }
         catch (RankFailedException) when (journal.KeepPartialOutputOnFailure)
         {

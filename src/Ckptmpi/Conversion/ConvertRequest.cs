@@ -45,6 +45,9 @@ public sealed record ConvertRequest
     /// <summary>Write no run report.</summary>
     public bool NoReport { get; init; }
 
+    /// <summary>The Lustre stripe layout for the output directory (applied only on Lustre).</summary>
+    public Execution.Striping Striping { get; init; } = Execution.Striping.Default;
+
     /// <summary>Dry run only: plan for this many ranks instead of the job's (plan a 96-rank job from a laptop).</summary>
     public int? PlanRanks { get; init; }
 

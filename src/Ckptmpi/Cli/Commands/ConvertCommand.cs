@@ -45,9 +45,11 @@ public static class ConvertCommand
         var optimizer = new Option<bool>("--with-optimizer-states") { Description = "ZeRO -> HF: also write the full Adam moments as safetensors." };
         var report = new Option<string?>("--report") { Description = "Write the run report (HTML, and JSON beside it) to this file or folder instead of beside the manifest; a dry run writes the predicted timeline there." };
         var noReport = new Option<bool>("--no-report") { Description = "Write no run report." };
+        var stripeCount = new Option<string?>("--stripe-count") { Description = "Lustre only: OSTs to stripe the output directory over (-1 = all, the default), or 'keep' to leave its layout." };
+        var stripeSize = new Option<string?>("--stripe-size") { Description = "Lustre only: stripe size (default 16MiB; a multiple of 64KiB)." };
 
         var command = new Command("convert", "Convert a checkpoint between formats, streaming, across all ranks of the job.");
-        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks, optimizerType, lr, betas, eps, weightDecay, config, report, noReport])
+        foreach (Option o in (Option[])[from, to, input, output, zeroStage, dpSize, dtype, tag, dsConfig, maxShard, maxBuffer, io, overwrite, resume, dryRun, bandwidth, json, optimizer, planRanks, optimizerType, lr, betas, eps, weightDecay, config, report, noReport, stripeCount, stripeSize])
             command.Options.Add(o);
 
         command.SetAction(parse => JobRunner.Run(comm =>
@@ -59,6 +61,7 @@ public static class ConvertCommand
                 {
                     PlanRanks = parse.GetValue(planRanks), Resume = parse.GetValue(resume), Config = parse.GetValue(config),
                     Report = parse.GetValue(report), NoReport = parse.GetValue(noReport),
+                    Striping = ParseStriping(parse.GetValue(stripeCount), parse.GetValue(stripeSize)),
                     Optimizer = Optimizer(parse.GetValue(to)!, parse.GetValue(optimizerType), parse.GetValue(lr), parse.GetValue(betas), parse.GetValue(eps), parse.GetValue(weightDecay)),
                 };
             if (request.PlanRanks is int pr && (pr < 1 || !request.DryRun)) throw new UsageException("--ranks needs --dry-run and a positive count");
@@ -130,6 +133,12 @@ public static class ConvertCommand
 
     /// <summary>The largest training job's data-parallel size we plan for: beyond any machine built so far.</summary>
     internal const int MaxDpSize = 1 << 17;
+
+    private static Striping ParseStriping(string? count, string? size)
+    {
+        try { return Striping.Parse(count, size); }
+        catch (FormatException e) { throw new UsageException(e.Message); }
+    }
 
     private static long Size(string text, string option)
     {

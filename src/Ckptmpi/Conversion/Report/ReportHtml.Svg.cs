@@ -28,8 +28,10 @@ public static partial class ReportHtml
 
     private static void Timeline(StringBuilder h, RunReport r)
     {
-        double end = Math.Max(1e-6, r.PerRank.SelectMany(k => k.Timeline.Values).SelectMany(s => s).Select(s => s.End).DefaultIfEmpty(r.WallSeconds).Max());
-        double X(double t) => LabelWidth + t / end * PlotWidth;
+        // Lanes are aligned at the first collective, so a rank started earlier by the launcher begins before 0.
+        double begin = Math.Min(0, r.PerRank.SelectMany(k => k.Timeline.Values).SelectMany(s => s).Select(s => s.Start).DefaultIfEmpty(0).Min());
+        double end = Math.Max(begin + 1e-6, r.PerRank.SelectMany(k => k.Timeline.Values).SelectMany(s => s).Select(s => s.End).DefaultIfEmpty(r.WallSeconds).Max());
+        double X(double t) => LabelWidth + (t - begin) / (end - begin) * PlotWidth;
         int height = r.PerRank.Count * LaneHeight + 30;
         h.Append(Ci, $"<svg class=\"timeline\" width=\"{LabelWidth + PlotWidth + 10}\" height=\"{height}\" role=\"img\" aria-label=\"timeline, one lane per rank\">\n");
         h.Append("<defs><pattern id=\"wait\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"5\" height=\"5\" fill=\"#e5e7eb\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"5\" stroke=\"#9ca3af\" stroke-width=\"2\"/></pattern></defs>\n");
@@ -58,8 +60,8 @@ public static partial class ReportHtml
         }
         int axisY = r.PerRank.Count * LaneHeight + 4;
         h.Append(Ci, $"<line x1=\"{LabelWidth}\" y1=\"{axisY}\" x2=\"{LabelWidth + PlotWidth}\" y2=\"{axisY}\" stroke=\"#64748b\"/>");
-        double step = NiceStep(end / 8);
-        for (double t = 0; t <= end + 1e-9; t += step)
+        double step = NiceStep((end - begin) / 8);
+        for (double t = Math.Ceiling(begin / step) * step; t <= end + 1e-9; t += step)
             h.Append(Ci, $"<line x1=\"{F(X(t))}\" y1=\"{axisY}\" x2=\"{F(X(t))}\" y2=\"{axisY + 4}\" stroke=\"#64748b\"/><text x=\"{F(X(t) - 8)}\" y=\"{axisY + 16}\">{t:0.###} s</text>");
         h.Append("</svg>\n<div class=\"legend\">");
         foreach (string p in new[] { "read source metadata", "plan", "write", "commit", "write manifest" })

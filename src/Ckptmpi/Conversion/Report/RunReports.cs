@@ -16,12 +16,19 @@ public static class RunReports
 {
     /// <summary>Collective. Returns the HTML path on rank 0 (null elsewhere or if writing failed).</summary>
     public static string? WriteRun(ICommunicator comm, RankTimeline timeline, ConvertRequest request, JobInputs inputs, PlanSummary plan,
-                                   double planSeconds, ExecutionResult execution, Stopwatch clock)
+                                   double planSeconds, ExecutionResult execution, Stopwatch clock, string? striping)
     {
         var facts = new ReportCollector.JobFacts(request, plan, planSeconds, inputs.Facts.Sum(f => f.Size), execution.Files.Sum(f => f.Size),
-                                                 execution.Files.Count, comm.Implementation, null);
-        RunReport? report = ReportCollector.Collect(comm, timeline, facts, clock.Elapsed.TotalSeconds);
-        return report is null ? null : TryWrite(report, ReportFiles.HtmlPath(request.Report, request.Output));
+                                                 execution.Files.Count, comm.Implementation, striping);
+        double start = clock.Elapsed.TotalSeconds;
+        RunReport? report = ReportCollector.Collect(comm, timeline, facts, start);
+        string? path = report is null ? null : TryWrite(report, ReportFiles.HtmlPath(request.Report, request.Output));
+        if (path is not null)
+        {
+            double seconds = clock.Elapsed.TotalSeconds - start;
+            Log.Information("run report {Path} written in {Seconds:0.000} s ({Percent:0.0}% of the job)", path, seconds, 100 * seconds / clock.Elapsed.TotalSeconds);
+        }
+        return path;
     }
 
     /// <summary>Rank 0 of a dry run with <c>--report</c>: the predicted timeline at <c>--assume-bandwidth</c> (default 1 GB/s per rank).</summary>
