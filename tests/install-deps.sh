@@ -9,6 +9,9 @@ packages=(openmpi-bin mpich python3-torch python3-numpy shellcheck unzip procps)
 packages+=(python3-pydantic python3-psutil python3-cpuinfo python3-tqdm python3-packaging python3-msgpack)
 # Headless Chromium renders the run report as a person would see it (tests/e2e/report-browser.sh).
 packages+=(chromium)
+# A one-node Slurm cluster for launch/slurm.sh (tests/e2e/slurm-real.sh); libpmix-dev gives Slurm's pmix plugin
+# the libpmix.so it loads for Open MPI jobs.
+packages+=(slurm-wlm munge libpmix-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
