@@ -17,6 +17,7 @@ tmp=$(mktemp -d /tmp/ckptmpi-e2e-slurm.XXXXXX)
 chmod 755 "$tmp"
 host=$(hostname -s)
 export SLURM_CONF="$tmp/etc/slurm.conf"
+# shellcheck disable=SC2317 # called by the EXIT trap
 teardown() {
   scancel --full -u root >/dev/null 2>&1 || true
   [ -f "$tmp/slurmd.pid" ] && kill "$(cat "$tmp/slurmd.pid")" 2>/dev/null
@@ -88,7 +89,7 @@ job() {
         --export="ALL,CKPTMPI_BIN=$dll,CKPTMPI_SRUN_MPI=$plugin,CKPTMPI_MPI_LIB=$lib,CKPTMPI_INPUT=$tmp/jobs/hf,CKPTMPI_OUTPUT=$out,OMPI_ALLOW_RUN_AS_ROOT=1,OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1" \
         launch/slurm.sh -- convert --from hf --to zero --zero-stage 3 --dp-size 8)
   local rc=$? log
-  log=$(ls "$tmp/jobs/$name"-*.log 2>/dev/null | head -1)
+  log=$(find "$tmp/jobs" -maxdepth 1 -name "$name-*.log" | head -1)
   if [ "$rc" -ne 0 ]; then fail "$name: sbatch --wait exited $rc (job ${id:-?})"; [ -n "$log" ] && tail -15 "$log"; return; fi
   dotnet "$dll" verify "$out" >/dev/null 2>&1 || { fail "$name: the output does not verify"; tail -15 "$log"; return; }
   grep -q "srun .*--ntasks=4 .*--mpi=$plugin" "$log" || { fail "$name: the log does not show the srun line"; tail -5 "$log"; return; }
