@@ -24,7 +24,9 @@ public static class DemoCommand
                 comm.Rank == 0 ? Path.Combine(Path.GetTempPath(), "ckptmpi-demo-" + Guid.NewGuid().ToString("N")[..8]) : null, 0);
             try
             {
-                (bool ok, string summary) = DemoRun.Run(comm, folder, new DemoModel());
+                // The demo's checkpoints are removed afterwards, its run reports are kept to be opened.
+                string? reports = given is null && !parse.GetValue(keep) ? Path.Combine(Path.GetTempPath(), "ckptmpi-demo-reports") : null;
+                (bool ok, string summary) = DemoRun.Run(comm, folder, new DemoModel(), reports);
                 if (comm.Rank == 0) Console.Out.Write(summary);
                 return ok ? ExitCodes.Success : ExitCodes.BadInput;
             }

@@ -14,7 +14,8 @@ namespace Ckptmpi.Conversion.Demo;
 /// </summary>
 public static class DemoRun
 {
-    public static (bool Ok, string Summary) Run(ICommunicator comm, string dir, DemoModel model)
+    /// <param name="reportDir">where each step's run report goes (it outlives a temporary <paramref name="dir"/>); null: beside each output.</param>
+    public static (bool Ok, string Summary) Run(ICommunicator comm, string dir, DemoModel model, string? reportDir = null)
     {
         var ci = CultureInfo.InvariantCulture;
         var text = new StringBuilder();
@@ -44,13 +45,15 @@ public static class DemoRun
         }
 
         int n = 2;
-        foreach (ConvertRequest step in steps)
+        foreach (ConvertRequest s in steps)
         {
+            ConvertRequest step = reportDir is null ? s : s with { Report = Path.Combine(reportDir, $"{s.From}-to-{s.To}.html") };
             ConversionJob.Outcome outcome = ConversionJob.Run(comm, step);
             if (comm.Rank == 0)
             {
                 string what = step.To == "zero" ? $"ZeRO-{step.ZeroStage} (dp {step.DpSize})" : $"HuggingFace {(step.DType ?? model.DType).TorchName()}";
                 text.AppendLine(ci, $"{n++}. {step.From} -> {what}: {outcome.Execution!.Files.Count} files, {ByteSize.Format(outcome.Plan.BytesWritten)} in {outcome.Execution.Seconds:0.00} s on {comm.Size} rank(s) -> {step.Output}");
+                if (outcome.ReportPath is string report) text.AppendLine(ci, $"   run report (open in a browser): {Path.GetFullPath(report)}");
             }
         }
 
