@@ -57,9 +57,12 @@ public static partial class DeepSpeedPaths
     public static void ValidateTag(string tag)
     {
         ArgumentException.ThrowIfNullOrEmpty(tag);
-        if (tag is "." or ".." || tag.IndexOfAny(['/', '\\', '\0', '\n', '\r']) >= 0 || tag.Trim() != tag)
-            throw new ArgumentException($"tag '{tag}' is not a valid folder name", nameof(tag));
+        if (!IsValidTag(tag)) throw new ArgumentException($"tag '{tag}' is not a valid folder name", nameof(tag));
     }
+
+    /// <summary>Whether <paramref name="tag"/> is a single path component (what <see cref="ValidateTag"/> requires).</summary>
+    public static bool IsValidTag(string tag) =>
+        tag.Length > 0 && tag is not ("." or "..") && tag.IndexOfAny(['/', '\\', '\0', '\n', '\r']) < 0 && tag.Trim() == tag;
 
     /// <summary>Recognises an optimizer-state file name; returns its DP rank, MP rank and prefix.</summary>
     public static bool TryParseOptimStates(string fileName, out int dpRank, out int mpRank, out bool bf16)
