@@ -20,7 +20,8 @@ internal sealed class HfReader : IFormatReader
         {
             if (path.EndsWith(SafetensorsFormat.FileExtension, StringComparison.Ordinal)) return "a safetensors file";
             if (Path.GetFileName(path) == SafetensorsFormat.IndexFileName) return "a HuggingFace safetensors index";
-            return Path.GetFileName(path) == ModelConfigFile.FileName ? "a model config.json (shapes only, for --dry-run)" : null;
+            // Open plans from any model config .json (e.g. llama-3.1-405b.json) in a dry run.
+            return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? $"a model config {Path.GetFileName(path)} (shapes only, for --dry-run)" : null;
         }
         if (!Directory.Exists(path)) return null;
         int shards = Directory.EnumerateFiles(path, "*" + SafetensorsFormat.FileExtension).Count();

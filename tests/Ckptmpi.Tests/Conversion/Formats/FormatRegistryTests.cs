@@ -27,6 +27,8 @@ public sealed class FormatRegistryTests
         Assert.That(FormatRegistry.Probe(Hf).Select(p => (p.Format.Name, p.What)),
             Is.EqualTo(new[] { ("hf", "a HuggingFace safetensors checkpoint (1 file)") }));
         Assert.That(FormatRegistry.Detect(Path.Combine(Hf, "config.json")).Format.Name, Is.EqualTo("hf"));
+        Assert.That(FormatRegistry.Detect(Path.Combine(TestPaths.Fixtures, "configs", "llama-3.1-405b.json")).What,
+            Is.EqualTo("a model config llama-3.1-405b.json (shapes only, for --dry-run)"));
     }
 
     [Test]
