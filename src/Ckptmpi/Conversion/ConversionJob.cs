@@ -22,6 +22,7 @@ public static class ConversionJob
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         ICheckpointFormat target = FormatRegistry.WriterFor(request.To);
+        // An unknown --from or --to fails on every rank at once, before rank 0 touches the input.
         if (request.From is string from) FormatRegistry.ReaderFor(from);
 
         byte[]? message = comm.RunPhase("read source metadata", () => comm.Rank == 0 ? ReadInputs(request).Serialize() : null);
