@@ -61,4 +61,47 @@ public sealed class ArchitectureTests
     }
 
     private static IEnumerable<string> Layers() => Rules.Select(r => r.Folder);
+
+    private static NamespaceGraph Graph() => NamespaceGraph.Load(Path.Combine(RepoRoot(), "src", "Ckptmpi"));
+
+    [TestCase("Ckptmpi.Conversion")]
+    [TestCase("Ckptmpi.Formats")]
+    public void No_two_namespaces_of_a_layer_depend_on_each_other_even_through_others(string layer)
+    {
+        Assert.That(Graph().FindCycle(n => n == layer || n.StartsWith(layer + ".", StringComparison.Ordinal)), Is.Empty, "a dependency cycle");
+    }
+
+    [Test]
+    public void The_planner_never_references_execution_journal_manifests_verify_the_conversion_root_or_file_APIs()
+    {
+        NamespaceGraph g = Graph();
+        const string planning = "Ckptmpi.Conversion.Planning";
+        Assert.That(g.Uses(planning).Where(n => n.StartsWith("Ckptmpi.Conversion", StringComparison.Ordinal)), Is.Empty);
+        var fileApis = g.Files[planning].Where(f => Regex.IsMatch(g.Texts[f], @"\b(File|Directory|FileStream|FileInfo|DirectoryInfo|StreamReader|StreamWriter|RandomAccess)\s*[.(]"))
+            .Select(Path.GetFileName);
+        Assert.That(fileApis, Is.Empty, "Planning touches the filesystem");
+    }
+
+    [Test]
+    public void Execution_journal_and_manifests_never_reference_the_conversion_root()
+    {
+        NamespaceGraph g = Graph();
+        foreach (string ns in new[] { "Execution", "Journal", "Manifests" }.Select(n => "Ckptmpi.Conversion." + n))
+            Assert.That(g.Uses(ns), Does.Not.Contain("Ckptmpi.Conversion"), ns);
+    }
+
+    [Test]
+    public void A_format_folder_references_no_other_format_but_the_shared_torch_container_and_the_contract_references_none()
+    {
+        NamespaceGraph g = Graph();
+        var folders = g.Namespaces.Where(n => n.StartsWith("Ckptmpi.Formats.", StringComparison.Ordinal)).ToList();
+        Assert.That(folders, Has.Some.EqualTo("Ckptmpi.Formats.Safetensors").And.Some.EqualTo("Ckptmpi.Formats.DeepSpeed"));
+        static string Folder(string ns) => string.Join('.', ns.Split('.').Take(3));
+        foreach (string ns in folders)
+        {
+            var foreign = g.Uses(ns).Where(u => u.StartsWith("Ckptmpi.Formats.", StringComparison.Ordinal) && Folder(u) != Folder(ns) && Folder(u) != "Ckptmpi.Formats.Torch");
+            Assert.That(foreign, Is.Empty, ns);
+        }
+        Assert.That(g.Uses("Ckptmpi.Formats").Where(u => u.StartsWith("Ckptmpi.Formats.", StringComparison.Ordinal)), Is.Empty, "the plug-in contract depends on no format");
+    }
 }

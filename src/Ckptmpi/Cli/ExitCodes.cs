@@ -37,7 +37,7 @@ public static class ExitCodes
         CommunicatorAbortedException a => a.ExitCode,
         CheckpointFormatException or UnsupportedCheckpointException => BadInput,
         OutputExistsException => IoError,
-        UsageException => Usage,
+        UsageException or FormatOptionException => Usage,
         MpiException or MpiEnvironmentException => MpiEnvironment,
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException => IoError,
         AggregateException { InnerExceptions.Count: 1 } a => For(a.InnerExceptions[0]),

@@ -2,23 +2,25 @@ using Ckptmpi.Conversion.Execution;
 using Ckptmpi.Conversion.Journal;
 using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Planning;
+using Ckptmpi.Conversion.Report;
 using Ckptmpi.Errors;
+using Ckptmpi.Formats;
 using Ckptmpi.Parallel;
 using Ckptmpi.Parallel.Timeline;
-using Ckptmpi.Conversion.Report;
-using Ckptmpi.Tensors.Layout;
 
 namespace Ckptmpi.Conversion;
 
 /// <summary>
-/// One conversion on every rank, as docs/architecture.md describes it: rank 0 reads the source metadata and broadcasts it;
-/// every rank builds the layout and the plan (and all agree on its hash); dry runs stop there; otherwise every
-/// rank executes its share, rank 0 commits, then writes the manifest last.
+/// One conversion on every rank, as docs/architecture.md describes it: rank 0 finds the reader (the probe, without
+/// --from), reads the source metadata and broadcasts it; every rank builds the layout and the plan (and all agree on
+/// its hash); dry runs stop there; otherwise rank 0 takes the output's lock, every rank executes its share, rank 0
+/// commits, writes the manifest last, and the ranks' timelines become the run report. Any reader pairs with any
+/// writer through <see cref="SourceFacts"/>: no pair is special.
 /// </summary>
 public static class ConversionJob
 {
-    /// <summary>What a run produced: the plan summary (and, on rank 0 after a real run, the committed files).</summary>
-    public sealed record Outcome(PlanSummary Plan, ExecutionResult? Execution, double PlanSeconds)
+    /// <summary>What a run produced: the reader used, the plan summary (and, on rank 0 after a real run, the committed files).</summary>
+    public sealed record Outcome(string From, PlanSummary Plan, ExecutionResult? Execution, double PlanSeconds)
     {
         /// <summary>The run report's HTML file, on rank 0 when one was written.</summary>
         public string? ReportPath { get; init; }
@@ -30,24 +32,32 @@ public static class ConversionJob
         // --no-report records nothing either, so a benchmark can measure what the report costs.
         var timeline = new RankTimeline(clock);
         RankTimeline.Current = request.NoReport ? null : timeline;
-        FormatRegistry.Reader reader = FormatRegistry.ReaderFor(request.From);
-        FormatRegistry.Writer writer = FormatRegistry.WriterFor(request.To);
+        ICheckpointFormat target = FormatRegistry.WriterFor(request.To);
+        // An unknown --from or --to fails on every rank at once, before rank 0 touches the input.
+        if (request.From is string from) FormatRegistry.ReaderFor(from);
 
-        byte[]? message = comm.RunPhase("read source metadata", () => comm.Rank == 0 ? ReadInputs(reader, request).Serialize() : null);
+        byte[]? message = comm.RunPhase("read source metadata", () => comm.Rank == 0 ? ReadInputs(request).Serialize() : null);
         JobInputs inputs = JobInputs.Deserialize(comm.BcastBytes(message, root: 0));
 
         var planClock = System.Diagnostics.Stopwatch.StartNew();
         int ranks = request.DryRun && request.PlanRanks is int n ? n : comm.Size;
-        Plan plan = comm.RunPhase("plan", () => BuildPlan(inputs, request, writer, ranks));
+        (Plan plan, IReadOnlyList<string> notes) = comm.RunPhase("plan", () => BuildPlanWithNotes(inputs, request, ranks));
         double planSeconds = planClock.Elapsed.TotalSeconds;
         comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
+        if (comm.Rank == 0)
+        {
+            foreach (string note in notes) Serilog.Log.Warning("--to {To}: {Note}", target.Name, note);
+            WarnAboutTinyFiles(plan);
+        }
         PlanSummary summary = plan.Summarize();
-        if (comm.Rank == 0) WarnAboutTinyFiles(plan);
         if (request.DryRun)
         {
-            string? predicted = comm.Rank == 0 && request.Report is not null && !request.NoReport
-                ? RunReports.WritePrediction(request, inputs, summary, planSeconds, comm.Implementation) : null;
-            return new Outcome(summary, null, planSeconds) { ReportPath = predicted };
+            // A dry run's report is the predicted timeline, at --assume-bandwidth (default 1 GB/s per rank).
+            string? predicted = comm.Rank == 0 && request.Report is string where && !request.NoReport
+                ? RunReports.WritePrediction(ReportFacts(request, inputs, summary, planSeconds, summary.BytesWritten, summary.Files, comm.Implementation, null),
+                                             where, request.AssumeBandwidth ?? 1e9)
+                : null;
+            return new Outcome(inputs.Source.Format, summary, null, planSeconds) { ReportPath = predicted };
         }
 
         using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment(), inputs.Facts);
@@ -63,7 +73,10 @@ public static class ConversionJob
         try
         {
             Outcome outcome = Execute(comm, request, inputs, plan, summary, journal, clock, planSeconds);
-            return request.NoReport ? outcome : outcome with { ReportPath = RunReports.WriteRun(comm, timeline, request, inputs, summary, planSeconds, outcome.Execution!, clock, striping) };
+            if (request.NoReport) return outcome;
+            ExecutionResult done = outcome.Execution!;
+            var facts = ReportFacts(request, inputs, summary, planSeconds, done.Files.Sum(f => f.Size), done.Files.Count, comm.Implementation, striping);
+            return outcome with { ReportPath = RunReports.WriteRun(comm, timeline, facts, request.Report, clock) };
         }
         catch (RankFailedException) when (journal.KeepPartialOutputOnFailure)
         {
@@ -97,7 +110,7 @@ public static class ConversionJob
                 Version = Manifest.ToolVersion,
                 CommandLine = request.CommandLine,
                 CreatedUtc = DateTime.UtcNow,
-                From = request.From,
+                From = inputs.Source.Format,
                 To = request.To,
                 Io = request.Io.ToString().ToLowerInvariant(),
                 Inputs = inputs.Facts,
@@ -107,8 +120,13 @@ public static class ConversionJob
             }.Write(request.Output);
             journal.Remove(); // only now: a crash before this line leaves a journal that --resume finishes
         });
-        return new Outcome(summary, result, planSeconds);
+        return new Outcome(inputs.Source.Format, summary, result, planSeconds);
     }
+
+    private static ReportCollector.JobFacts ReportFacts(ConvertRequest request, JobInputs inputs, PlanSummary plan, double planSeconds,
+                                                      long outputBytes, int outputFiles, string mpi, string? striping) =>
+        new(request.CommandLine, inputs.Source.Format, request.To, request.Input, request.Output, request.Io.ToString().ToLowerInvariant(), request.MaxBuffer,
+            plan, planSeconds, inputs.Facts.Sum(f => f.Size), outputBytes, outputFiles, mpi, striping);
 
     /// <summary>
     /// A training layout far wider than the model (dp 100,000 for a 100k-parameter model) makes thousands of almost
@@ -120,34 +138,49 @@ public static class ConversionJob
         long bytes = plan.Files.Sum(f => f.Length);
         if (files >= 1000 && bytes / files < 64 << 10)
             Serilog.Log.Warning("the output is {Files} files of {Average} on average: the target layout cuts this model into almost empty pieces; check --dp-size and the other sizes",
-                                files, Conversion.ByteSize.Format(bytes / files));
+                                files, Tensors.ByteSize.Format(bytes / files));
     }
 
-    /// <summary>Rank 0: the reader's metadata plus the --ds-config text, so no other rank opens a file before planning.</summary>
-    public static JobInputs ReadInputs(FormatRegistry.Reader reader, ConvertRequest request)
+    /// <summary>
+    /// Rank 0: the reader (--from, else the one whose probe recognises the input, logged), the source metadata, and
+    /// the files the writer's options name, so no other rank opens a file before planning.
+    /// </summary>
+    public static JobInputs ReadInputs(ConvertRequest request)
     {
-        JobInputs inputs = reader.Open(request);
-        if (request.DsConfig is null) return inputs;
-        var side = new Dictionary<string, string>(inputs.SideFiles) { [FormatRegistry.DsConfigSideFile] = Tensors.InputFiles.ReadText(request.DsConfig) };
-        return new JobInputs(inputs.Catalog, side, [.. inputs.Facts, InputFileFact.Of(request.DsConfig)]);
+        ICheckpointFormat source;
+        if (request.From is string from)
+        {
+            source = FormatRegistry.ReaderFor(from);
+        }
+        else
+        {
+            (source, string what) = FormatRegistry.Detect(request.Input);
+            Serilog.Log.Information("input looks like {What}; reading it as --from {Format}", what, source.Name);
+        }
+        ICheckpointFormat target = FormatRegistry.WriterFor(request.To);
+        SourceMetadata read = source.Reader!.Open(new ReadSettings(request.Input, request.DryRun), FormatRegistry.OptionsFor(request, source));
+        var writerFiles = new Dictionary<string, string>();
+        var files = new List<string>(read.InputFiles);
+        foreach (string path in target.Writer!.InputFiles(FormatRegistry.OptionsFor(request, target)))
+        {
+            writerFiles[path] = Tensors.InputFiles.ReadText(path);
+            files.Add(path);
+        }
+        return new JobInputs(read.Catalog, read.Facts, writerFiles, files.Select(InputFileFact.Of).ToList());
     }
 
     /// <summary>The layout and plan every rank computes from the broadcast inputs (also what <c>--dry-run</c> prints).</summary>
-    public static Plan BuildPlan(JobInputs inputs, ConvertRequest request, FormatRegistry.Writer writer, int ranks)
+    public static Plan BuildPlan(JobInputs inputs, ConvertRequest request, int ranks) => BuildPlanWithNotes(inputs, request, ranks).Plan;
+
+    /// <summary><see cref="BuildPlan"/>, with what the writer says the user must hear (state it does not carry).</summary>
+    public static (Plan Plan, IReadOnlyList<string> Notes) BuildPlanWithNotes(JobInputs inputs, ConvertRequest request, int ranks)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        OutputLayout layout;
-        try
-        {
-            layout = writer.Layout(inputs, request);
-        }
-        catch (ArgumentException e)
-        {
-            // The writer refuses these options for this model (stage, dp size, ds_config values): bad input, not a bug.
-            throw new UnsupportedCheckpointException(request.Input, $"cannot write {request.To}: {e.Message}", e);
-        }
-        Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Files.Count, writer.Name, clock.Elapsed.TotalSeconds);
+        ICheckpointFormat target = FormatRegistry.WriterFor(request.To);
+        IFormatWriter writer = target.Writer!;
+        TargetLayout layout = writer.Layout(new WriteInput(inputs.Catalog, inputs.Source, request.DType, inputs.WriterFiles), FormatRegistry.OptionsFor(request, target));
+        Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Layout.Files.Count, target.Name, clock.Elapsed.TotalSeconds);
         long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : Executor.DirectChunkBudget(request.MaxBuffer);
-        return Planner.Build(layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything));
+        return (Planner.Build(layout.Layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything)), layout.Notes);
     }
 }

@@ -1,21 +1,23 @@
 using Ckptmpi.Conversion.Execution;
+using Ckptmpi.Formats;
 using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Conversion;
 
-/// <summary>One <c>ckptmpi convert</c> command line, parsed and checked; the same on every rank.</summary>
+/// <summary>
+/// One <c>ckptmpi convert</c> command line, parsed and checked; the same on every rank. Format-neutral fields, plus
+/// each format's typed options (<see cref="FormatOptions"/>), bound by the format itself.
+/// </summary>
 public sealed record ConvertRequest
 {
-    public required string From { get; init; }
+    /// <summary>The reader; null: the one whose probe recognises <see cref="Input"/> (<see cref="FormatRegistry.Detect"/>).</summary>
+    public string? From { get; init; }
     public required string To { get; init; }
     public required string Input { get; init; }
     public required string Output { get; init; }
-    public int? ZeroStage { get; init; }
-    public int? DpSize { get; init; }
+
+    /// <summary>Output dtype; null: the source's (its <see cref="SourceFacts.PreferredDType"/>, else each tensor's own).</summary>
     public DType? DType { get; init; }
-    public string? Tag { get; init; }
-    public string? DsConfig { get; init; }
-    public long MaxShardSize { get; init; } = 5_000_000_000;
     public long MaxBuffer { get; init; } = 256L << 20;
     public IoMode Io { get; init; } = IoMode.Direct;
     public bool Overwrite { get; init; }
@@ -26,13 +28,9 @@ public sealed record ConvertRequest
     /// <summary>Test hooks (in-process fault injection); null: read from the environment (<see cref="Journal.JournalFaults"/>).</summary>
     public Journal.JournalFaults? Faults { get; init; }
     public bool DryRun { get; init; }
-    public bool WithOptimizerStates { get; init; }
 
-    /// <summary>A config.json to carry into the output instead of the one beside the source checkpoint (if any).</summary>
-    public string? Config { get; init; }
-
-    /// <summary>ZeRO target: optimizer hyper-parameters from the command line, over --ds-config's.</summary>
-    public OptimizerOverrides Optimizer { get; init; } = new();
+    /// <summary>Options of the formats, at most one record per format; a format without one uses its defaults (<see cref="FormatRegistry.OptionsFor"/>).</summary>
+    public IReadOnlyList<FormatOptions> FormatOptions { get; init; } = [];
 
     /// <summary>Bytes per second per rank assumed by the dry run's time prediction.</summary>
     public double? AssumeBandwidth { get; init; }

@@ -1,55 +1,61 @@
 using Ckptmpi.Errors;
-using Ckptmpi.Tensors.Layout;
+using Ckptmpi.Formats;
+using Ckptmpi.Formats.DeepSpeed;
+using Ckptmpi.Formats.Safetensors;
 
 namespace Ckptmpi.Conversion;
 
 /// <summary>
-/// The readers (<c>--from</c>) and writers (<c>--to</c>) of <c>ckptmpi convert</c>, one line each: a new format is one line here.
-/// A reader runs on rank 0 only and may do I/O; a writer is a pure function of the broadcast inputs that every
-/// rank evaluates to the same layout.
+/// Every checkpoint format ckptmpi converts, one line each: the CLI and <see cref="ConversionJob"/> know formats only
+/// through this list. It lives in Conversion, the layer that composes formats, because it names every format folder:
+/// in the Formats root it would make the plug-in contract there depend on the folders that implement it.
 /// </summary>
-public static partial class FormatRegistry
+public static class FormatRegistry
 {
-    /// <summary>Reads the source's metadata: catalog, side files, input facts. Rank 0 only.</summary>
-    public sealed record Reader(string Name, string Description, Func<ConvertRequest, JobInputs> Open);
+    /// <summary>The registered formats, in the order <c>--help</c> lists them.</summary>
+    public static IReadOnlyList<ICheckpointFormat> All { get; } =
+    [
+        new HfFormat(),
+        new ZeroFormat(),
+    ];
 
-    /// <summary>
-    /// Describes every output file. <see cref="ConsumesEverything"/>: the target holds the whole model, so a source
-    /// tensor it does not write is an error rather than silently dropped.
-    /// </summary>
-    public sealed record Writer(string Name, string Description, Func<JobInputs, ConvertRequest, OutputLayout> Layout, bool ConsumesEverything = true);
+    public static IEnumerable<ICheckpointFormat> Readers => All.Where(f => f.Reader is not null);
 
-    public static IReadOnlyList<Reader> Readers => s_readers;
-
-    public static IReadOnlyList<Writer> Writers => s_writers;
-
-    private static readonly List<Reader> s_readers = [];
-    private static readonly List<Writer> s_writers = [];
+    public static IEnumerable<ICheckpointFormat> Writers => All.Where(f => f.Writer is not null);
 
     /// <exception cref="UnsupportedCheckpointException">no reader of that name; the message lists the known ones.</exception>
-    public static Reader ReaderFor(string name) =>
-        s_readers.FirstOrDefault(r => r.Name == name)
-        ?? throw new UnsupportedCheckpointException("--from", $"no reader for '{name}'; supported: {string.Join(", ", s_readers.Select(r => r.Name))}");
+    public static ICheckpointFormat ReaderFor(string name) =>
+        Readers.FirstOrDefault(f => f.Name == name)
+        ?? throw new UnsupportedCheckpointException("--from", $"no reader for '{name}'; supported: {Names(Readers)}");
 
     /// <exception cref="UnsupportedCheckpointException">no writer of that name; the message lists the known ones.</exception>
-    public static Writer WriterFor(string name) =>
-        s_writers.FirstOrDefault(w => w.Name == name)
-        ?? throw new UnsupportedCheckpointException("--to", $"no writer for '{name}'; supported: {string.Join(", ", s_writers.Select(w => w.Name))}");
+    public static ICheckpointFormat WriterFor(string name) =>
+        Writers.FirstOrDefault(f => f.Name == name)
+        ?? throw new UnsupportedCheckpointException("--to", $"no writer for '{name}'; supported: {Names(Writers)}");
 
-    /// <summary>
-    /// The reader for a checkpoint on disk, recognised by its marker files: a DeepSpeed <c>latest</c>, else safetensors.
-    /// Null when neither is there.
-    /// </summary>
-    public static string? Probe(string path)
+    /// <summary>The options of <paramref name="format"/> in <paramref name="request"/>, else the format's defaults.</summary>
+    public static FormatOptions OptionsFor(ConvertRequest request, ICheckpointFormat format) =>
+        request.FormatOptions.FirstOrDefault(o => o.Format == format.Name) ?? format.Defaults();
+
+    /// <summary>Every reader that recognises <paramref name="path"/>, with what it says the input is.</summary>
+    public static IReadOnlyList<(ICheckpointFormat Format, string What)> Probe(string path) =>
+        Readers.Select(f => (Format: f, What: f.Reader!.Probe(path))).Where(x => x.What is not null).Select(x => (x.Format, x.What!)).ToList();
+
+    /// <summary>The one reader that recognises <paramref name="path"/>, for a <c>convert</c> without <c>--from</c>.</summary>
+    /// <exception cref="FileNotFoundException">nothing at <paramref name="path"/>.</exception>
+    /// <exception cref="UnsupportedCheckpointException">no reader, or more than one, recognises it; the message lists the known formats.</exception>
+    public static (ICheckpointFormat Format, string What) Detect(string path)
     {
-        if (File.Exists(Path.Combine(path, "latest"))) return "zero";
-        if (File.Exists(path) ? path.EndsWith(".safetensors", StringComparison.Ordinal) : Directory.Exists(path) && Directory.EnumerateFiles(path, "*.safetensors").Any()) return "hf";
-        return null;
+        if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException($"--input {path}: no such file or directory", path);
+        var found = Probe(path);
+        string known = string.Join("; ", Readers.Select(f => $"{f.Name}: {f.Reader!.Description}"));
+        return found.Count switch
+        {
+            1 => found[0],
+            0 => throw new UnsupportedCheckpointException(path, $"not a checkpoint any reader recognises; pass --from (known formats: {known})"),
+            _ => throw new UnsupportedCheckpointException(path, $"ambiguous input: it looks like {string.Join(" and like ", found.Select(f => $"{f.What} (--from {f.Format.Name})"))}; pass --from to choose (known formats: {known})"),
+        };
     }
 
-    static FormatRegistry() => RegisterAll();
-
-    private static void Register(Reader reader) => s_readers.Add(reader);
-
-    private static void Register(Writer writer) => s_writers.Add(writer);
+    private static string Names(IEnumerable<ICheckpointFormat> formats) => string.Join(", ", formats.Select(f => f.Name));
 }

@@ -11,6 +11,8 @@ public sealed class ExitCodesTests
         yield return new TestCaseData(new CheckpointFormatException("a.safetensors", 0, "bad header"), ExitCodes.BadInput).SetName("Malformed input is bad input (3)");
         yield return new TestCaseData(new UnsupportedCheckpointException("dir", "Gemma3"), ExitCodes.BadInput).SetName("Unsupported input is bad input (3)");
         yield return new TestCaseData(new UsageException("--max-buffer 0"), ExitCodes.Usage).SetName("A usage exception is a usage error (2)");
+        yield return new TestCaseData(new FormatOptionException("--dp-size", "--to zero needs --dp-size"), ExitCodes.Usage).SetName("An option value a format refuses is a usage error (2)");
+        yield return new TestCaseData(new ArgumentException("bad argument"), ExitCodes.Internal).SetName("An ArgumentException from our own code is a bug (70)");
         yield return new TestCaseData(new MpiEnvironmentException("no libmpi"), ExitCodes.MpiEnvironment).SetName("An MPI environment problem is 4");
         yield return new TestCaseData(new MpiException("MPI_Bcast", 671762946, 2, "Invalid count"), ExitCodes.MpiEnvironment).SetName("A failed MPI call is 4");
         yield return new TestCaseData(new FileNotFoundException("x"), ExitCodes.IoError).SetName("A missing file is an I/O error (5)");

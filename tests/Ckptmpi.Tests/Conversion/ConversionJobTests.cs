@@ -1,3 +1,4 @@
+using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Conversion.Execution;
@@ -28,7 +29,7 @@ public sealed class ConversionJobTests
 
     private ConvertRequest Request(string output, IoMode io = IoMode.Direct) => new()
     {
-        From = "hf", To = "hf", Input = _model, Output = output, DType = DType.F32, MaxShardSize = 150_000, MaxBuffer = 64 << 10, Io = io,
+        From = "hf", To = "hf", Input = _model, Output = output, DType = DType.F32, FormatOptions = [new HfOptions { MaxShardSize = 150_000 }], MaxBuffer = 64 << 10, Io = io,
     };
 
     [Test]
@@ -106,7 +107,7 @@ public sealed class ZeroConversionJobTests
             foreach (var (ranks, io) in new[] { (1, IoMode.Direct), (2, IoMode.Direct), (4, IoMode.Direct), (2, IoMode.Aggregate), (4, IoMode.Aggregate) })
             {
                 string output = Path.Combine(dir, $"z{stage}-{ranks}-{io}");
-                var request = new ConvertRequest { From = "hf", To = "zero", Input = HfBf16, Output = output, ZeroStage = stage, DpSize = 3, MaxBuffer = 64 << 10, Io = io };
+                var request = new ConvertRequest { From = "hf", To = "zero", Input = HfBf16, Output = output, FormatOptions = [new ZeroOptions { ZeroStage = stage, DpSize = 3 }], MaxBuffer = 64 << 10, Io = io };
                 ThreadCommunicator.Run(ranks, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60));
                 runs.Add(Manifest.Read(output));
             }
@@ -129,12 +130,12 @@ public sealed class ZeroConversionJobTests
         try
         {
             string output = Path.Combine(dir, "z");
-            ConvertRequest Make(int dp) => new() { From = "hf", To = "zero", Input = HfBf16, Output = output, ZeroStage = 2, DpSize = dp, Overwrite = true };
+            ConvertRequest Make(int dp) => new() { From = "hf", To = "zero", Input = HfBf16, Output = output, FormatOptions = [new ZeroOptions { ZeroStage = 2, DpSize = dp }], Overwrite = true };
             ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Make(4)), TimeSpan.FromSeconds(60));
             Assert.That(Directory.GetFiles(Path.Combine(output, "global_step0")), Has.Length.EqualTo(5));
             ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Make(2)), TimeSpan.FromSeconds(60));
             var files = Directory.GetFiles(output, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(output, f)).Order().ToList();
-            Assert.That(files, Is.EquivalentTo(Manifest.Read(output).Outputs.Select(o => o.Path).Append(Manifest.FileName)));
+            Assert.That(files, Is.EquivalentTo(Manifest.Read(output).Outputs.Select(o => o.Path).Concat([Manifest.FileName, Ckptmpi.Conversion.Report.ReportFiles.HtmlName, Ckptmpi.Conversion.Report.ReportFiles.JsonName])));
             Assert.That(files.Count(f => f.Contains("optim_states")), Is.EqualTo(2));
         }
         finally { Directory.Delete(dir, recursive: true); }
@@ -150,8 +151,8 @@ public sealed class ZeroConversionJobTests
             string fixtureRoot = Path.Combine(TestPaths.Fixtures, "deepspeed", "z3_w2_bf16_step0");
             var request = new ConvertRequest
             {
-                From = "hf", To = "zero", Input = HfBf16, Output = output, DpSize = 2, MaxBuffer = 64 << 10,
-                DsConfig = Path.Combine(fixtureRoot, "ds_config.json"),
+                From = "hf", To = "zero", Input = HfBf16, Output = output, MaxBuffer = 64 << 10,
+                FormatOptions = [new ZeroOptions { DpSize = 2, DsConfig = Path.Combine(fixtureRoot, "ds_config.json") }],
             };
             ThreadCommunicator.Run(4, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60));
             string fixture = Path.Combine(fixtureRoot, "global_step0");
@@ -204,7 +205,7 @@ public sealed class DryRunTests
         var request = new ConvertRequest
         {
             From = "hf", To = "zero", Input = Path.Combine(TestPaths.Fixtures, "configs", "llama-3.1-8b.json"), Output = "",
-            ZeroStage = 3, DpSize = 96, DryRun = true, PlanRanks = 96,
+            FormatOptions = [new ZeroOptions { ZeroStage = 3, DpSize = 96 }], DryRun = true, PlanRanks = 96,
         };
         var clock = System.Diagnostics.Stopwatch.StartNew();
         ConversionJob.Outcome outcome = ThreadCommunicator.Run(1, comm => ConversionJob.Run(comm, request))[0];

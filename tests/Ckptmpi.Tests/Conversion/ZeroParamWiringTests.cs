@@ -1,3 +1,4 @@
+using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Errors;
@@ -31,7 +32,7 @@ public sealed class ZeroParamWiringTests
 
     private ConvertRequest ToZero(string input, string output) => new()
     {
-        From = "hf", To = "zero", Input = input, Output = output, ZeroStage = 2, DpSize = 2, DType = DType.BF16, MaxBuffer = 64 << 10,
+        From = "hf", To = "zero", Input = input, Output = output, FormatOptions = [new ZeroOptions { ZeroStage = 2, DpSize = 2 }], DType = DType.BF16, MaxBuffer = 64 << 10,
     };
 
     [Test]
@@ -78,8 +79,9 @@ public sealed class ZeroParamWiringTests
     {
         string hf = Path.Combine(_dir, "hf"), zero = Path.Combine(_dir, "zero");
         Small(tied: false).Write(hf);
-        OptimizerOverrides o = Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("zero", "adam", lr: 3e-4, betas: "0.9, 0.95", eps: 1e-6, weightDecay: 0.1);
-        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, ToZero(hf, zero) with { Optimizer = o }), TimeSpan.FromSeconds(60));
+        ConvertRequest parsed = Ckptmpi.Cli.Commands.ConvertCommand.Parse("--from", "hf", "--to", "zero", "--input", hf, "--output", zero, "--zero-stage", "2", "--dp-size", "2",
+            "--dtype", "bf16", "--max-buffer", "64KiB", "--optimizer", "adam", "--lr", "3e-4", "--betas", "0.9, 0.95", "--eps", "1e-6", "--weight-decay", "0.1");
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, parsed), TimeSpan.FromSeconds(60));
 
         var root = (PyDict)TorchArchive.Open(Path.Combine(zero, "global_step0", "bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt")).Root;
         var osd = (PyDict)root.Get("optimizer_state_dict")!;
@@ -96,10 +98,14 @@ public sealed class ZeroParamWiringTests
     [Test]
     public void Optimizer_options_are_refused_for_a_target_that_has_no_optimizer_and_bad_betas_are_usage_errors()
     {
-        Assert.Throws<Ckptmpi.Cli.UsageException>(() => Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("hf", null, lr: 1e-4, null, null, null));
-        Assert.Throws<Ckptmpi.Cli.UsageException>(() => Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("zero", null, null, "0.9", null, null));
-        Assert.Throws<Ckptmpi.Cli.UsageException>(() => Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("zero", null, null, "0.9,1.5", null, null));
-        Assert.That(Ckptmpi.Cli.Commands.ConvertCommand.Optimizer("hf", null, null, null, null, null).IsEmpty, Is.True);
+        ConvertRequest Parse(string to, params string[] more) => Ckptmpi.Cli.Commands.ConvertCommand.Parse(
+            ["--from", "hf", "--to", to, "--input", "in", "--output", "out", "--zero-stage", "2", "--dp-size", "2", .. more]);
+        int UsageExit(string to, params string[] more) => Ckptmpi.Cli.ExitCodes.For(Assert.Catch(() => Parse(to, more))!);
+        Assert.That(UsageExit("hf", "--lr", "1e-4"), Is.EqualTo(Ckptmpi.Cli.ExitCodes.Usage));
+        Assert.That(UsageExit("zero", "--betas", "0.9"), Is.EqualTo(Ckptmpi.Cli.ExitCodes.Usage));
+        Assert.That(UsageExit("zero", "--betas", "0.9,1.5"), Is.EqualTo(Ckptmpi.Cli.ExitCodes.Usage));
+        Assert.That(Parse("hf").FormatOptions.OfType<ZeroOptions>().Single().Optimizer.IsEmpty, Is.True);
+        Assert.That(Parse("zero", "--betas", "0.8,0.9").FormatOptions.OfType<ZeroOptions>().Single().Optimizer, Is.EqualTo(new OptimizerOverrides { Beta1 = 0.8, Beta2 = 0.9 }));
     }
 
     [Test]
@@ -109,11 +115,11 @@ public sealed class ZeroParamWiringTests
         string config = Path.Combine(TestPaths.Fixtures, "deepspeed", "config.json");
         Assert.That(File.Exists(Path.Combine(fixture, "config.json")), Is.False, "the fixture has no config.json beside 'latest'");
         string hf = Path.Combine(_dir, "hf");
-        var request = new ConvertRequest { From = "zero", To = "hf", Input = fixture, Output = hf, DType = DType.BF16, MaxBuffer = 64 << 10, Config = config };
+        var request = new ConvertRequest { From = "zero", To = "hf", Input = fixture, Output = hf, DType = DType.BF16, MaxBuffer = 64 << 10, FormatOptions = [new ZeroOptions { Config = config }] };
         ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60));
         Assert.That(File.ReadAllBytes(Path.Combine(hf, "config.json")), Is.EqualTo(File.ReadAllBytes(config)));
 
-        var missing = request with { Output = Path.Combine(_dir, "hf2"), Config = Path.Combine(_dir, "nope.json") };
+        var missing = request with { Output = Path.Combine(_dir, "hf2"), FormatOptions = [new ZeroOptions { Config = Path.Combine(_dir, "nope.json") }] };
         var e = Assert.Throws<RankFailedException>(() => ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, missing), TimeSpan.FromSeconds(60)));
         Assert.That(e!.Message, Does.Contain("nope.json"));
         Assert.That(e.ExitCode, Is.EqualTo(5));

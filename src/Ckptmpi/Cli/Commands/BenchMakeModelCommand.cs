@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ckptmpi.Conversion;
+using Ckptmpi.Tensors;
 using Ckptmpi.Conversion.Demo;
 
 namespace Ckptmpi.Cli.Commands;

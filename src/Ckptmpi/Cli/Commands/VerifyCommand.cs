@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Ckptmpi.Conversion;
+using Ckptmpi.Tensors;
 using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Verify;
 

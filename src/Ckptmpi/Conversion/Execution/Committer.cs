@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Checksums;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
@@ -18,7 +19,7 @@ namespace Ckptmpi.Conversion.Execution;
 public static class Executor
 {
     /// <summary>The whole-file checksum in results and manifests: CRC-32 (IEEE 802.3, zlib's crc32), as 8 hex digits.</summary>
-    public const string ChecksumAlgorithm = "crc32";
+    public const string ChecksumAlgorithm = Manifest.OutputChecksumAlgorithm;
 
     /// <exception cref="RankFailedException">any rank failed; thrown on every rank with the same message.</exception>
     public static ExecutionResult Run(ICommunicator comm, Plan plan, string sourceRoot, string outputDir, ExecutionOptions options)

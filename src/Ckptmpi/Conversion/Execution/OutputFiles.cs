@@ -38,18 +38,6 @@ internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> fi
         RandomAccess.SetLength(h, files[file].Length);
     }
 
-    /// <summary>
-    /// A new file of ours at <paramref name="path"/> (a manifest's or journal plan's temporary name): a stale file or a
-    /// link there is removed, and the file is created exclusively (<c>O_CREAT | O_EXCL</c>), so a symbolic link planted
-    /// under that name is never followed.
-    /// </summary>
-    public static FileStream CreateNew(string path)
-    {
-        var info = new FileInfo(path);
-        if (info.Exists || info.LinkTarget is not null) info.Delete(); // unlinking a planted link leaves its target alone
-        return new FileStream(path, FileMode.CreateNew, FileAccess.Write);
-    }
-
     /// <summary>A write handle on the temporary file, opened once per rank.</summary>
     /// <remarks>Thread-safe: the direct executor's write thread and its filling thread (resume checks) may ask at once.</remarks>
     public SafeFileHandle Writer(int file)

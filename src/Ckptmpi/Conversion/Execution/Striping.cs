@@ -33,7 +33,7 @@ public sealed record Striping(string Count, string Size)
         if (count != "keep" && !(int.TryParse(count, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int c) && c >= -1 && c != 0 && c <= 65535))
             throw new FormatException($"--stripe-count '{count}': give a number of OSTs (1 to 65535), -1 for all of them, or 'keep'");
         if (size is null) return Default with { Count = count };
-        long bytes = ByteSize.Parse(size);
+        long bytes = Tensors.ByteSize.Parse(size);
         if (bytes < 64 << 10 || bytes % (64 << 10) != 0 || bytes > (4L << 30))
             throw new FormatException($"--stripe-size '{size}': Lustre stripes are a multiple of 64 KiB, at most 4 GiB");
         return new Striping(count, (bytes >> 10).ToString(CultureInfo.InvariantCulture) + "K");

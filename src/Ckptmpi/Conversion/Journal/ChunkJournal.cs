@@ -266,7 +266,7 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     {
         string path = JournalPaths.PlanFile(_outputDir);
         var record = new JournalPlan(plan.Hash, plan.RankCount, plan.Files.Count, Environment.GetCommandLineArgs(), _inputs);
-        using (FileStream stream = OutputFiles.CreateNew(path + ".tmp"))
+        using (FileStream stream = Tensors.OwnFiles.CreateNew(path + ".tmp"))
         {
             JsonSerializer.Serialize(stream, record, JournalJson.Options);
             stream.Flush(flushToDisk: true);

@@ -1,3 +1,4 @@
+using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Errors;
 
 namespace Ckptmpi.Conversion.Journal;

@@ -1,3 +1,4 @@
+using Ckptmpi.Conversion.Manifests;
 namespace Ckptmpi.Conversion.Journal;
 
 /// <summary>

@@ -1,7 +1,6 @@
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Ckptmpi.Conversion.Execution;
 using Ckptmpi.Conversion.Planning;
 
 namespace Ckptmpi.Conversion.Manifests;
@@ -15,6 +14,9 @@ public sealed record Manifest
 {
     public const string FileName = "ckptmpi-manifest.json";
 
+    /// <summary>How every output file's <see cref="OutputChecksum.Checksum"/> is computed.</summary>
+    public const string OutputChecksumAlgorithm = "crc32";
+
     public string Tool { get; init; } = "ckptmpi";
     public required string Version { get; init; }
     public required IReadOnlyList<string> CommandLine { get; init; }
@@ -24,7 +26,7 @@ public sealed record Manifest
     public required string Io { get; init; }
     public string InputHeaderChecksumAlgorithm { get; init; } = InputFileFact.HeaderAlgorithm;
     public required IReadOnlyList<InputFileFact> Inputs { get; init; }
-    public string ChecksumAlgorithm { get; init; } = Executor.ChecksumAlgorithm;
+    public string ChecksumAlgorithm { get; init; } = OutputChecksumAlgorithm;
     public required IReadOnlyList<OutputChecksum> Outputs { get; init; }
     public required PlanSummary Plan { get; init; }
     public required double WallSeconds { get; init; }
@@ -44,7 +46,7 @@ public sealed record Manifest
     {
         string path = Path.Combine(outputDir, FileName);
         string tmp = path + ".tmp";
-        using (FileStream stream = OutputFiles.CreateNew(tmp))
+        using (FileStream stream = Tensors.OwnFiles.CreateNew(tmp))
         {
             JsonSerializer.Serialize(stream, this, Json);
             stream.Flush(flushToDisk: true);

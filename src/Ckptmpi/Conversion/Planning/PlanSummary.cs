@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Ckptmpi.Tensors;
 
 namespace Ckptmpi.Conversion.Planning;
 

@@ -13,9 +13,9 @@ namespace Ckptmpi.Conversion.Report;
 /// </summary>
 public static class ReportCollector
 {
-    /// <summary>Everything but the per-rank parts, known to every rank (rank 0 fills it in).</summary>
-    public sealed record JobFacts(ConvertRequest Request, PlanSummary Plan, double PlanSeconds, long InputBytes, long OutputBytes,
-                                  int OutputFiles, string Mpi, string? Striping);
+    /// <summary>Everything but the per-rank parts, known to every rank.</summary>
+    public sealed record JobFacts(IReadOnlyList<string> CommandLine, string From, string To, string Input, string Output, string Io, long MaxBuffer,
+                                  PlanSummary Plan, double PlanSeconds, long InputBytes, long OutputBytes, int OutputFiles, string Mpi, string? Striping);
 
     /// <summary>Collective: gathers the ranks' parts; on rank 0 returns the report, elsewhere null.</summary>
     public static RunReport? Collect(ICommunicator comm, RankTimeline timeline, JobFacts job, double wallSeconds)
@@ -63,16 +63,16 @@ public static class ReportCollector
     {
         Version = Manifests.Manifest.ToolVersion,
         CreatedUtc = DateTime.UtcNow,
-        CommandLine = job.Request.CommandLine,
-        From = job.Request.From,
-        To = job.Request.To,
-        Input = job.Request.Input,
-        Output = job.Request.Output,
+        CommandLine = job.CommandLine,
+        From = job.From,
+        To = job.To,
+        Input = job.Input,
+        Output = job.Output,
         DryRun = dryRun,
         Mpi = job.Mpi,
         Ranks = ranks.Count,
-        Io = job.Request.Io.ToString().ToLowerInvariant(),
-        MaxBuffer = job.Request.MaxBuffer,
+        Io = job.Io,
+        MaxBuffer = job.MaxBuffer,
         InputBytes = job.InputBytes,
         OutputBytes = job.OutputBytes,
         OutputFiles = job.OutputFiles,

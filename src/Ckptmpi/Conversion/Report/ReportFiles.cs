@@ -49,7 +49,7 @@ public static class ReportFiles
     private static void WriteAtomically(string path, byte[] bytes)
     {
         string tmp = path + ".tmp";
-        using (FileStream s = Execution.OutputFiles.CreateNew(tmp))
+        using (FileStream s = Tensors.OwnFiles.CreateNew(tmp))
         {
             s.Write(bytes);
             s.Flush(flushToDisk: true);

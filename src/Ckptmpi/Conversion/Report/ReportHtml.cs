@@ -71,7 +71,7 @@ public static partial class ReportHtml
         h.Append("</table>\n");
     }
 
-    internal static string Bytes(long n) => ByteSize.Format(n);
+    internal static string Bytes(long n) => Tensors.ByteSize.Format(n);
 
     internal static string Rate(double bytesPerSecond) => string.Create(Ci, $"{bytesPerSecond / 1e9:0.00} GB/s");
 

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using Ckptmpi.Conversion.Execution;
-using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Parallel;
 using Ckptmpi.Parallel.Timeline;
 using Serilog;
@@ -15,14 +13,12 @@ namespace Ckptmpi.Conversion.Report;
 public static class RunReports
 {
     /// <summary>Collective. Returns the HTML path on rank 0 (null elsewhere or if writing failed).</summary>
-    public static string? WriteRun(ICommunicator comm, RankTimeline timeline, ConvertRequest request, JobInputs inputs, PlanSummary plan,
-                                   double planSeconds, ExecutionResult execution, Stopwatch clock, string? striping)
+    /// <param name="requested">--report (a file or folder), or null for the output directory.</param>
+    public static string? WriteRun(ICommunicator comm, RankTimeline timeline, ReportCollector.JobFacts facts, string? requested, Stopwatch clock)
     {
-        var facts = new ReportCollector.JobFacts(request, plan, planSeconds, inputs.Facts.Sum(f => f.Size), execution.Files.Sum(f => f.Size),
-                                                 execution.Files.Count, comm.Implementation, striping);
         double start = clock.Elapsed.TotalSeconds;
         RunReport? report = ReportCollector.Collect(comm, timeline, facts, start);
-        string? path = report is null ? null : TryWrite(report, ReportFiles.HtmlPath(request.Report, request.Output));
+        string? path = report is null ? null : TryWrite(report, ReportFiles.HtmlPath(requested, facts.Output));
         if (path is not null)
         {
             double seconds = clock.Elapsed.TotalSeconds - start;
@@ -31,12 +27,9 @@ public static class RunReports
         return path;
     }
 
-    /// <summary>Rank 0 of a dry run with <c>--report</c>: the predicted timeline at <c>--assume-bandwidth</c> (default 1 GB/s per rank).</summary>
-    public static string? WritePrediction(ConvertRequest request, JobInputs inputs, PlanSummary plan, double planSeconds, string mpi)
-    {
-        var facts = new ReportCollector.JobFacts(request, plan, planSeconds, inputs.Facts.Sum(f => f.Size), plan.BytesWritten, plan.Files, mpi, null);
-        return TryWrite(ReportCollector.Predict(facts, request.AssumeBandwidth ?? 1e9), ReportFiles.HtmlPath(request.Report, request.Output));
-    }
+    /// <summary>Rank 0 of a dry run with <c>--report</c>: the predicted timeline at <paramref name="bytesPerSecond"/> per rank.</summary>
+    public static string? WritePrediction(ReportCollector.JobFacts facts, string requested, double bytesPerSecond) =>
+        TryWrite(ReportCollector.Predict(facts, bytesPerSecond), ReportFiles.HtmlPath(requested, facts.Output));
 
     private static string? TryWrite(RunReport report, string path)
     {

@@ -1,4 +1,5 @@
 using Ckptmpi.Conversion.Manifests;
+using Ckptmpi.Formats;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Layout;
@@ -72,17 +73,22 @@ public static class ValueVerifier
     /// <summary>The dtype the output stores the tensor in (a ZeRO reader may expose fp16 buffers as logical fp32).</summary>
     private static DType CompareAs(SourceTensor output) => output.Pieces.Count > 0 ? output.Pieces[0].StoredDType : output.DType;
 
-    private static JobInputs Open(string format, string dir, string? tag) =>
-        FormatRegistry.ReaderFor(format).Open(new ConvertRequest { From = format, To = format, Input = dir, Output = "", Tag = tag });
+    private static JobInputs Open(string format, string dir, string? tag)
+    {
+        ICheckpointFormat f = FormatRegistry.ReaderFor(format);
+        SourceMetadata read = f.Reader!.Open(new ReadSettings(dir), f.Defaults(tag));
+        return new JobInputs(read.Catalog, read.Facts);
+    }
 
     /// <summary>
-    /// [source format, output format]: as given, else recognised on disk (<see cref="FormatRegistry.Probe"/>: the
+    /// [source format, output format]: as given, else recognised on disk by the one reader whose probe knows it (the
     /// source may be any checkpoint of the model, e.g. the HF original of a round trip), else the manifest's from/to.
     /// </summary>
     private static string[] ResolveFormats(string outputDir, string sourceDir, Formats f)
     {
         Manifest? manifest = File.Exists(Path.Combine(outputDir, Manifest.FileName)) ? Manifest.Read(outputDir) : null;
-        return [f.Source ?? FormatRegistry.Probe(sourceDir) ?? manifest?.From ?? "hf", f.Output ?? FormatRegistry.Probe(outputDir) ?? manifest?.To ?? "hf"];
+        static string? Probed(string dir) => FormatRegistry.Probe(dir) is [var one] ? one.Format.Name : null;
+        return [f.Source ?? Probed(sourceDir) ?? manifest?.From ?? "hf", f.Output ?? Probed(outputDir) ?? manifest?.To ?? "hf"];
     }
 
     private static string Shape(IReadOnlyList<long> shape) => $"[{string.Join(", ", shape)}]";

@@ -20,9 +20,9 @@ namespace Ckptmpi.Formats.DeepSpeed;
 /// <remarks>
 /// Catalog names: HF parameter names. With <c>withOptimizerStates</c>, each trainable param also gets
 /// <c>{name}.exp_avg</c> and <c>{name}.exp_avg_sq</c> (fp32, the param's shape) and, when the optimizer keeps
-/// <c>step</c> as a tensor (torch Adam), <c>{name}.step</c> (a 0-dim tensor); an int step (FusedAdam) is in the
-/// attribute <c>optimizer.step</c>. Attributes: <c>zero.stage</c>, <c>zero.dp_size</c>, <c>zero.optimizer</c>,
-/// <c>zero.tag</c>, <c>zero.module_dtype</c>, <c>ds_version</c>, <c>optimizer.step</c>.
+/// <c>step</c> as a tensor (torch Adam), <c>{name}.step</c> (a 0-dim tensor); an int step (FusedAdam) is
+/// <see cref="ZeroCheckpointInfo.Step"/>. What the checkpoint says about itself (stage, dp size, optimizer, tag,
+/// versions) is <see cref="ZeroSource.Info"/>.
 /// </remarks>
 public static class ZeroCheckpoint
 {
@@ -32,7 +32,10 @@ public static class ZeroCheckpoint
     /// <summary>Opens the checkpoint under <paramref name="dir"/> (the folder holding <c>latest</c>) at <paramref name="tag"/> (default: the tag named in <c>latest</c>).</summary>
     /// <exception cref="CheckpointFormatException">Missing <c>latest</c> or tag folder, a missing, extra or mismatched rank file, inconsistent metadata, partitions that do not add up.</exception>
     /// <exception cref="UnsupportedCheckpointException">Pipeline or tensor parallel checkpoints, MoE groups with different partition counts, elastic optimizer state.</exception>
-    public static SourceCatalog Open(string dir, string? tag = null, bool withOptimizerStates = false)
+    public static SourceCatalog Open(string dir, string? tag = null, bool withOptimizerStates = false) => Read(dir, tag, withOptimizerStates).Catalog;
+
+    /// <summary>As <see cref="Open"/>, with what the checkpoint's metadata says about the run that saved it.</summary>
+    public static ZeroSource Read(string dir, string? tag = null, bool withOptimizerStates = false)
     {
         (string tagName, string tagDir) = ResolveTag(dir, tag);
         return new ZeroCheckpointReader(tagName, tagDir, withOptimizerStates).Read();

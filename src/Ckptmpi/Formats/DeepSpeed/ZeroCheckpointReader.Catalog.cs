@@ -61,6 +61,6 @@ internal sealed partial class ZeroCheckpointReader
                 if (moments.TryGetValue(t.Name + suffix, out SourceTensor? m)) ordered.Add(m);
             }
         }
-        return new SourceCatalog(_dir, ordered, _attributes);
+        return new SourceCatalog(_dir, ordered);
     }
 }

@@ -290,7 +290,7 @@ internal sealed partial class ZeroCheckpointReader
             PyFloat x => x.Value.ToString("R", CultureInfo.InvariantCulture),
             _ => "0",
         };
-        _attributes["optimizer.step"] = s;
+        _step = s;
     }
 
     /// <summary>

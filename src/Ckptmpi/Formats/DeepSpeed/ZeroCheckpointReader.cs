@@ -18,7 +18,8 @@ internal sealed partial class ZeroCheckpointReader
     private readonly bool _withOptimizer;
     private readonly Dictionary<string, SourceTensor> _tensors = new(StringComparer.Ordinal);
     private readonly List<string> _trainableOrder = new();
-    private readonly Dictionary<string, string> _attributes = new(StringComparer.Ordinal);
+    private ZeroCheckpointInfo? _info;
+    private string? _step;
     private readonly List<SourceTensor> _optimizerTensors = new();
 
     public ZeroCheckpointReader(string tag, string dir, bool withOptimizer)
@@ -35,7 +36,7 @@ internal sealed partial class ZeroCheckpointReader
         return TorchArchive.Open(path);
     }
 
-    public SourceCatalog Read()
+    public ZeroSource Read()
     {
         string[] present = Directory.GetFiles(_dir).Select(f => Path.GetFileName(f)!).ToArray();
         RejectUnsupportedLayouts(present);
@@ -87,15 +88,17 @@ internal sealed partial class ZeroCheckpointReader
                 throw new CheckpointFormatException(optims[r].Path, null, $"zero_stage is {ZeroStage(zs, optims[r].Path)} but rank 0's file says {stage}");
         }
 
-        _attributes["zero.stage"] = stage.ToString(CultureInfo.InvariantCulture);
-        _attributes["zero.dp_size"] = world.ToString(CultureInfo.InvariantCulture);
-        _attributes["zero.optimizer"] = kind switch { ZeroKind.Stage3 => "DeepSpeedZeroOptimizer_Stage3", ZeroKind.Bf16Optimizer => "BF16_Optimizer", _ => "DeepSpeedZeroOptimizer" };
-        _attributes["zero.tag"] = _tag;
-        _attributes["zero.bf16"] = bf16Prefix ? "true" : "false";
-        if (modelRoot.Get("ds_version") is PyString v) _attributes["ds_version"] = v.Value;
-
         PyDict? module = modelRoot.Get("module") as PyDict;
-        if (module?.Items.FirstOrDefault().Value is PyTensor first) _attributes["zero.module_dtype"] = first.DType.TorchName();
+        _info = new ZeroCheckpointInfo
+        {
+            Stage = stage,
+            DpSize = world,
+            Optimizer = kind switch { ZeroKind.Stage3 => "DeepSpeedZeroOptimizer_Stage3", ZeroKind.Bf16Optimizer => "BF16_Optimizer", _ => "DeepSpeedZeroOptimizer" },
+            Tag = _tag,
+            Bf16 = bf16Prefix,
+            DsVersion = (modelRoot.Get("ds_version") as PyString)?.Value,
+            ModuleDType = module?.Items.FirstOrDefault().Value is PyTensor first ? first.DType : null,
+        };
 
         if (kind == ZeroKind.Stage3)
         {
@@ -109,7 +112,8 @@ internal sealed partial class ZeroCheckpointReader
             ReadStage12(kind, modelRoot, model0, optims, osds);
         }
         ReadBuffersAndAliases(modelRoot, model0);
-        return BuildCatalog(module);
+        SourceCatalog catalog = BuildCatalog(module);
+        return new ZeroSource(catalog, _info! with { Step = _step, StateTensors = _optimizerTensors.Select(t => t.Name).ToArray() });
     }
 
     private void RejectUnsupportedLayouts(string[] present)

@@ -26,7 +26,7 @@ public static class ZeroParams
         var names = hf.Tensors.Select(t => t.Name).Where(n => !n.EndsWith(RotaryInvFreqSuffix, StringComparison.Ordinal)).ToList();
         if (tieWordEmbeddings)
         {
-            if (!hf.Contains(EmbedTokens)) throw new ArgumentException($"tie_word_embeddings is set but the source has no '{EmbedTokens}'");
+            if (!hf.Contains(EmbedTokens)) throw new CheckpointFormatException(hf.Root, null, $"config.json sets tie_word_embeddings but the source has no '{EmbedTokens}'");
             if (!hf.Contains(LmHead)) names.Add(LmHead);
         }
         var specs = new List<ParamSpec>(names.Count);

@@ -78,9 +78,6 @@ public static class PytorchBinCheckpoint
             if (extra is not null)
                 throw new CheckpointFormatException(Path.Combine(dir, extra), null, $"{IndexFileName} does not name this file; move it out of the checkpoint directory");
         }
-        var attributes = new Dictionary<string, string> { ["format"] = "pytorch_bin" };
-        string config = Path.Combine(dir, SafetensorsFormat.ConfigFileName);
-        if (File.Exists(config)) attributes[SafetensorsFormat.ConfigFileName] = config;
-        return new SourceCatalog(dir, tensors.Select(t => t.Tensor).ToList(), attributes);
+        return new SourceCatalog(dir, tensors.Select(t => t.Tensor).ToList());
     }
 }

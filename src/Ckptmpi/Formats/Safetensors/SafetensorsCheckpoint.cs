@@ -144,8 +144,6 @@ public sealed class SafetensorsCheckpoint
             foreach (SafetensorsTensorInfo t in s.Header.Tensors)
                 tensors.Add(new SourceTensor(t.Name, t.DType, t.Shape, [new SourcePiece(0, t.ElementCount, s.RelativePath, t.FileRange.Start, t.DType)]));
         }
-        var attributes = new Dictionary<string, string> { ["format"] = "safetensors" };
-        if (ConfigPath is not null) attributes[SafetensorsFormat.ConfigFileName] = ConfigPath;
-        return new SourceCatalog(Root, tensors, attributes);
+        return new SourceCatalog(Root, tensors);
     }
 }

@@ -8,7 +8,7 @@ public sealed class SourceCatalog
 {
     private readonly Dictionary<string, SourceTensor> _byName;
 
-    public SourceCatalog(string root, IReadOnlyList<SourceTensor> tensors, IReadOnlyDictionary<string, string>? attributes = null)
+    public SourceCatalog(string root, IReadOnlyList<SourceTensor> tensors)
     {
         Root = root;
         Tensors = tensors;
@@ -18,16 +18,12 @@ public sealed class SourceCatalog
             if (!_byName.TryAdd(t.Name, t))
                 throw new ArgumentException($"tensor '{t.Name}' is listed twice", nameof(tensors));
         }
-        Attributes = attributes ?? new Dictionary<string, string>();
     }
 
     /// <summary>Directory the <see cref="SourcePiece.File"/> paths are relative to.</summary>
     public string Root { get; }
 
     public IReadOnlyList<SourceTensor> Tensors { get; }
-
-    /// <summary>Free-form facts a reader passes on (e.g. "config.json" path, ZeRO stage); never tensor data.</summary>
-    public IReadOnlyDictionary<string, string> Attributes { get; }
 
     public SourceTensor this[string name] => _byName.TryGetValue(name, out SourceTensor? t)
         ? t

@@ -1,3 +1,4 @@
+using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Conversion.Execution;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Errors;

@@ -1,3 +1,4 @@
+using Ckptmpi.Formats.Safetensors;
 using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Conversion.Execution;
@@ -33,16 +34,16 @@ public sealed class ChunkJournalTests
 
     private ConvertRequest Request(string output, IoMode io = IoMode.Direct) => new()
     {
-        From = "hf", To = "hf", Input = _model, Output = output, DType = DType.F32, MaxShardSize = 150_000, MaxBuffer = 64 << 10, Io = io,
+        From = "hf", To = "hf", Input = _model, Output = output, DType = DType.F32, FormatOptions = [new HfOptions { MaxShardSize = 150_000 }], MaxBuffer = 64 << 10, Io = io,
     };
 
     /// <summary>The input identities the journal records, as ConversionJob passes them.</summary>
-    private static IReadOnlyList<InputFileFact> InputsOf(ConvertRequest request) => FormatRegistry.ReaderFor(request.From).Open(request).Facts;
+    private static IReadOnlyList<InputFileFact> InputsOf(ConvertRequest request) => ConversionJob.ReadInputs(request).Facts;
 
     private static Plan PlanFor(ConvertRequest request, int ranks)
     {
-        JobInputs inputs = FormatRegistry.ReaderFor(request.From).Open(request);
-        return ConversionJob.BuildPlan(inputs, request, FormatRegistry.WriterFor(request.To), ranks);
+        JobInputs inputs = ConversionJob.ReadInputs(request);
+        return ConversionJob.BuildPlan(inputs, request, ranks);
     }
 
     private static (List<OutputChecksum> Files, ChunkJournal[] Journals) Execute(Plan plan, ConvertRequest request, int ranks, bool resume, JournalFaults? faults = null)
@@ -174,7 +175,7 @@ public sealed class ChunkJournalTests
 
         string[] messages = ThreadCommunicator.Run(2, comm =>
         {
-            try { ConversionJob.Run(comm, request with { Resume = true, MaxShardSize = 100_000 }); return "no error"; }
+            try { ConversionJob.Run(comm, request with { Resume = true, FormatOptions = [new HfOptions { MaxShardSize = 100_000 }] }); return "no error"; }
             catch (RankFailedException e) { return e.Message; }
         }, TimeSpan.FromSeconds(60));
         Assert.That(messages.Distinct().Single(), Does.Contain("plan.json").And.Contain("different").Or.Contain("this command plans"));

@@ -1,6 +1,10 @@
 using Ckptmpi.Conversion.Execution;
 using Ckptmpi.Conversion.Manifests;
 
+using Ckptmpi.Formats.DeepSpeed;
+
+using Ckptmpi.Formats.Safetensors;
+
 namespace Ckptmpi.Tests.Conversion.Trust;
 
 /// <summary>
@@ -34,7 +38,7 @@ public sealed class OutputDirectoryTrustTests : TrustFixture
         Directory.CreateDirectory(output);
         Directory.CreateDirectory(elsewhere);
         Directory.CreateSymbolicLink(Path.Combine(output, "global_step0"), elsewhere);
-        var request = HfToHf(output) with { To = "zero", ZeroStage = 3, DpSize = 2, DType = null };
+        var request = HfToHf(output) with { To = "zero", FormatOptions = [new ZeroOptions { ZeroStage = 3, DpSize = 2 }], DType = null };
 
         string? message = RunInProcess(request, ranks: 3);
         Assert.That(message, Does.Contain("global_step0").And.Contain("symbolic link"));
@@ -73,7 +77,7 @@ public sealed class OutputDirectoryTrustTests : TrustFixture
         Directory.CreateDirectory(output);
         foreach (string f in Directory.GetFiles(Model)) File.Copy(f, Path.Combine(output, Path.GetFileName(f)));
         string[] before = FilesUnder(output);
-        var request = HfToHf(output, overwrite: true) with { MaxShardSize = 1L << 40 };
+        var request = HfToHf(output, overwrite: true) with { FormatOptions = [new HfOptions { MaxShardSize = 1L << 40 }] };
 
         string? message = RunInProcess(request);
         Assert.That(message, Does.Contain("model.safetensors.index.json").And.Contain("did not write them"));
@@ -83,7 +87,7 @@ public sealed class OutputDirectoryTrustTests : TrustFixture
         Directory.Delete(output, recursive: true);
         Assert.That(RunInProcess(HfToHf(output)), Is.Null);
         Assert.That(RunInProcess(request), Is.Null);
-        Assert.That(FilesUnder(output), Is.EquivalentTo(Manifest.Read(output).Outputs.Select(o => o.Path).Append(Manifest.FileName)));
+        Assert.That(FilesUnder(output), Is.EquivalentTo(Manifest.Read(output).Outputs.Select(o => o.Path).Concat([Manifest.FileName, Ckptmpi.Conversion.Report.ReportFiles.HtmlName, Ckptmpi.Conversion.Report.ReportFiles.JsonName])));
         Assert.That(FilesUnder(output), Has.None.Contains("index.json"));
     }
 

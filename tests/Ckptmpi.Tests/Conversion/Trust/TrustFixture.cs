@@ -4,6 +4,8 @@ using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors;
 
+using Ckptmpi.Formats.Safetensors;
+
 namespace Ckptmpi.Tests.Conversion.Trust;
 
 /// <summary>
@@ -35,7 +37,7 @@ public abstract class TrustFixture
 
     protected ConvertRequest HfToHf(string output, bool overwrite = false, bool resume = false) => new()
     {
-        From = "hf", To = "hf", Input = Model, Output = output, DType = DType.F32, MaxShardSize = 150_000, MaxBuffer = 64 << 10,
+        From = "hf", To = "hf", Input = Model, Output = output, DType = DType.F32, FormatOptions = [new HfOptions { MaxShardSize = 150_000 }], MaxBuffer = 64 << 10,
         Overwrite = overwrite, Resume = resume,
     };
 

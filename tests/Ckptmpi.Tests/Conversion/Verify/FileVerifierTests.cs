@@ -1,3 +1,4 @@
+using Ckptmpi.Formats.Safetensors;
 using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Conversion.Manifests;
@@ -21,7 +22,7 @@ public sealed class FileVerifierTests
         string model = Path.Combine(_dir, "model");
         new DemoModel { HiddenSize = 64, IntermediateSize = 172, Layers = 2, VocabSize = 500, Heads = 4, KvHeads = 2, MaxShardBytes = 200_000 }.Write(model);
         _output = Path.Combine(_dir, "out");
-        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, new ConvertRequest { From = "hf", To = "hf", Input = model, Output = _output, DType = DType.F32, MaxShardSize = 150_000 }), TimeSpan.FromSeconds(60));
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, new ConvertRequest { From = "hf", To = "hf", Input = model, Output = _output, DType = DType.F32, FormatOptions = [new HfOptions { MaxShardSize = 150_000 }] }), TimeSpan.FromSeconds(60));
     }
 
     [OneTimeTearDown]

@@ -1,3 +1,4 @@
+using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Conversion.Verify;
@@ -35,7 +36,8 @@ public sealed class ValueVerifierTests
         string output = Path.Combine(_dir, name);
         ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, new ConvertRequest
         {
-            From = from, To = to, Input = input, Output = output, DType = dtype, ZeroStage = stage, DpSize = dp, MaxShardSize = 200_000,
+            From = from, To = to, Input = input, Output = output, DType = dtype,
+            FormatOptions = [new HfOptions { MaxShardSize = 200_000 }, new ZeroOptions { ZeroStage = stage, DpSize = dp }],
         }), TimeSpan.FromSeconds(120));
         return output;
     }

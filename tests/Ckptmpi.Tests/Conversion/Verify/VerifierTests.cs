@@ -1,3 +1,4 @@
+using Ckptmpi.Formats.Safetensors;
 using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Conversion.Verify;
@@ -16,7 +17,7 @@ public sealed class VerifierTests
         {
             string model = Path.Combine(dir, "model"), output = Path.Combine(dir, "out");
             new DemoModel { Layers = 1, VocabSize = 300, MaxShardBytes = 300_000 }.Write(model);
-            var request = new ConvertRequest { From = "hf", To = "hf", Input = model, Output = output, DType = DType.F16, MaxShardSize = 400_000 };
+            var request = new ConvertRequest { From = "hf", To = "hf", Input = model, Output = output, DType = DType.F16, FormatOptions = [new HfOptions { MaxShardSize = 400_000 }] };
             ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60));
 
             var clean = ThreadCommunicator.Run(3, comm => Verifier.CheckFiles(comm, output).Concat(Verifier.CheckValues(comm, output, model)).ToList(), TimeSpan.FromSeconds(60));

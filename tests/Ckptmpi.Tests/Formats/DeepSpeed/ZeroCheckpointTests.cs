@@ -11,11 +11,13 @@ public sealed class ZeroCheckpointTests
     [TestCaseSource(typeof(DeepSpeedFixtures), nameof(DeepSpeedFixtures.All))]
     public void Fixture_weights_and_adam_moments_equal_the_reference_exactly(DeepSpeedFixtures.Fixture f)
     {
-        SourceCatalog c = ZeroCheckpoint.Open(f.Dir, tag: null, withOptimizerStates: true);
+        ZeroSource source = ZeroCheckpoint.Read(f.Dir, tag: null, withOptimizerStates: true);
+        SourceCatalog c = source.Catalog;
         string[] names = DeepSpeedFixtures.TinyPadParams.Select(p => p.Name).ToArray();
         Assert.That(c.Tensors.Where(t => !t.Name.Contains(".exp_avg") && !t.Name.EndsWith(".step")).Select(t => t.Name), Is.EqualTo(names), "weights in module order");
-        Assert.That(c.Attributes["zero.stage"], Is.EqualTo(f.Stage.ToString()));
-        Assert.That(c.Attributes["zero.dp_size"], Is.EqualTo(f.World.ToString()));
+        Assert.That(source.Info.Stage, Is.EqualTo(f.Stage));
+        Assert.That(source.Info.DpSize, Is.EqualTo(f.World));
+        Assert.That(source.Info.StateTensors, Is.EquivalentTo(c.Tensors.Select(t => t.Name).Where(n => n.Contains(".exp_avg") || n.EndsWith(".step"))));
         foreach (var (name, shape) in DeepSpeedFixtures.TinyPadParams)
         {
             SourceTensor t = c[name];
@@ -38,9 +40,10 @@ public sealed class ZeroCheckpointTests
     [Test]
     public void Without_optimizer_states_the_catalog_holds_only_weights()
     {
-        SourceCatalog c = ZeroCheckpoint.Open(DeepSpeedFixtures.All.First(f => f.Name == "z3_w4_bf16").Dir);
-        Assert.That(c.Tensors, Has.Count.EqualTo(21));
-        Assert.That(c.Attributes["zero.optimizer"], Is.EqualTo("DeepSpeedZeroOptimizer_Stage3"));
+        ZeroSource source = ZeroCheckpoint.Read(DeepSpeedFixtures.All.First(f => f.Name == "z3_w4_bf16").Dir);
+        Assert.That(source.Catalog.Tensors, Has.Count.EqualTo(21));
+        Assert.That(source.Info.Optimizer, Is.EqualTo("DeepSpeedZeroOptimizer_Stage3"));
+        Assert.That(source.Info.StateTensors, Is.Empty);
     }
 
     private static string CopyFixture(string name)

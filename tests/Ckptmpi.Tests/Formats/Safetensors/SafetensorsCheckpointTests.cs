@@ -47,7 +47,7 @@ public sealed class SafetensorsCheckpointTests
         var reference = TorchReference();
         SourceCatalog c = SafetensorsCheckpoint.Open(Hf("tiny-pad-bf16"));
         Assert.That(c.Tensors.Select(t => t.Name), Is.EquivalentTo(reference.Keys));
-        Assert.That(c.Attributes["config.json"], Is.EqualTo(Path.Combine(Hf("tiny-pad-bf16"), "config.json")));
+        Assert.That(SafetensorsCheckpoint.Load(Hf("tiny-pad-bf16")).ConfigPath, Is.EqualTo(Path.Combine(Hf("tiny-pad-bf16"), "config.json")));
         foreach (SourceTensor t in c.Tensors)
         {
             Assert.That(t.DType, Is.EqualTo(DType.BF16));

@@ -2,7 +2,7 @@ using Ckptmpi.Errors;
 using Ckptmpi.Model;
 using Ckptmpi.Tensors.Layout;
 
-namespace Ckptmpi.Conversion.Verify;
+namespace Ckptmpi.Formats;
 
 /// <summary>
 /// Proves a source's tensors agree with the <c>config.json</c> beside them before anything is planned (bad input of the kind

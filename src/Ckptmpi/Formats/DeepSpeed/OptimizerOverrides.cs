@@ -1,6 +1,4 @@
-using Ckptmpi.Formats.DeepSpeed;
-
-namespace Ckptmpi.Conversion;
+namespace Ckptmpi.Formats.DeepSpeed;
 
 /// <summary>
 /// Optimizer hyper-parameters given on the command line (<c>--optimizer --lr --betas --eps --weight-decay</c>) for a ZeRO

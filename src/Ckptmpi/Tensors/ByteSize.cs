@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace Ckptmpi.Conversion;
+namespace Ckptmpi.Tensors;
 
 /// <summary>Sizes as users write them: <c>64MiB</c>, <c>1GiB</c>, <c>5GB</c>, <c>512k</c>, <c>1048576</c>; and back to text.</summary>
 public static partial class ByteSize

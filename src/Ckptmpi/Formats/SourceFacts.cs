@@ -1,0 +1,25 @@
+using Ckptmpi.Tensors;
+
+namespace Ckptmpi.Formats;
+
+/// <summary>
+/// What a reader tells any writer about the source besides where its tensors live, typed so that a writer of any
+/// format understands a reader of any other. Broadcast from rank 0 with the catalog.
+/// </summary>
+public sealed record SourceFacts
+{
+    /// <summary>The reader that produced these facts (<see cref="ICheckpointFormat.Name"/>).</summary>
+    public required string Format { get; init; }
+
+    /// <summary>The model's config.json text, when the source has one (or <c>--config</c> named one): writers carry it beside their output.</summary>
+    public string? ModelConfigJson { get; init; }
+
+    /// <summary>
+    /// The dtype a target writes when <c>--dtype</c> is not given; null: each tensor's own. A ZeRO source says fp32,
+    /// the dtype of the master weights its catalog exposes.
+    /// </summary>
+    public DType? PreferredDType { get; init; }
+
+    /// <summary>Training state the source holds beyond the weights (optimizer moments, step); null when it holds none.</summary>
+    public TrainingState? Training { get; init; }
+}
