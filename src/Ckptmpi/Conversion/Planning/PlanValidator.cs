@@ -24,6 +24,18 @@ internal static class PlanValidator
             ValidateCrcFields(f);
             foreach (OutputSegment s in f.Segments)
             {
+                if (s is ViewSegment vs)
+                {
+                    foreach (var (tensor, elements) in ViewValidator.ValidateSegment(catalog, f, vs))
+                    {
+                        if (consumed is null) continue;
+                        if (!consumed.TryGetValue(tensor, out var used)) consumed[tensor] = used = [];
+                        // A part's box is counted as a run of its size: the check below sees the tensor as covered once
+                        // its parts add up to every element (parts of one tensor in different records do not overlap).
+                        used.Add((used.Count == 0 ? 0 : used.Max(u => u.Item1 + u.Item2), elements));
+                    }
+                    continue;
+                }
                 if (s is not TensorSegment ts) continue;
                 if (!catalog.Contains(ts.Tensor))
                     throw new UnsupportedCheckpointException(catalog.Root, $"output file '{f.RelativePath}' needs tensor '{ts.Tensor}' at byte {ts.Offset}, which the source does not have ({catalog.Tensors.Count} tensors)");
@@ -50,6 +62,11 @@ internal static class PlanValidator
 
     private static void ValidatePieces(SourceCatalog catalog, SourceTensor t)
     {
+        if (t.Pieces.Any(p => !p.IsFlat))
+        {
+            ViewValidator.ValidatePieces(catalog, t);
+            return;
+        }
         long at = 0;
         foreach (SourcePiece p in t.Pieces.OrderBy(p => p.FirstElement))
         {
