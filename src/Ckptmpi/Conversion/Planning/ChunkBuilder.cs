@@ -159,8 +159,11 @@ internal sealed class ChunkBuilder
             _reduces.Add(new ReduceStep(stageAt, v.Shape, v.Op, _outUsed));
             return v.Length;
         }
+        // Each take reads every overlapping shard once: a nearly full chunk closes rather than taking a sliver.
+        if (_outUsed > 0 && free < _budget / 8) return 0;
         long first = (at - v.Offset) / outSize, last = (end - v.Offset) / outSize;
-        long n = Math.Min(last - first, free / outSize);
+        // First guess: the sources staged at their stored size next to the output (exact for shards cut along rows or columns).
+        long n = Math.Min(last - first, free / (outSize + _views.StoredSize(v)));
         while (n > 0)
         {
             (Box slab, long count) = SplitShapes.FirstBlock(v.Shape, first, first + n);
@@ -172,7 +175,8 @@ internal sealed class ChunkBuilder
                 return count * outSize;
             }
             if (count == 1) break;
-            n = count / 2;
+            // Staging grows about linearly with the slab: shrink in proportion (a little more, for alignment and partial rows).
+            n = Math.Min(count - 1, Math.Max(1, (long)(count * (free / (double)need) * 0.98)));
         }
         if (_outUsed > 0) return 0;
         throw new UnsupportedCheckpointException(_sources.Root,

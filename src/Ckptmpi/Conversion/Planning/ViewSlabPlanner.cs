@@ -35,11 +35,15 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
             Box? e = slab.Intersect(part.Destination);
             if (e is null) continue;
             Box f = SourceBox(part, e);
+            long[]? lastR = null;
+            List<Box> fBoxes = [];
             foreach (PieceInR piece in Pieces(part))
             {
+                // Pieces of one split shape share their refinement (interned), so the part's box is decomposed once for them.
+                if (!ReferenceEquals(piece.R, lastR)) (lastR, fBoxes) = (piece.R, SplitShapes.Decompose(part.Split, f, piece.R));
                 var found = new List<(long SrcAt, long DstAt, long[] Shape, long[] Src, long[] Dst)>();
                 long min = long.MaxValue, end = long.MinValue;
-                foreach (Box fb in SplitShapes.Decompose(part.Split, f, piece.R))
+                foreach (Box fb in fBoxes)
                 foreach (Box pb in piece.Boxes)
                 {
                     if (fb.Intersect(pb) is not Box q) continue;
@@ -65,6 +69,16 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
             }
         }
         return new SlabPlan(reads, gathers, staging);
+    }
+
+    /// <summary>The largest stored element size among the pieces of the record's tensors.</summary>
+    public int StoredSize(ViewSegment v)
+    {
+        int size = 1;
+        foreach (ViewPart part in v.Parts)
+        foreach ((SourcePiece p, _) in sources.Pieces(part.Tensor))
+            size = Math.Max(size, p.StoredDType.SizeInBytes());
+        return size;
     }
 
     /// <summary>The box of the part's split shape that fills destination box <paramref name="e"/> (broadcast axes: the one source index).</summary>
@@ -153,10 +167,12 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
         if (_cache.TryGetValue(key, out PieceInR[]? cached)) return cached;
         long numel = sources.ElementCount(part.Tensor);
         var list = new List<PieceInR>();
+        var refinements = new Dictionary<string, long[]>(StringComparer.Ordinal);
         foreach ((SourcePiece p, int file) in sources.Pieces(part.Tensor))
         {
             long[] split = p.SplitOf(numel);
-            long[] r = SplitShapes.CommonRefinement(part.Split, split);
+            string splitKey = string.Join(",", split);
+            if (!refinements.TryGetValue(splitKey, out long[]? r)) refinements[splitKey] = r = SplitShapes.CommonRefinement(part.Split, split);
             (int First, int Count)[] pieceGroups = SplitShapes.Groups(split, r);
             TensorView stored = p.StoredView(numel);
             var strides = new long[r.Length];
@@ -171,6 +187,6 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
             }
             list.Add(new PieceInR(p, file, r, SplitShapes.Groups(part.Split, r), SplitShapes.Decompose(split, p.Box, r), strides, stored.Offset));
         }
-        return _cache[key] = list.ToArray();
+        return _cache[key] = list.OrderBy(x => Array.IndexOf(refinements.Values.ToArray(), x.R)).ToArray();
     }
 }

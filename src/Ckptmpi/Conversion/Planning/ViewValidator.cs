@@ -39,6 +39,7 @@ internal static class ViewValidator
     private static bool Overlap(SourcePiece a, SourcePiece b, long numel)
     {
         long[] sa = a.SplitOf(numel), sb = b.SplitOf(numel);
+        if (sa.AsSpan().SequenceEqual(sb)) return a.Box.Intersect(b.Box) is not null;
         long[] r = SplitShapes.CommonRefinement(sa, sb);
         List<Box> ba = SplitShapes.Decompose(sa, a.Box, r), bb = SplitShapes.Decompose(sb, b.Box, r);
         return ba.Any(x => bb.Any(y => x.Intersect(y) is not null));

@@ -65,7 +65,15 @@ public sealed class Box : IEquatable<Box>
     }
 
     /// <summary>Whether the box lies inside a tensor of <paramref name="shape"/>.</summary>
-    public bool FitsIn(IReadOnlyList<long> shape) => shape.Count == Rank && Full(shape).Contains(this);
+    public bool FitsIn(IReadOnlyList<long> shape)
+    {
+        if (shape.Count != Rank) return false;
+        for (int i = 0; i < Rank; i++)
+        {
+            if (End(i) > shape[i]) return false;
+        }
+        return true;
+    }
 
     private void CheckRank(Box other)
     {

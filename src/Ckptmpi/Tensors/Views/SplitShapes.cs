@@ -65,13 +65,15 @@ public static class SplitShapes
     {
         if (!box.FitsIn(coarse)) throw new ArgumentOutOfRangeException(nameof(box), $"box {box} does not fit [{string.Join(", ", coarse)}]");
         if (box.IsEmpty) return [];
+        if (coarse.Count == fine.Count && coarse.SequenceEqual(fine)) return [box];
         (int First, int Count)[] groups = Groups(coarse, fine);
         var result = new List<Box> { new(new long[fine.Count], fine.ToArray()) };
         for (int c = 0; c < coarse.Count; c++)
         {
             (int first, int count) = groups[c];
             if (count == 0) continue;
-            long[] radices = fine.Skip(first).Take(count).ToArray();
+            var radices = new long[count];
+            for (int j = 0; j < count; j++) radices[j] = fine[first + j];
             var blocks = new List<(long[] Start, long[] Length)>();
             Blocks(radices, 0, box.Start[c], box.End(c), new long[count], new long[count], blocks);
             var next = new List<Box>(result.Count * blocks.Count);
