@@ -29,8 +29,8 @@ public sealed class ViewTorchTests
 
     private sealed record Case(string Name, IReadOnlyList<OutputSegment> Records, string Torch);
 
-    [TestCase(1, 1), TestCase(3, 2), TestCase(1, 3), TestCase(3, 4)]
-    public void View_records_hold_the_bytes_torch_computes(int ranks, int seed)
+    [TestCase(1, 1, IoMode.Direct), TestCase(3, 2, IoMode.Direct), TestCase(1, 3, IoMode.Direct), TestCase(3, 4, IoMode.Aggregate), TestCase(2, 5, IoMode.Aggregate)]
+    public void View_records_hold_the_bytes_torch_computes(int ranks, int seed, IoMode io)
     {
         var rng = new Random(seed);
         int heads = 2 * rng.Next(1, 4), kv = heads / 2, hd = 16 * rng.Next(1, 3), dim = 64 * rng.Next(3, 6);
@@ -92,7 +92,7 @@ public sealed class ViewTorchTests
         {
             Plan plan = Planner.Build(layout, catalog, new PlanOptions(comm.Size, PlanOptions.MinBuffer, RequireAllSourceTensorsConsumed: false));
             Assert.That(plan.Ranks.SelectMany(r => r.Items).Sum(i => i.Chunks.Count), Is.GreaterThan(cases.Count), "records are cut into several chunks");
-            Executor.Run(comm, plan, catalog.Root, output, new ExecutionOptions());
+            Executor.Run(comm, plan, catalog.Root, output, new ExecutionOptions(Io: io));
         }, TimeSpan.FromSeconds(120));
 
         string expected = Path.Combine(_dir, "expected");
@@ -145,7 +145,7 @@ public sealed class ViewTorchTests
     /// Random tensors, each cut along dim 1 into 1-3 shard files at random columns; "w32", "s32" and "k" shards are stored
     /// transposed (column-major box), the others row-major. Also the whole tensors for torch.
     /// </summary>
-    private SourceCatalog WriteSources(Random rng, Dictionary<string, (DType DType, long[] Shape)> tensors)
+    internal SourceCatalog WriteSources(Random rng, Dictionary<string, (DType DType, long[] Shape)> tensors)
     {
         Directory.CreateDirectory(Path.Combine(_dir, "canon"));
         var list = new List<SourceTensor>();
