@@ -15,6 +15,7 @@ namespace Ckptmpi.Tensors.Kernels;
 public static unsafe class Gather
 {
     private const int Tile = 32;
+    private const int LocalStride = Tile + 8; // 80 bytes: consecutive local rows fall in different cache sets
     private const int BlockElements = 4096;
 
     /// <param name="scale">null: copy or cast; otherwise every element times it, in fp32, before the cast.</param>
@@ -92,36 +93,44 @@ public static unsafe class Gather
     }
 
     /// <summary>
-    /// d[r * dRow + c] = s[r + c * sCol] for r &lt; rows, c &lt; cols, in 32 x 32 tiles so a tile's source and
-    /// destination lines stay in L1; 2-byte elements (bf16, f16) move as 8 x 8 SSE2 blocks, the rest element by element.
+    /// d[r * dRow + c] = s[r + c * sCol] for r &lt; rows, c &lt; cols, in 32 x 32 tiles. For 2-byte elements (bf16,
+    /// f16) a whole tile is transposed in 8 x 8 SSE2 blocks into a small local block with a padded row stride, then
+    /// written out one 64-byte destination row at a time: at the power-of-two strides of real tensors, writing
+    /// 16 bytes at a time into 32 destination lines would keep evicting lines that share a cache set. Ragged tiles
+    /// and other element sizes go element by element.
     /// </summary>
     private static void Transpose<T>(T* s, long sCol, T* d, long dRow, long rows, long cols) where T : unmanaged
     {
         bool simd = sizeof(T) == 2 && Sse2.IsSupported;
+        short* local = stackalloc short[Tile * LocalStride];
         for (long c0 = 0; c0 < cols; c0 += Tile)
         {
             long c1 = Math.Min(cols, c0 + Tile);
             for (long r0 = 0; r0 < rows; r0 += Tile)
             {
                 long r1 = Math.Min(rows, r0 + Tile);
-                long rb = r0, cb = c0;
-                if (simd)
+                if (simd && c1 - c0 == Tile && r1 - r0 == Tile)
                 {
-                    long rEnd = r0 + (r1 - r0) / 8 * 8, cEnd = c0 + (c1 - c0) / 8 * 8;
-                    for (long c = c0; c < cEnd; c += 8)
-                    for (long r = r0; r < rEnd; r += 8)
-                        Block8((short*)(s + c * sCol + r), sCol, (short*)(d + r * dRow + c), dRow);
-                    // The ragged right and bottom edges of the tile, element by element.
-                    for (long r = r0; r < r1; r++)
-                    for (long c = r < rEnd ? cEnd : c0; c < c1; c++)
-                        d[r * dRow + c] = s[r + c * sCol];
+                    short* st = (short*)(s + c0 * sCol + r0);
+                    for (int c = 0; c < Tile; c += 8)
+                    for (int r = 0; r < Tile; r += 8)
+                        Block8(st + c * sCol + r, sCol, local + r * LocalStride + c, LocalStride);
+                    for (int r = 0; r < Tile; r++)
+                    {
+                        short* from = local + r * LocalStride;
+                        short* to = (short*)(d + (r0 + r) * dRow + c0);
+                        Vector128.Store(Vector128.Load(from), to);
+                        Vector128.Store(Vector128.Load(from + 8), to + 8);
+                        Vector128.Store(Vector128.Load(from + 16), to + 16);
+                        Vector128.Store(Vector128.Load(from + 24), to + 24);
+                    }
                     continue;
                 }
-                for (long r = rb; r < r1; r++)
+                for (long r = r0; r < r1; r++)
                 {
                     T* drow = d + r * dRow;
                     T* scol = s + r;
-                    for (long c = cb; c < c1; c++) drow[c] = scol[c * sCol];
+                    for (long c = c0; c < c1; c++) drow[c] = scol[c * sCol];
                 }
             }
         }
@@ -153,7 +162,11 @@ public static unsafe class Gather
         long n = rank == 0 ? 1 : shape[^1];
         long si = rank == 0 ? 1 : ss[^1], di = rank == 0 ? 1 : ds[^1];
         int outer = Math.Max(0, rank - 1);
+        // A source read across its rows (a transpose) is first moved, Tile destination rows at a time, into a strip
+        // by the tiled transpose, so the conversion reads contiguous rows instead of one cache line per element.
+        int strip = outer > 0 && si != 1 && ss[outer - 1] == 1 && shape[outer - 1] > 1 ? outer - 1 : -1;
         byte[] rented = ArrayPool<byte>.Shared.Rent(BlockElements * (fromSize + toSize + sizeof(float)));
+        byte[]? stripBytes = strip >= 0 ? ArrayPool<byte>.Shared.Rent(checked((int)(Tile * n * fromSize))) : null;
         try
         {
             Span<long> index = stackalloc long[Math.Max(1, outer)];
@@ -165,12 +178,22 @@ public static unsafe class Gather
                 {
                     long so = 0, dOff = 0;
                     for (int a = 0; a < outer; a++) { so += index[a] * ss[a]; dOff += index[a] * ds[a]; }
+                    byte* row = null;
+                    if (strip >= 0)
+                    {
+                        long k = index[strip] % Tile;
+                        fixed (byte* sp = stripBytes)
+                        {
+                            if (k == 0) TransposeBytes(src + so * fromSize, si, sp, n, Math.Min(Tile, shape[strip] - index[strip]), n, fromSize);
+                            row = sp + k * n * fromSize;
+                        }
+                    }
                     for (long k0 = 0; k0 < n; k0 += BlockElements)
                     {
                         int m = (int)Math.Min(BlockElements, n - k0);
-                        byte* s = src + (so + k0 * si) * fromSize;
+                        byte* s = row != null ? row + k0 * fromSize : src + (so + k0 * si) * fromSize;
                         byte* d = dst + (dOff + k0 * di) * toSize;
-                        if (si != 1)
+                        if (si != 1 && row == null)
                         {
                             Strided(s, si, gathered, 1, m, fromSize);
                             s = gathered;
@@ -200,6 +223,18 @@ public static unsafe class Gather
         finally
         {
             ArrayPool<byte>.Shared.Return(rented);
+            if (stripBytes is not null) ArrayPool<byte>.Shared.Return(stripBytes);
+        }
+    }
+
+    private static void TransposeBytes(byte* s, long sCol, byte* d, long dRow, long rows, long cols, int size)
+    {
+        switch (size)
+        {
+            case 1: Transpose(s, sCol, d, dRow, rows, cols); break;
+            case 2: Transpose((ushort*)s, sCol, (ushort*)d, dRow, rows, cols); break;
+            case 4: Transpose((uint*)s, sCol, (uint*)d, dRow, rows, cols); break;
+            default: Transpose((ulong*)s, sCol, (ulong*)d, dRow, rows, cols); break;
         }
     }
 
