@@ -19,6 +19,7 @@ internal static class PlanValidator
         foreach (SourceTensor t in catalog.Tensors) ValidatePieces(catalog, t);
 
         var consumed = requireAllConsumed ? new Dictionary<string, List<(long, long)>>(StringComparer.Ordinal) : null;
+        var viewed = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (OutputFile f in layout.Files)
         {
             ValidateCrcFields(f);
@@ -27,13 +28,7 @@ internal static class PlanValidator
                 if (s is ViewSegment vs)
                 {
                     foreach (var (tensor, elements) in ViewValidator.ValidateSegment(catalog, f, vs))
-                    {
-                        if (consumed is null) continue;
-                        if (!consumed.TryGetValue(tensor, out var used)) consumed[tensor] = used = [];
-                        // A part's box is counted as a run of its size: the check below sees the tensor as covered once
-                        // its parts add up to every element (parts of one tensor in different records do not overlap).
-                        used.Add((used.Count == 0 ? 0 : used.Max(u => u.Item1 + u.Item2), elements));
-                    }
+                        viewed[tensor] = viewed.GetValueOrDefault(tensor) + elements;
                     continue;
                 }
                 if (s is not TensorSegment ts) continue;
@@ -50,7 +45,7 @@ internal static class PlanValidator
             }
         }
 
-        if (consumed is not null) ValidateConsumed(catalog, consumed);
+        if (consumed is not null) ValidateConsumed(catalog, consumed, viewed);
     }
 
     /// <summary>Same dtype is a copy; between floating-point types the cast kernel rounds to nearest even; anything else is refused.</summary>
@@ -104,7 +99,11 @@ internal static class PlanValidator
         }
     }
 
-    private static void ValidateConsumed(SourceCatalog catalog, Dictionary<string, List<(long First, long Count)>> consumed)
+    /// <summary>
+    /// Flat spans must cover each tensor; a tensor read by view parts counts as written when their boxes add up to
+    /// its element count (a writer lays each element out once: records of a tensor's boxes do not overlap).
+    /// </summary>
+    private static void ValidateConsumed(SourceCatalog catalog, Dictionary<string, List<(long First, long Count)>> consumed, Dictionary<string, long> viewed)
     {
         var missing = new List<string>();
         foreach (SourceTensor t in catalog.Tensors)
@@ -119,7 +118,7 @@ internal static class PlanValidator
                     covered = Math.Max(covered, first + count);
                 }
             }
-            if (covered < t.ElementCount) missing.Add(covered == 0 ? t.Name : $"{t.Name} (from element {covered})");
+            if (covered < t.ElementCount && viewed.GetValueOrDefault(t.Name) < t.ElementCount) missing.Add(covered == 0 ? t.Name : $"{t.Name} (from element {covered})");
         }
         if (missing.Count > 0)
             throw new UnsupportedCheckpointException(catalog.Root,

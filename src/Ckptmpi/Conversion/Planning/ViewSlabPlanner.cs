@@ -187,6 +187,7 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
             }
             list.Add(new PieceInR(p, file, r, SplitShapes.Groups(part.Split, r), SplitShapes.Decompose(split, p.Box, r), strides, stored.Offset));
         }
-        return _cache[key] = list.OrderBy(x => Array.IndexOf(refinements.Values.ToArray(), x.R)).ToArray();
+        // Pieces sharing a refinement next to each other, so Plan decomposes the part's box once per refinement.
+        return _cache[key] = list.GroupBy(x => x.R).SelectMany(g => g).ToArray();
     }
 }

@@ -68,6 +68,17 @@ public sealed class ViewPlannerTests
     }
 
     [Test]
+    public void A_tensor_only_partly_read_by_view_parts_is_reported_when_everything_must_be_written()
+    {
+        SourceCatalog catalog = Sharded(8, 8);
+        var half = new ViewSegment(0, [4, 8], DType.BF16, TensorOp.Copy, [new ViewPart("w", [8, 8], new Box([0, 0], [4, 8]), [0, 1], Box.Full([4, 8]))]);
+        Assert.That(() => Planner.Build(One(half), catalog, new PlanOptions(1, PlanOptions.MinBuffer)),
+            Throws.TypeOf<UnsupportedCheckpointException>().With.Message.Contains("never writes"));
+        var other = half with { Offset = half.Length, Parts = [half.Parts[0] with { Box = new Box([4, 0], [4, 8]) }] };
+        Assert.That(() => Planner.Build(One(half, other), catalog, new PlanOptions(1, PlanOptions.MinBuffer)), Throws.Nothing);
+    }
+
+    [Test]
     public void Box_pieces_that_overlap_are_refused_naming_the_file()
     {
         var catalog = new SourceCatalog("/none",
