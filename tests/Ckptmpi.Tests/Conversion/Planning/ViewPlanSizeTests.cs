@@ -25,14 +25,16 @@ public sealed class ViewPlanSizeTests
         var (catalog, layout) = Build(canonical);
 
         var clock = Stopwatch.StartNew();
+        TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
         Plan plan = Planner.Build(layout, catalog, new PlanOptions(96, PlanOptions.DefaultMaxBuffer));
         double seconds = clock.Elapsed.TotalSeconds;
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
 
         Chunk[] chunks = plan.Ranks.SelectMany(r => r.Items).SelectMany(i => i.Chunks).ToArray();
         long ops = chunks.Sum(c => (long)c.Reads.Length + c.Gathers.Length + c.Casts.Length + c.Literals.Length + c.Zeros.Length);
         long splitTensors = canonical.Count(t => t.Shape.Length == 2);
         TestContext.Out.WriteLine($"405B: {canonical.Count} tensors ({splitTensors} split over {Shards} shards), {layout.Files.Count} files, " +
-                                  $"{chunks.Length} chunks, {ops} ops ({chunks.Sum(c => c.Reads.Length)} reads, {chunks.Sum(c => c.Gathers.Length)} gathers), planned in {seconds:0.00} s");
+                                  $"{chunks.Length} chunks, {ops} ops ({chunks.Sum(c => c.Reads.Length)} reads, {chunks.Sum(c => c.Gathers.Length)} gathers), planned in {seconds:0.00} s ({cpuSeconds:0.00} s CPU)");
 
         Assert.That(plan.Summarize().BytesWritten, Is.EqualTo(layout.TotalBytes));
         Assert.That(plan.Ranks.Max(r => r.PeakBuffer), Is.LessThanOrEqualTo(PlanOptions.DefaultMaxBuffer));
@@ -42,8 +44,9 @@ public sealed class ViewPlanSizeTests
         Assert.That(reads, Is.LessThanOrEqualTo((chunks.Length + canonical.Count) * Shards));
         Assert.That(gathers, Is.LessThanOrEqualTo(3 * reads));
         Assert.That(ops, Is.LessThan(250_000), "~ tensors x shards x chunks per tensor, never rows (16384+ per tensor)");
-        // 1.3-1.5 s measured on the 2-core VM; the margin is for a loaded machine.
-        Assert.That(seconds, Is.LessThan(4));
+        // 1.3-1.5 s wall measured on the idle 2-core VM. CPU time, not wall time, is asserted: on a machine shared by
+        // other jobs the wall clock measures them.
+        Assert.That(cpuSeconds, Is.LessThan(4));
     }
 
     private static (SourceCatalog, OutputLayout) Build(IReadOnlyList<CanonicalTensor> canonical)
