@@ -82,7 +82,10 @@ out="$tmp/race"
 launch mpiexec.mpich "$out" "$out.first.log"
 first=$job
 wait_for_pieces "$out" || fail "race: the first job never started writing"
+# Freeze the first job's ranks while the second starts, so it cannot finish first on a busy machine.
+pkill -STOP -f "ckptmpi.dll convert.*$out" || true
 set +e; dotnet "$dll" "${args[@]}" --output "$out" --resume >"$out.second.log" 2>&1; code=$?; set -e
+pkill -CONT -f "ckptmpi.dll convert.*$out" || true
 [ "$code" -eq 5 ] || { fail "race: the second job exited $code, expected 5"; cat "$out.second.log"; }
 grep -q "another conversion is writing here" "$out.second.log" || fail "race: the second job's message does not name the holder"
 if wait "$first"; then

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Checksums;
@@ -19,7 +20,7 @@ internal static class ChunkFiller
             sources[r.Source].ReadExactly(r.SourceOffset, buffer.Slice(r.BufferOffset, r.Length));
     }
 
-    /// <summary>Everything but the reads: literals, zeros and casts, which need the staged source bytes in place.</summary>
+    /// <summary>Everything but the reads: literals, zeros, casts, gathers and quantizations, which need the staged source bytes in place.</summary>
     public static void Assemble(Chunk chunk, Span<byte> buffer, OutputFile file)
     {
         foreach (LiteralOp l in chunk.Literals)
@@ -33,6 +34,19 @@ internal static class ChunkFiller
             ReadOnlySpan<byte> from = buffer.Slice(c.StagingOffset, c.Elements * c.From.SizeInBytes());
             Span<byte> to = buffer.Slice(c.BufferOffset, c.Elements * c.To.SizeInBytes());
             Cast.Convert(from, c.From, to, c.To);
+        }
+        foreach (GatherOp g in chunk.Gathers)
+        {
+            Gather.Run(buffer, g.SourceOffset, g.SourceStrides, g.DestinationOffset, g.DestinationStrides, g.Shape, g.From, g.To,
+                       g.Op == TensorOpKind.Scale ? g.Factor : null);
+        }
+        foreach (ReduceStep r in chunk.Reduces)
+        {
+            int n = (int)DTypes.ElementCount(r.Shape);
+            ReadOnlySpan<float> values = MemoryMarshal.Cast<byte, float>(buffer.Slice(r.ScratchOffset, n * sizeof(float)));
+            bool scales = r.Op.Kind == TensorOpKind.QuantizeScales;
+            int bytes = scales ? (int)DTypes.ElementCount(r.Op.RecordShape(r.Shape)) * r.Op.ScaleDType.SizeInBytes() : n;
+            Quantize.Run(values, r.Shape, r.Op.ReducedAxes ?? [], r.Op.ScaleDType, scales, buffer.Slice(r.BufferOffset, bytes));
         }
     }
 

@@ -5,7 +5,7 @@ namespace Ckptmpi.Conversion.Planning;
 /// <summary>
 /// One pass of the executor's buffer: output bytes <c>[Start, Start + Length)</c> of file <see cref="File"/>,
 /// assembled in the first <see cref="Length"/> bytes of the buffer (the output area) and, for elements whose
-/// dtype changes, source bytes staged after it. <see cref="BufferBytes"/> is the most of the buffer it touches.
+/// dtype changes or that view records gather, source bytes staged after it (and the fp32 scratch of a reducing record). <see cref="BufferBytes"/> is the most of the buffer it touches.
 /// </summary>
 public sealed record Chunk(
     int File,
@@ -16,7 +16,9 @@ public sealed record Chunk(
     LiteralOp[] Literals,
     ZeroOp[] Zeros,
     CastOp[] Casts,
-    CrcRun[] Crcs)
+    CrcRun[] Crcs,
+    GatherOp[] Gathers,
+    ReduceStep[] Reduces)
 {
     public long End => Start + Length;
 

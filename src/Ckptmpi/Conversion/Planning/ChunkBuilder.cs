@@ -1,13 +1,17 @@
 using System.Diagnostics;
 using Ckptmpi.Tensors;
+using Ckptmpi.Errors;
 using Ckptmpi.Tensors.Layout;
+using Ckptmpi.Tensors.Views;
 
 namespace Ckptmpi.Conversion.Planning;
 
 /// <summary>
 /// Cuts a byte range of one output file into chunks that each fit the buffer: the output bytes of a chunk sit
 /// at the start of the buffer; source elements of the output dtype are read straight into place, others are
-/// staged after the output area (64-byte aligned) and cast. Contiguous reads and casts are merged.
+/// staged after the output area (64-byte aligned) and cast. Contiguous reads and casts are merged. View records
+/// (and tensor segments of tensors stored as boxes) are cut into row-major slabs whose sources are staged and
+/// gathered (see <see cref="ViewSlabPlanner"/>); a reducing record is one slab.
 /// </summary>
 internal sealed class ChunkBuilder
 {
@@ -17,6 +21,7 @@ internal sealed class ChunkBuilder
     private readonly SourceIndex _sources;
     private readonly CrcMarks[] _marks;
     private readonly int _budget;
+    private readonly ViewSlabPlanner _views;
 
     // State of the chunk being built.
     private int _file;
@@ -28,6 +33,8 @@ internal sealed class ChunkBuilder
     private readonly List<LiteralOp> _literals = [];
     private readonly List<ZeroOp> _zeros = [];
     private readonly List<CastOp> _casts = [];
+    private readonly List<GatherOp> _gathers = [];
+    private readonly List<ReduceStep> _reduces = [];
 
     public ChunkBuilder(IReadOnlyList<OutputFile> files, SourceIndex sources, CrcMarks[] marks, int budget)
     {
@@ -35,6 +42,7 @@ internal sealed class ChunkBuilder
         _sources = sources;
         _marks = marks;
         _budget = budget;
+        _views = new ViewSlabPlanner(sources);
     }
 
     public WorkItem Build(int file, ByteRange range)
@@ -55,7 +63,9 @@ internal sealed class ChunkBuilder
             {
                 LiteralSegment => TakeLiteral(si, seg, at, segEnd, free),
                 ZeroSegment => TakeZeros(at, segEnd, free),
+                TensorSegment t when !_sources.AllFlat(t.Tensor) => TakeView(AsView(t), at, segEnd, free),
                 TensorSegment t => TakeTensor(t, at, segEnd, free),
+                ViewSegment v => TakeView(v, at, segEnd, free),
                 _ => throw new UnreachableException($"segment type {seg.GetType().Name}"),
             };
             if (taken == 0)
@@ -123,6 +133,66 @@ internal sealed class ChunkBuilder
         return n * outSize;
     }
 
+    /// <summary>A flat run of a tensor stored as boxes: a one-part view record of one axis.</summary>
+    private ViewSegment AsView(TensorSegment t) =>
+        new(t.Offset, [t.ElementCount], t.DType, TensorOp.Copy,
+            [new ViewPart(t.Tensor, [_sources.ElementCount(t.Tensor)], Box.Range(t.FirstElement, t.ElementCount), [0], Box.Range(0, t.ElementCount))]);
+
+    private long TakeView(ViewSegment v, long at, long end, long free)
+    {
+        int outSize = v.DType.SizeInBytes();
+        int stageAt = Align(_stageUsed);
+        if (v.Op.Reduces)
+        {
+            if (at != v.Offset || end != v.End) throw new InvalidOperationException($"plan bug: reducing record at {v.Offset} cut at [{at}, {end})");
+            int scratch = checked((int)(DTypes.ElementCount(v.Shape) * sizeof(float)));
+            SlabPlan whole = _views.Plan(v, Box.Full(v.Shape), 0, stageAt, DType.F32, toScratch: true);
+            int readsAt = Align(stageAt + scratch);
+            long need = v.Length + (readsAt - _stageUsed) + whole.StagingBytes;
+            if (need > free)
+            {
+                if (_outUsed > 0) return 0;
+                throw new UnsupportedCheckpointException(_sources.Root,
+                    $"output record {v} must be assembled in one buffer pass (it quantizes over axes) and needs a buffer of {need + StagingAlignment - 1} bytes; --max-buffer is {_budget}");
+            }
+            Commit(whole, readsAt);
+            _reduces.Add(new ReduceStep(stageAt, v.Shape, v.Op, _outUsed));
+            return v.Length;
+        }
+        // Each take reads every overlapping shard once: a nearly full chunk closes rather than taking a sliver.
+        if (_outUsed > 0 && free < _budget / 8) return 0;
+        long first = (at - v.Offset) / outSize, last = (end - v.Offset) / outSize;
+        // First guess: the sources staged at their stored size next to the output (exact for shards cut along rows or columns).
+        long n = Math.Min(last - first, free / (outSize + _views.StoredSize(v)));
+        while (n > 0)
+        {
+            (Box slab, long count) = SplitShapes.FirstBlock(v.Shape, first, first + n);
+            SlabPlan plan = _views.Plan(v, slab, first, _outUsed, v.DType, toScratch: false);
+            long need = count * outSize + (stageAt - _stageUsed) + plan.StagingBytes;
+            if (need <= free)
+            {
+                Commit(plan, stageAt);
+                return count * outSize;
+            }
+            if (count == 1) break;
+            // Staging grows about linearly with the slab: shrink in proportion (a little more, for alignment and partial rows).
+            n = Math.Min(count - 1, Math.Max(1, (long)(count * (free / (double)need) * 0.98)));
+        }
+        if (_outUsed > 0) return 0;
+        throw new UnsupportedCheckpointException(_sources.Root,
+            $"one element of output record {v} needs more than the buffer of {_budget} bytes to stage its sources; raise --max-buffer");
+    }
+
+    /// <summary>Adds a slab's reads and gathers with their staging offsets moved to <paramref name="stageAt"/>.</summary>
+    private void Commit(SlabPlan plan, int stageAt)
+    {
+        foreach (SourceRead r in plan.Reads) AddRead(_stageReads, r with { BufferOffset = r.BufferOffset + stageAt });
+        foreach (GatherOp g in plan.Gathers) _gathers.Add(g with { SourceOffset = g.SourceOffset + stageAt });
+        _stageUsed = stageAt + plan.StagingBytes;
+    }
+
+    private static int Align(int n) => (n + StagingAlignment - 1) / StagingAlignment * StagingAlignment;
+
     private static void AddRead(List<SourceRead> reads, SourceRead r)
     {
         if (reads.Count > 0 && reads[^1] is var last && last.Source == r.Source && last.SourceEnd == r.SourceOffset
@@ -139,9 +209,15 @@ internal sealed class ChunkBuilder
             .Concat(_stageReads.Select(r => r with { BufferOffset = r.BufferOffset + stagingBase }))
             .OrderBy(r => r.Source).ThenBy(r => r.SourceOffset).ToArray();
         CastOp[] casts = _casts.Select(c => c with { StagingOffset = c.StagingOffset + stagingBase }).ToArray();
+        GatherOp[] gathers = _gathers.Select(g => g with
+        {
+            SourceOffset = g.SourceOffset + stagingBase,
+            DestinationOffset = g.DestinationOffset + (g.ToScratch ? stagingBase : 0),
+        }).ToArray();
+        ReduceStep[] reduces = _reduces.Select(r => r with { ScratchOffset = r.ScratchOffset + stagingBase }).ToArray();
         var chunk = new Chunk(_file, _start, _outUsed, stagingBase + _stageUsed, reads, _literals.ToArray(), _zeros.ToArray(), casts,
-                              _marks[_file].Runs(_start, end));
-        _outReads.Clear(); _stageReads.Clear(); _literals.Clear(); _zeros.Clear(); _casts.Clear();
+                              _marks[_file].Runs(_start, end), gathers, reduces);
+        _outReads.Clear(); _stageReads.Clear(); _literals.Clear(); _zeros.Clear(); _casts.Clear(); _gathers.Clear(); _reduces.Clear();
         _start = end;
         _outUsed = 0;
         _stageUsed = 0;

@@ -27,6 +27,7 @@ internal static class PlanHasher
                         case LiteralSegment l: w.Write((byte)1); w.Write(l.Bytes.Length); w.Write(l.Bytes); break;
                         case ZeroSegment z: w.Write((byte)2); w.Write(z.ZeroLength); break;
                         case TensorSegment t: w.Write((byte)3); w.Write(t.Tensor); w.Write(t.FirstElement); w.Write(t.ElementCount); w.Write((int)t.DType); break;
+                        case ViewSegment v: w.Write((byte)4); Write(w, v); break;
                     }
                 }
                 foreach (Crc32Field c in f.Crc32Fields)
@@ -63,8 +64,39 @@ internal static class PlanHasher
                 foreach (var x in c.Casts) { w.Write(x.StagingOffset); w.Write((int)x.From); w.Write(x.BufferOffset); w.Write((int)x.To); w.Write(x.Elements); }
                 w.Write(c.Crcs.Length);
                 foreach (var k in c.Crcs) { w.Write(k.FileOffset); w.Write(k.Length); w.Write(k.Field); }
+                w.Write(c.Gathers.Length);
+                foreach (GatherOp g in c.Gathers)
+                {
+                    w.Write(g.SourceOffset); w.Write(g.DestinationOffset); w.Write(g.ToScratch);
+                    Write(w, g.Shape); Write(w, g.SourceStrides); Write(w, g.DestinationStrides);
+                    w.Write((int)g.From); w.Write((int)g.To); w.Write((int)g.Op); w.Write(g.Factor);
+                }
+                w.Write(c.Reduces.Length);
+                foreach (ReduceStep r in c.Reduces) { w.Write(r.ScratchOffset); w.Write(r.BufferOffset); Write(w, r.Shape); Write(w, r.Op); }
             }
         }
+    }
+
+    private static void Write(BinaryWriter w, ViewSegment v)
+    {
+        Write(w, v.Shape); w.Write((int)v.DType); Write(w, v.Op); w.Write(v.Parts.Count);
+        foreach (ViewPart p in v.Parts)
+        {
+            w.Write(p.Tensor); Write(w, p.Split); Write(w, p.Box.Start); Write(w, p.Box.Length);
+            Write(w, p.Permutation.Select(a => (long)a).ToArray()); Write(w, p.Destination.Start); Write(w, p.Destination.Length);
+        }
+    }
+
+    private static void Write(BinaryWriter w, TensorOp op)
+    {
+        w.Write((int)op.Kind); w.Write(op.Factor); w.Write((int)op.ScaleDType);
+        Write(w, (op.ReducedAxes ?? []).Select(a => (long)a).ToArray());
+    }
+
+    private static void Write(BinaryWriter w, long[] values)
+    {
+        w.Write(values.Length);
+        foreach (long v in values) w.Write(v);
     }
 
     /// <summary>A write-only stream that feeds a hash, so the plan is never materialised as one byte array.</summary>

@@ -19,11 +19,18 @@ internal static class PlanValidator
         foreach (SourceTensor t in catalog.Tensors) ValidatePieces(catalog, t);
 
         var consumed = requireAllConsumed ? new Dictionary<string, List<(long, long)>>(StringComparer.Ordinal) : null;
+        var viewed = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (OutputFile f in layout.Files)
         {
             ValidateCrcFields(f);
             foreach (OutputSegment s in f.Segments)
             {
+                if (s is ViewSegment vs)
+                {
+                    foreach (var (tensor, elements) in ViewValidator.ValidateSegment(catalog, f, vs))
+                        viewed[tensor] = viewed.GetValueOrDefault(tensor) + elements;
+                    continue;
+                }
                 if (s is not TensorSegment ts) continue;
                 if (!catalog.Contains(ts.Tensor))
                     throw new UnsupportedCheckpointException(catalog.Root, $"output file '{f.RelativePath}' needs tensor '{ts.Tensor}' at byte {ts.Offset}, which the source does not have ({catalog.Tensors.Count} tensors)");
@@ -38,7 +45,7 @@ internal static class PlanValidator
             }
         }
 
-        if (consumed is not null) ValidateConsumed(catalog, consumed);
+        if (consumed is not null) ValidateConsumed(catalog, consumed, viewed);
     }
 
     /// <summary>Same dtype is a copy; between floating-point types the cast kernel rounds to nearest even; anything else is refused.</summary>
@@ -50,6 +57,11 @@ internal static class PlanValidator
 
     private static void ValidatePieces(SourceCatalog catalog, SourceTensor t)
     {
+        if (t.Pieces.Any(p => !p.IsFlat))
+        {
+            ViewValidator.ValidatePieces(catalog, t);
+            return;
+        }
         long at = 0;
         foreach (SourcePiece p in t.Pieces.OrderBy(p => p.FirstElement))
         {
@@ -87,7 +99,11 @@ internal static class PlanValidator
         }
     }
 
-    private static void ValidateConsumed(SourceCatalog catalog, Dictionary<string, List<(long First, long Count)>> consumed)
+    /// <summary>
+    /// Flat spans must cover each tensor; a tensor read by view parts counts as written when their boxes add up to
+    /// its element count (a writer lays each element out once: records of a tensor's boxes do not overlap).
+    /// </summary>
+    private static void ValidateConsumed(SourceCatalog catalog, Dictionary<string, List<(long First, long Count)>> consumed, Dictionary<string, long> viewed)
     {
         var missing = new List<string>();
         foreach (SourceTensor t in catalog.Tensors)
@@ -102,7 +118,7 @@ internal static class PlanValidator
                     covered = Math.Max(covered, first + count);
                 }
             }
-            if (covered < t.ElementCount) missing.Add(covered == 0 ? t.Name : $"{t.Name} (from element {covered})");
+            if (covered < t.ElementCount && viewed.GetValueOrDefault(t.Name) < t.ElementCount) missing.Add(covered == 0 ? t.Name : $"{t.Name} (from element {covered})");
         }
         if (missing.Count > 0)
             throw new UnsupportedCheckpointException(catalog.Root,

@@ -31,6 +31,13 @@ internal static class Segments
             int size = t.DType.SizeInBytes();
             return t.Offset + (offset - t.Offset) / size * size;
         }
+        if (s is ViewSegment v && offset > v.Offset && offset < v.End)
+        {
+            // A reducing record is assembled in one pass by one rank; any other is cut into slabs from any element.
+            if (v.Op.Reduces) return v.Offset;
+            int size = v.DType.SizeInBytes();
+            return v.Offset + (offset - v.Offset) / size * size;
+        }
         return offset;
     }
 }

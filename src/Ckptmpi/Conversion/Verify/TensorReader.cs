@@ -1,49 +1,53 @@
+using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Kernels;
 using Ckptmpi.Tensors.Layout;
+using Ckptmpi.Tensors.Views;
 
 namespace Ckptmpi.Conversion.Verify;
 
 /// <summary>
-/// Reads elements of a canonical tensor from wherever a <see cref="SourceCatalog"/> says they live (one HF piece or
-/// many ZeRO partitions), cast to a requested dtype, into a caller's buffer: what comparisons and <c>verify --against</c>
-/// stream through, a chunk at a time.
+/// Reads elements of a canonical tensor from wherever a <see cref="SourceCatalog"/> says they live (one HF piece,
+/// many ZeRO partitions, shards split along any dimension), cast to a requested dtype, into a caller's buffer: what
+/// comparisons and <c>verify --against</c> stream through, a chunk at a time. It plans the run as a one-part view
+/// record with the converter's own <see cref="ViewSlabPlanner"/> and runs its reads and the <see cref="Gather"/>
+/// kernel, so sources are interpreted by one piece of code.
 /// </summary>
 public sealed class TensorReader(SourceCatalog catalog) : IDisposable
 {
+    private const int Alignment = 64;
     private readonly Dictionary<string, FileByteSource> _files = new(StringComparer.Ordinal);
-    private byte[] _staging = [];
+    private readonly SourceIndex _index = new(catalog);
+    private ViewSlabPlanner? _planner;
+    private byte[] _buffer = [];
 
     /// <summary>Fills <paramref name="destination"/> with elements from <paramref name="first"/> of <paramref name="tensor"/> as <paramref name="as"/>.</summary>
     public void Read(SourceTensor tensor, long first, DType @as, Span<byte> destination)
     {
         int outSize = @as.SizeInBytes();
         long count = destination.Length / outSize;
-        long element = first;
-        foreach (SourcePiece p in tensor.Pieces.OrderBy(p => p.FirstElement))
+        if (count == 0) return;
+        if (first < 0 || first + count > tensor.ElementCount)
+            throw new InvalidOperationException($"tensor '{tensor.Name}': elements [{first}, {first + count}) of {tensor.ElementCount}");
+        var record = new ViewSegment(0, [count], @as, TensorOp.Copy,
+            [new ViewPart(tensor.Name, [tensor.ElementCount], Box.Range(first, count), [0], Box.Range(0, count))]);
+        _planner ??= new ViewSlabPlanner(_index);
+        SlabPlan plan = _planner.Plan(record, Box.Range(0, count), 0, 0, @as, toScratch: false);
+        int staging = (destination.Length + Alignment - 1) / Alignment * Alignment;
+        int size = staging + plan.StagingBytes;
+        if (_buffer.Length < size) _buffer = new byte[size];
+        Span<byte> buffer = _buffer.AsSpan(0, size);
+        long filled = 0;
+        foreach (SourceRead r in plan.Reads)
+            Open(_index.Files[r.Source]).ReadExactly(r.SourceOffset, buffer.Slice(staging + r.BufferOffset, r.Length));
+        foreach (GatherOp g in plan.Gathers)
         {
-            long end = p.FirstElement + p.ElementCount;
-            if (end <= element || p.FirstElement >= first + count) continue;
-            long n = Math.Min(end, first + count) - element;
-            int storedSize = p.StoredDType.SizeInBytes();
-            Span<byte> dst = destination.Slice((int)((element - first) * outSize), (int)(n * outSize));
-            long offset = p.ByteOffset + (element - p.FirstElement) * storedSize;
-            FileByteSource file = Open(p.File);
-            if (p.StoredDType == @as)
-            {
-                file.ReadExactly(offset, dst);
-            }
-            else
-            {
-                if (_staging.Length < n * storedSize) _staging = new byte[n * storedSize];
-                Span<byte> raw = _staging.AsSpan(0, (int)(n * storedSize));
-                file.ReadExactly(offset, raw);
-                Cast.Convert(raw, p.StoredDType, dst, @as);
-            }
-            element += n;
+            Gather.Run(buffer, staging + g.SourceOffset, g.SourceStrides, g.DestinationOffset, g.DestinationStrides, g.Shape, g.From, g.To);
+            filled += g.Elements;
         }
-        if (element != first + count)
-            throw new InvalidOperationException($"tensor '{tensor.Name}': elements from {element} are stored nowhere");
+        if (filled != count)
+            throw new InvalidOperationException($"tensor '{tensor.Name}': {count - filled} of elements [{first}, {first + count}) are stored nowhere");
+        buffer[..destination.Length].CopyTo(destination);
     }
 
     private FileByteSource Open(string relative)

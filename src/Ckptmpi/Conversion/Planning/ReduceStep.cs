@@ -1,0 +1,10 @@
+using Ckptmpi.Tensors;
+using Ckptmpi.Tensors.Layout;
+
+namespace Ckptmpi.Conversion.Planning;
+
+/// <summary>
+/// Quantizes a whole record gathered as fp32 into the chunk's scratch at <see cref="ScratchOffset"/> (row-major
+/// <see cref="Shape"/>): the int8 values, or the per-channel scales, of <see cref="Op"/>, written at <see cref="BufferOffset"/>.
+/// </summary>
+public sealed record ReduceStep(int ScratchOffset, long[] Shape, TensorOp Op, int BufferOffset);

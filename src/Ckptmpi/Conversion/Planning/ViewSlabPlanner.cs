@@ -1,0 +1,193 @@
+using Ckptmpi.Tensors;
+using Ckptmpi.Tensors.Layout;
+using Ckptmpi.Tensors.Views;
+
+namespace Ckptmpi.Conversion.Planning;
+
+/// <summary>
+/// Plans one box of a <see cref="ViewSegment"/>: for each part and each source piece it overlaps, one read of the
+/// bounding byte range of what the box needs from the piece, and gathers (one per box of the two split shapes'
+/// common refinement, a handful) from staging to the destination. The plan grows with parts x pieces, never with
+/// rows: a shard along dim 1 is one read and one strided gather per box.
+/// </summary>
+internal sealed class ViewSlabPlanner(SourceIndex sources)
+{
+    private const int StagingAlignment = 64;
+
+    /// <summary>A piece seen through the common refinement R of its split shape and a part's split shape.</summary>
+    private sealed record PieceInR(SourcePiece Piece, int File, long[] R, (int First, int Count)[] PartGroups, List<Box> Boxes, long[] StridesInR, long Base);
+
+    private readonly Dictionary<(string Tensor, string Split), PieceInR[]> _cache = [];
+
+    /// <summary>
+    /// Reads and gathers for the elements of box <paramref name="slab"/> of <paramref name="v"/>'s shape, written as
+    /// <paramref name="to"/> at <paramref name="destination"/> (byte offset of the slab's first element, which is
+    /// flat element <paramref name="slabFirst"/> of the shape, row-major).
+    /// </summary>
+    public SlabPlan Plan(ViewSegment v, Box slab, long slabFirst, int destination, DType to, bool toScratch)
+    {
+        long[] oStrides = TensorView.RowMajorStrides(v.Shape);
+        var reads = new List<SourceRead>();
+        var gathers = new List<GatherOp>();
+        int staging = 0;
+        foreach (ViewPart part in v.Parts)
+        {
+            Box? e = slab.Intersect(part.Destination);
+            if (e is null) continue;
+            Box f = SourceBox(part, e);
+            long[]? lastR = null;
+            List<Box> fBoxes = [];
+            foreach (PieceInR piece in Pieces(part))
+            {
+                // Pieces of one split shape share their refinement (interned), so the part's box is decomposed once for them.
+                if (!ReferenceEquals(piece.R, lastR)) (lastR, fBoxes) = (piece.R, SplitShapes.Decompose(part.Split, f, piece.R));
+                var found = new List<(long SrcAt, long DstAt, long[] Shape, long[] Src, long[] Dst)>();
+                long min = long.MaxValue, end = long.MinValue;
+                foreach (Box fb in fBoxes)
+                foreach (Box pb in piece.Boxes)
+                {
+                    if (fb.Intersect(pb) is not Box q) continue;
+                    var (src, dst, srcAt, dstAt) = Map(part, piece, q, e, oStrides, slabFirst);
+                    (long lo, long hi) = new TensorView(q.Length, src, srcAt).Extent();
+                    min = Math.Min(min, lo);
+                    end = Math.Max(end, hi);
+                    found.Add((srcAt, dstAt, q.Length, src, dst));
+                }
+                if (found.Count == 0) continue;
+                int storedSize = piece.Piece.StoredDType.SizeInBytes();
+                int at = staging;
+                long bytes = (end - min) * storedSize;
+                if (bytes > int.MaxValue) throw new InvalidOperationException($"a read of {bytes} bytes cannot be staged");
+                reads.Add(new SourceRead(piece.File, piece.Piece.ByteOffset + min * storedSize, at, (int)bytes));
+                staging = checked(at + (int)bytes + StagingAlignment - 1) / StagingAlignment * StagingAlignment;
+                foreach (var (srcAt, dstAt, shape, src, dst) in found)
+                {
+                    var (s, sSrc, sDst) = WithBroadcast(part, e, shape, src, dst, oStrides);
+                    gathers.Add(Normalize(new GatherOp(at + (int)((srcAt - min) * storedSize), sSrc, destination + (int)(dstAt * to.SizeInBytes()), sDst, s,
+                        piece.Piece.StoredDType, to, toScratch ? TensorOpKind.Copy : v.Op.Kind, v.Op.Factor) { ToScratch = toScratch }));
+                }
+            }
+        }
+        return new SlabPlan(reads, gathers, staging);
+    }
+
+    /// <summary>The largest stored element size among the pieces of the record's tensors.</summary>
+    public int StoredSize(ViewSegment v)
+    {
+        int size = 1;
+        foreach (ViewPart part in v.Parts)
+        foreach ((SourcePiece p, _) in sources.Pieces(part.Tensor))
+            size = Math.Max(size, p.StoredDType.SizeInBytes());
+        return size;
+    }
+
+    /// <summary>The box of the part's split shape that fills destination box <paramref name="e"/> (broadcast axes: the one source index).</summary>
+    private static Box SourceBox(ViewPart part, Box e)
+    {
+        long[] start = (long[])part.Box.Start.Clone(), length = (long[])part.Box.Length.Clone();
+        for (int i = 0; i < part.Permutation.Length; i++)
+        {
+            int k = part.Permutation[i];
+            if (part.Broadcasts(i)) continue;
+            start[k] = part.Box.Start[k] + (e.Start[i] - part.Destination.Start[i]);
+            length[k] = e.Length[i];
+        }
+        return new Box(start, length);
+    }
+
+    /// <summary>Strides over the refinement's axes in the stored piece and in the record, and where box <paramref name="q"/> starts in each.</summary>
+    private static (long[] Src, long[] Dst, long SrcAt, long DstAt) Map(ViewPart part, PieceInR piece, Box q, Box e, long[] oStrides, long slabFirst)
+    {
+        int rankR = piece.R.Length;
+        var dst = new long[rankR];
+        long srcAt = piece.Base, dstAt = -slabFirst;
+        for (int j = 0; j < rankR; j++) srcAt += q.Start[j] * piece.StridesInR[j];
+        var inverse = new int[part.Permutation.Length];
+        for (int i = 0; i < inverse.Length; i++) inverse[part.Permutation[i]] = i;
+        for (int k = 0; k < part.Split.Length; k++)
+        {
+            int i = inverse[k];
+            (int first, int count) = piece.PartGroups[k];
+            long inner = 1, g = 0;
+            for (int j = first + count - 1; j >= first; j--)
+            {
+                dst[j] = part.Broadcasts(i) ? 0 : inner * oStrides[i];
+                g += q.Start[j] * inner;
+                inner *= piece.R[j];
+            }
+            long o = part.Broadcasts(i) ? e.Start[i] : part.Destination.Start[i] + g - part.Box.Start[k];
+            dstAt += o * oStrides[i];
+        }
+        return (piece.StridesInR, dst, srcAt, dstAt);
+    }
+
+    /// <summary>Adds the repeated axes of a broadcasting part: source stride 0, destination stride of the record axis.</summary>
+    private static (long[] Shape, long[] Src, long[] Dst) WithBroadcast(ViewPart part, Box e, long[] shape, long[] src, long[] dst, long[] oStrides)
+    {
+        var s = new List<long>(shape);
+        var a = new List<long>(src);
+        var b = new List<long>(dst);
+        for (int i = 0; i < part.Permutation.Length; i++)
+        {
+            if (!part.Broadcasts(i)) continue;
+            s.Add(e.Length[i]);
+            a.Add(0);
+            b.Add(oStrides[i]);
+        }
+        return (s.ToArray(), a.ToArray(), b.ToArray());
+    }
+
+    /// <summary>Drops size-1 axes, orders axes by destination stride (outermost first) and merges axes that are one run on both sides.</summary>
+    internal static GatherOp Normalize(GatherOp g)
+    {
+        var axes = Enumerable.Range(0, g.Shape.Length).Where(i => g.Shape[i] != 1)
+            .OrderByDescending(i => g.DestinationStrides[i]).ThenByDescending(i => g.SourceStrides[i]).ToList();
+        var shape = new List<long>();
+        var src = new List<long>();
+        var dst = new List<long>();
+        foreach (int i in axes)
+        {
+            if (shape.Count > 0 && src[^1] == g.SourceStrides[i] * g.Shape[i] && dst[^1] == g.DestinationStrides[i] * g.Shape[i])
+            {
+                shape[^1] *= g.Shape[i];
+                src[^1] = g.SourceStrides[i];
+                dst[^1] = g.DestinationStrides[i];
+                continue;
+            }
+            shape.Add(g.Shape[i]);
+            src.Add(g.SourceStrides[i]);
+            dst.Add(g.DestinationStrides[i]);
+        }
+        return g with { Shape = shape.ToArray(), SourceStrides = src.ToArray(), DestinationStrides = dst.ToArray() };
+    }
+
+    private PieceInR[] Pieces(ViewPart part)
+    {
+        var key = (part.Tensor, string.Join(",", part.Split));
+        if (_cache.TryGetValue(key, out PieceInR[]? cached)) return cached;
+        long numel = sources.ElementCount(part.Tensor);
+        var list = new List<PieceInR>();
+        var refinements = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach ((SourcePiece p, int file) in sources.Pieces(part.Tensor))
+        {
+            long[] split = p.SplitOf(numel);
+            string splitKey = string.Join(",", split);
+            if (!refinements.TryGetValue(splitKey, out long[]? r)) refinements[splitKey] = r = SplitShapes.CommonRefinement(part.Split, split);
+            (int First, int Count)[] pieceGroups = SplitShapes.Groups(split, r);
+            TensorView stored = p.StoredView(numel);
+            var strides = new long[r.Length];
+            for (int k = 0; k < split.Length; k++)
+            {
+                long inner = 1;
+                for (int j = pieceGroups[k].First + pieceGroups[k].Count - 1; j >= pieceGroups[k].First; j--)
+                {
+                    strides[j] = stored.Strides[k] * inner;
+                    inner *= r[j];
+                }
+            }
+            list.Add(new PieceInR(p, file, r, SplitShapes.Groups(part.Split, r), SplitShapes.Decompose(split, p.Box, r), strides, stored.Offset));
+        }
+        // Pieces sharing a refinement next to each other, so Plan decomposes the part's box once per refinement.
+        return _cache[key] = list.GroupBy(x => x.R).SelectMany(g => g).ToArray();
+    }
+}

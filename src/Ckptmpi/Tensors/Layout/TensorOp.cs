@@ -1,0 +1,42 @@
+namespace Ckptmpi.Tensors.Layout;
+
+/// <summary>
+/// The operation a <see cref="ViewSegment"/> applies to the gathered elements. Quantization is int8 symmetric absmax
+/// with one scale per channel, a channel being an index of the axes not in <see cref="ReducedAxes"/>; the values
+/// and the scales are two records with the same parts. Arithmetic, in this order, all in fp32:
+/// <c>absmax = max |x|</c> over the channel (x exact in fp32 from bf16/f16/f32);
+/// <c>scale = absmax / 127.5f</c>, rounded to nearest even to <see cref="ScaleDType"/> (the stored scale);
+/// <c>q = x / (float)stored_scale</c>, rounded half to even, clamped to [-127, 127] (0 where the scale is 0).
+/// Dividing by the rounded scale makes <c>q * stored_scale</c> the best reconstruction from what is stored.
+/// </summary>
+public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? ReducedAxes = null, DType ScaleDType = DType.BF16)
+{
+    public static TensorOp Copy { get; } = new(TensorOpKind.Copy);
+
+    public static TensorOp Scale(float factor) => new(TensorOpKind.Scale, Factor: factor);
+
+    public static TensorOp QuantizeValues(int[] reducedAxes, DType scaleDType) => new(TensorOpKind.QuantizeValues, ReducedAxes: reducedAxes, ScaleDType: scaleDType);
+
+    public static TensorOp QuantizeScales(int[] reducedAxes, DType scaleDType) => new(TensorOpKind.QuantizeScales, ReducedAxes: reducedAxes, ScaleDType: scaleDType);
+
+    /// <summary>Whether an output element depends on other elements: such a record is assembled in one buffer pass.</summary>
+    public bool Reduces => Kind is TensorOpKind.QuantizeValues or TensorOpKind.QuantizeScales;
+
+    /// <summary>The shape of the record in the file for parts filling <paramref name="shape"/>: the scales drop the reduced axes to 1.</summary>
+    public long[] RecordShape(IReadOnlyList<long> shape)
+    {
+        long[] s = shape.ToArray();
+        if (Kind == TensorOpKind.QuantizeScales)
+        {
+            foreach (int a in ReducedAxes ?? []) s[a] = 1;
+        }
+        return s;
+    }
+
+    public override string ToString() => Kind switch
+    {
+        TensorOpKind.Scale => $"scale({Factor:R})",
+        TensorOpKind.QuantizeValues or TensorOpKind.QuantizeScales => $"{Kind}(reduce [{string.Join(", ", ReducedAxes ?? [])}], {ScaleDType})",
+        _ => "copy",
+    };
+}
