@@ -37,7 +37,7 @@ public static class ConversionJob
 
         using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment());
         ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
-                                              new ExecutionOptions(request.Overwrite, request.Io) { Hooks = journal });
+                                              new ExecutionOptions(request.Overwrite, request.Io, request.MaxBuffer) { Hooks = journal });
         // Every rank closes its journal before rank 0 removes the directory (the reduction orders the two; on NFS an
         // open file in a removed directory would leave a .nfs placeholder behind).
         journal.Dispose();
@@ -89,7 +89,7 @@ public static class ConversionJob
             throw new UnsupportedCheckpointException(request.Input, $"cannot write {request.To}: {e.Message}", e);
         }
         Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Files.Count, writer.Name, clock.Elapsed.TotalSeconds);
-        long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : Executor.DirectChunkBudget(request.MaxBuffer);
-        return Planner.Build(layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything));
+        BufferBudget budget = new ExecutionOptions(Io: request.Io, MaxBuffer: request.MaxBuffer).Budget;
+        return Planner.Build(layout, inputs.Catalog, new PlanOptions(ranks, budget.ChunkBytes, writer.ConsumesEverything));
     }
 }

@@ -16,7 +16,7 @@ public sealed record ConvertRequest
     public string? Tag { get; init; }
     public string? DsConfig { get; init; }
     public long MaxShardSize { get; init; } = 5_000_000_000;
-    public long MaxBuffer { get; init; } = 256L << 20;
+    public long MaxBuffer { get; init; } = Planning.BufferBudget.Default;
     public IoMode Io { get; init; } = IoMode.Direct;
     public bool Overwrite { get; init; }
 

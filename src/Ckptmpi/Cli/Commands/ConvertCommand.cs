@@ -26,7 +26,7 @@ public static class ConvertCommand
         var tag = new Option<string?>("--tag") { Description = "ZeRO tag folder (default: global_step0 when writing, the one in 'latest' when reading)." };
         var dsConfig = new Option<string?>("--ds-config") { Description = "DeepSpeed config JSON (optimizer, precision, stage) for the ZeRO target." };
         var maxShard = new Option<string>("--max-shard-size") { Description = "Largest safetensors shard (tensor bytes).", DefaultValueFactory = _ => "5GB" };
-        var maxBuffer = new Option<string>("--max-buffer") { Description = "Memory per rank for data in flight, e.g. 64MiB, 1GiB.", DefaultValueFactory = _ => "256MiB" };
+        var maxBuffer = new Option<string>("--max-buffer") { Description = "Memory per rank for data in flight, e.g. 64MiB, 1GiB.", DefaultValueFactory = _ => ByteSize.Format(Conversion.Planning.BufferBudget.Default) };
         var io = new Option<string>("--io") { Description = "direct: each rank reads its ranges; aggregate: one owner rank reads each source file and sends pieces by MPI.", DefaultValueFactory = _ => "direct" };
         io.AcceptOnlyFromAmong("direct", "aggregate");
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace a checkpoint already in --output." };
@@ -83,8 +83,8 @@ public static class ConvertCommand
             parsedType = t;
         }
         long buffer = Size(maxBuffer, "--max-buffer");
-        if (buffer < Conversion.Planning.PlanOptions.MinBuffer || buffer > Conversion.Planning.PlanOptions.MaxMaxBuffer)
-            throw new UsageException($"--max-buffer must be between {ByteSize.Format(Conversion.Planning.PlanOptions.MinBuffer)} and {ByteSize.Format(Conversion.Planning.PlanOptions.MaxMaxBuffer)}, got {maxBuffer}");
+        if (Conversion.Planning.BufferBudget.Problem(buffer) is string problem)
+            throw new UsageException($"--max-buffer {problem}, got {maxBuffer}");
         long shard = Size(maxShard, "--max-shard-size");
         if (shard < 1) throw new UsageException("--max-shard-size must be positive");
         double? bw = bandwidth is null ? null : Size(bandwidth.EndsWith("/s", StringComparison.Ordinal) ? bandwidth[..^2] : bandwidth, "--assume-bandwidth");

@@ -1,8 +1,13 @@
+using Ckptmpi.Conversion.Planning;
+
 namespace Ckptmpi.Conversion.Execution;
 
-/// <summary>How to execute a plan: replace an existing checkpoint or refuse, and how source bytes travel.</summary>
-public sealed record ExecutionOptions(bool Overwrite = false, IoMode Io = IoMode.Direct)
+/// <summary>How to execute a plan: replace an existing checkpoint or refuse, how source bytes travel, and the memory for them.</summary>
+public sealed record ExecutionOptions(bool Overwrite = false, IoMode Io = IoMode.Direct, long MaxBuffer = BufferBudget.Default)
 {
+    /// <summary><see cref="MaxBuffer"/> split for <see cref="Io"/>; the plan must be cut for its <see cref="BufferBudget.ChunkBytes"/>.</summary>
+    public BufferBudget Budget => Io == IoMode.Aggregate ? BufferBudget.Aggregate(MaxBuffer) : BufferBudget.Direct(MaxBuffer);
+
     /// <summary>The resume journal (Conversion/Journal), told about each phase and chunk; null: no journal.</summary>
     internal IExecutionHooks? Hooks { get; init; }
 }
@@ -10,5 +15,8 @@ public sealed record ExecutionOptions(bool Overwrite = false, IoMode Io = IoMode
 /// <summary>One committed output file: path relative to the output directory, size, and its checksum (<see cref="Executor.ChecksumAlgorithm"/>, hex).</summary>
 public sealed record OutputChecksum(string Path, long Size, string Checksum);
 
-/// <summary>What rank 0 knows once everything is committed; other ranks get an empty list.</summary>
-public sealed record ExecutionResult(IReadOnlyList<OutputChecksum> Files, double Seconds);
+/// <summary>
+/// What rank 0 knows once everything is committed (other ranks get an empty list), and the most bytes of buffers
+/// this rank held at once (never more than <c>--max-buffer</c>).
+/// </summary>
+public sealed record ExecutionResult(IReadOnlyList<OutputChecksum> Files, double Seconds, long PeakBufferBytes);
