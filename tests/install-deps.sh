@@ -3,7 +3,7 @@
 # (Debian's Open MPI, MPICH and PyTorch) and the tools the checks use. Safe to run again.
 set -euo pipefail
 
-packages=(openmpi-bin mpich python3-torch python3-numpy shellcheck unzip procps)
+packages=(openmpi-bin mpich python3-torch python3-numpy shellcheck unzip procps strace tmux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,7 +18,19 @@ public static class ConversionJob
     /// <summary>What a run produced: the plan summary (and, on rank 0 after a real run, the committed files).</summary>
     public sealed record Outcome(PlanSummary Plan, ExecutionResult? Execution, double PlanSeconds);
 
-    public static Outcome Run(ICommunicator comm, ConvertRequest request)
+    /// <summary>How often rank 0 reads the journals for the progress display.</summary>
+    public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
+
+    /// <param name="progress">where rank 0 shows the bytes written by all ranks (<see cref="JournalProgress"/>); null: nowhere.</param>
+    public static Outcome Run(ICommunicator comm, ConvertRequest request, IProgressReporter? progress = null) =>
+        Run(comm, request, journal => journal, progress);
+
+    /// <summary>
+    /// The same, with the executor told about phases and chunks through <paramref name="hooks"/> wrapped around the
+    /// resume journal: how an in-process caller (the tests' fault injection) acts at those points without the
+    /// program itself carrying any way to fail on purpose.
+    /// </summary>
+    internal static Outcome Run(ICommunicator comm, ConvertRequest request, Func<IExecutionHooks, IExecutionHooks> hooks, IProgressReporter? progress = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         FormatRegistry.Reader reader = FormatRegistry.ReaderFor(request.From);
@@ -35,9 +47,13 @@ public static class ConversionJob
         PlanSummary summary = plan.Summarize();
         if (request.DryRun) return new Outcome(summary, null, planSeconds);
 
-        using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment());
+        using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite);
+        using JournalProgress? watch = comm.Rank == 0 && progress is not null
+            ? new JournalProgress(request.Output, plan.RankCount, plan.Ranks.Sum(r => r.BytesWritten), progress, ProgressInterval)
+            : null;
         ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
-                                              new ExecutionOptions(request.Overwrite, request.Io, request.MaxBuffer) { Hooks = journal });
+                                              new ExecutionOptions(request.Overwrite, request.Io, request.MaxBuffer) { Hooks = hooks(journal) });
+        watch?.Dispose(); // the last look, before rank 0 removes the journals
         // Every rank closes its journal before rank 0 removes the directory (the reduction orders the two; on NFS an
         // open file in a removed directory would leave a .nfs placeholder behind).
         journal.Dispose();

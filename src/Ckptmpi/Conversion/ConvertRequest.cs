@@ -23,8 +23,6 @@ public sealed record ConvertRequest
     /// <summary>Continue an interrupted run of the same command: redo only what the journal does not prove complete.</summary>
     public bool Resume { get; init; }
 
-    /// <summary>Test hooks (in-process fault injection); null: read from the environment (<see cref="Journal.JournalFaults"/>).</summary>
-    public Journal.JournalFaults? Faults { get; init; }
     public bool DryRun { get; init; }
     public bool WithOptimizerStates { get; init; }
 

@@ -59,7 +59,7 @@ public static class ConvertCommand
                     Optimizer = Optimizer(parse.GetValue(to)!, parse.GetValue(optimizerType), parse.GetValue(lr), parse.GetValue(betas), parse.GetValue(eps), parse.GetValue(weightDecay)),
                 };
             if (request.PlanRanks is int pr && (pr < 1 || !request.DryRun)) throw new UsageException("--ranks needs --dry-run and a positive count");
-            ConversionJob.Outcome outcome = ConversionJob.Run(comm, request);
+            ConversionJob.Outcome outcome = ConversionJob.Run(comm, request, request.DryRun ? null : ProgressReporters.For(comm));
             if (comm.Rank == 0) Console.Out.Write(Render(request, outcome));
             return ExitCodes.Success;
         }));

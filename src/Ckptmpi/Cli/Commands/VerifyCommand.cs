@@ -41,7 +41,7 @@ public static class VerifyCommand
             catch (FormatException e) { throw new UsageException($"--max-buffer: {e.Message}"); }
             if (BufferBudget.Problem(buffer) is string problem) throw new UsageException($"--max-buffer {problem}, got {parse.GetValue(maxBuffer)}");
 
-            FileVerifier.Result? files = parse.GetValue(noFiles) ? null : FileVerifier.Run(comm, outputDir, (int)buffer);
+            FileVerifier.Result? files = parse.GetValue(noFiles) ? null : FileVerifier.Run(comm, outputDir, (int)buffer, progress: ProgressReporters.For(comm));
             ValueVerifier.Result? values = source is null ? null
                 : ValueVerifier.Run(comm, outputDir, source, new ValueVerifier.Formats(parse.GetValue(from), parse.GetValue(format), parse.GetValue(tag), parse.GetValue(tag)), (int)buffer);
             var problems = (files?.Problems ?? []).Concat(values?.Problems ?? []).ToList();
