@@ -61,8 +61,10 @@ def main():
             return call == "pwrite64" and path in temps and journal_lines() == n
         return sum(os.path.exists(p) for p in finals) == n
 
-    done = re.compile(r"^(\d+) (?:(\w+)\(.*|<\.\.\. (\w+) resumed>.*) = -?\d+(?:<([^>]*)>)?")
-    written_to = re.compile(r"^\d+ (?:pwrite64\(|<\.\.\. pwrite64 resumed>)\d+<([^>]*)>")
+    # strace pads thread ids to a column ("334   openat(...)"): never assume one space.
+    done = re.compile(r"^(\d+)\s+(?:(\w+)\(.*|<\.\.\. (\w+) resumed>.*) = -?\d+(?:<([^>]*)>)?")
+    written_to = re.compile(r"^\d+\s+(?:pwrite64\(|<\.\.\. pwrite64 resumed>)\d+<([^>]*)>")
+    stopped = re.compile(r"^(\d+)\s+--- stopped by SIGSTOP ---")
     deadline = time.monotonic() + TIMEOUT
     pending = None  # (tid, call, path) of the last traced call, until its thread reports the stop
     with open_when_created(log, tracer) as f:
@@ -79,7 +81,8 @@ def main():
                 w = written_to.match(line)
                 pending = (m.group(1), call, w.group(1) if w else m.group(4))
                 continue
-            if pending and line.startswith(f"{pending[0]} --- stopped by SIGSTOP ---"):
+            s = stopped.match(line)
+            if pending and s and s.group(1) == pending[0]:
                 pid = int(open(pidfile).read())
                 if holds(pending[1], pending[2]):
                     os.kill(pid, signal.SIGKILL)
