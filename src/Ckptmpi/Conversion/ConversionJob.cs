@@ -58,8 +58,9 @@ public static class ConversionJob
         // open file in a removed directory would leave a .nfs placeholder behind).
         journal.Dispose();
         long reused = comm.AllreduceSum(journal.ReusedPieces);
+        long written = comm.AllreduceSum(journal.WrittenPieces);
         if (request.Resume && comm.Rank == 0)
-            Serilog.Log.Information("--resume: reused {Pieces} journaled pieces proven by their CRC-32 and wrote the rest", reused);
+            Serilog.Log.Information("--resume: reused {Pieces} journaled pieces proven by their CRC-32 and wrote the rest ({Written})", reused, written);
         comm.RunPhase("write manifest", () =>
         {
             if (comm.Rank != 0) return;

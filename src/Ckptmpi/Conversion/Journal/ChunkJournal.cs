@@ -44,8 +44,6 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     /// <summary>Pieces this rank skipped because the journal proved them complete.</summary>
     public int ReusedPieces { get; private set; }
 
-    public long ReusedBytes { get; private set; }
-
     /// <summary>Pieces this rank wrote in this run.</summary>
     public int WrittenPieces => _written;
 
@@ -152,7 +150,6 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         }
         report.AddRange(runs);
         ReusedPieces++;
-        ReusedBytes += chunk.Length;
         return true;
     }
 
