@@ -78,7 +78,7 @@ for launcher in "${launchers[@]}"; do
   faults=$((faults + 1))
   n=$(ranks_of "$launcher"); victim=$((n - 1))
   check "file-size limit of 300 KiB on rank $victim only" "$launcher" 5 ".tmp" "File too large" "$tmp/hf" "$tmp/fsize-$n/out" \
-    env DOTNET_EnableWriteXorExecute=0 bash "$repo/tests/e2e/lib/fsize_rank.sh" "$victim" 300 -- -- "${zero[@]}" --output "$tmp/fsize-$n/out"
+    env DOTNET_EnableWriteXorExecute=0 bash "$repo/tests/e2e/lib/fsize_rank.sh" "$victim" 300 -- "${zero[@]}" --output "$tmp/fsize-$n/out"
 done
 
 # An output directory that already holds a checkpoint is refused without --overwrite (and left as it was).
