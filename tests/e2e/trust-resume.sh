@@ -49,7 +49,7 @@ for c in "${cases[@]}"; do
   [ -e "$out/latest" ] && fail "$name: 'latest' exists after the kill"
   [ -d "$out/.ckptmpi-journal" ] || fail "$name: no journal after the kill"
   journaled=$(cat "$out"/.ckptmpi-journal/rank-*.jsonl 2>/dev/null | wc -l)
-  victim_lines=$(cat "$out/.ckptmpi-journal/rank-0000$rank.jsonl" 2>/dev/null | wc -l)
+  victim_lines=$(wc -l < "$out/.ckptmpi-journal/rank-0000$rank.jsonl" 2>/dev/null || echo -1)
   grep -q "rank $rank SIGKILLed ($mode $pieces)" "$out.kill.log" || { fail "$name: the rank was not killed where asked"; tail -3 "$out.kill.log"; continue; }
   [ "$victim_lines" -eq "$pieces" ] || { fail "$name: the killed rank journaled $victim_lines pieces"; continue; }
 
