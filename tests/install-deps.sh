@@ -3,7 +3,7 @@
 # (Debian's Open MPI, MPICH and PyTorch) and the tools the checks use. Safe to run again.
 set -euo pipefail
 
-packages=(openmpi-bin mpich python3-torch python3-numpy shellcheck unzip procps)
+packages=(openmpi-bin mpich python3-torch python3-numpy shellcheck unzip procps strace tmux)
 # The Python modules DeepSpeed 0.14.4 imports, for the optional peer tests that load our ZeRO output into
 # DeepSpeed itself (../shared/peers/deepspeed-0.14.4; those tests are skipped when the peer is absent).
 packages+=(python3-pydantic python3-psutil python3-cpuinfo python3-tqdm python3-packaging python3-msgpack)

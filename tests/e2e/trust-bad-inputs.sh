@@ -3,8 +3,8 @@
 # process, mpiexec.mpich -n 2 and mpiexec.openmpi -n 4. Each case must exit with the table's code on every rank
 # (every rank's --log-dir log states the same error, naming the file and the reason), leave no manifest and no
 # commit marker ('latest', the HF index), and touch nothing outside the output directory (the input and the output's
-# parent are listed before and after). Output faults: a full filesystem (a 1 MiB tmpfs where mount is permitted) and
-# the injected ENOSPC of CKPTMPI_TEST_FAIL_WRITE_AFTER_BYTES (src/Ckptmpi/Conversion/Journal/JournalFaults.cs).
+# parent are listed before and after). Output faults, real ones from outside the program: a full filesystem (a 1 MiB
+# tmpfs where mount is permitted) and a file-size limit on the last rank only (ulimit -f, tests/e2e/lib/fsize_rank.sh).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
@@ -22,14 +22,15 @@ listing() { find "$1" -mindepth 1 \( -path "$2" -prune \) -o -printf '%P %s %T@ 
 launchers=("" "mpiexec.mpich -n 2" "mpiexec.openmpi -n 4")
 ranks_of() { [ -z "$1" ] && echo 1 || echo "${1##* }"; }
 
-# check NAME LAUNCHER EXPECTED_EXIT FILE_FRAGMENT REASON_FRAGMENT INPUT OUTPUT ENV... -- ARGS...
+# check NAME LAUNCHER EXPECTED_EXIT FILE_FRAGMENT REASON_FRAGMENT INPUT OUTPUT PREFIX... -- ARGS...
+# (PREFIX: the command each rank runs 'dotnet ckptmpi.dll ARGS' under, e.g. env, or a fault wrapper)
 check() {
   local name=$1 launcher=$2 want=$3 file=$4 reason=$5 in=$6 out=$7; shift 7
-  local envs=(); while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+  local prefix=(); while [ "$1" != "--" ]; do prefix+=("$1"); shift; done; shift
   local logs="$tmp/logs-$RANDOM$RANDOM" parent; parent=$(dirname "$out")
   local before_in before_parent; before_in=$(listing "$in" /nonexistent); before_parent=$(listing "$parent" "$out")
   # shellcheck disable=SC2086
-  $launcher env "${envs[@]}" dotnet "$dll" "$@" --log-dir "$logs" >"$logs.out" 2>&1 </dev/null
+  $launcher "${prefix[@]}" dotnet "$dll" "$@" --log-dir "$logs" >"$logs.out" 2>&1 </dev/null
   local code=$? n; n=$(ranks_of "$launcher")
   local what="$name [${launcher:-single process}]"
   if [ "$code" -ne "$want" ]; then fail "$what: exit $code, expected $want"; tail -3 "$logs.out"; return; fi
@@ -54,7 +55,7 @@ while IFS=$'\t' read -r name args want file reason; do
     out="$tmp/work-$RANDOM$RANDOM/out"; mkdir -p "$(dirname "$out")"
     read -r -a argv <<<"${args//\{in\}/$corpus/cases/$name}"
     argv=("${argv[@]//\{out\}/$out}")
-    check "$name" "$launcher" "$want" "$file" "$reason" "$corpus/cases/$name" "$out" CKPTMPI_UNUSED=1 -- "${argv[@]}"
+    check "$name" "$launcher" "$want" "$file" "$reason" "$corpus/cases/$name" "$out" env -- "${argv[@]}"
   done
 done < "$corpus/cases.tsv"
 
@@ -67,16 +68,18 @@ if mount -t tmpfs -o size=1m tmpfs "$tmp/full" 2>/dev/null; then
   mounted="$tmp/full"
   for launcher in "${launchers[@]}"; do
     faults=$((faults + 1))
-    check "full filesystem (1 MiB tmpfs)" "$launcher" 5 "$tmp/full/out/" "No space left on device" "$tmp/hf" "$tmp/full/out" CKPTMPI_UNUSED=1 -- "${zero[@]}" --output "$tmp/full/out"
+    check "full filesystem (1 MiB tmpfs)" "$launcher" 5 "$tmp/full/out/" "No space left on device" "$tmp/hf" "$tmp/full/out" env -- "${zero[@]}" --output "$tmp/full/out"
   done
 else
-  echo "NOTE tmpfs mount not permitted here: the full filesystem is covered by the injected ENOSPC below only"
+  echo "NOTE tmpfs mount not permitted here: storage refusing the output is covered by the file-size limit below only"
 fi
+# The limit applies to every file the rank creates: the runtime's W^X double mapping and UCX's shared-memory
+# transports (MPICH) size files past it, so both are off for these runs (UCX over TCP).
 for launcher in "${launchers[@]}"; do
   faults=$((faults + 1))
   n=$(ranks_of "$launcher"); victim=$((n - 1))
-  check "injected ENOSPC on rank $victim after 300 kB" "$launcher" 5 ".tmp" "No space left on device" "$tmp/hf" "$tmp/enospc-$n/out" \
-    CKPTMPI_TEST_FAIL_WRITE_AFTER_BYTES=300000 CKPTMPI_TEST_FAIL_RANK=$victim -- "${zero[@]}" --output "$tmp/enospc-$n/out"
+  check "file-size limit of 300 KiB on rank $victim only" "$launcher" 5 ".tmp" "File too large" "$tmp/hf" "$tmp/fsize-$n/out" \
+    env DOTNET_EnableWriteXorExecute=0 UCX_TLS=self,tcp bash "$repo/tests/e2e/lib/fsize_rank.sh" "$victim" 300 -- "${zero[@]}" --output "$tmp/fsize-$n/out"
 done
 
 # An output directory that already holds a checkpoint is refused without --overwrite (and left as it was).

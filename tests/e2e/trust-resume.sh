@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# convert --resume under mpiexec -n 4 (MPICH and Open MPI): one rank is SIGKILLed at several points of an
-# HF -> ZeRO-3 conversion, writing or committing (test hooks CKPTMPI_TEST_KILL_AFTER_PIECES / _RANK / _UNJOURNALED and
-# CKPTMPI_TEST_KILL_IN_COMMIT_AFTER_RENAMES, see
-# src/Ckptmpi/Conversion/Journal/JournalFaults.cs); the killed job must leave no manifest and no 'latest'; rerunning
+# convert --resume under mpiexec -n 4 (MPICH and Open MPI): one rank is SIGKILLed from outside at exact points of an
+# HF -> ZeRO-3 conversion, writing or committing (tests/e2e/lib/kill_rank.py: strace stops the rank after each write
+# to its journal or an output file, or each rename, and the kill lands where the files show the wanted state);
+# the killed job must leave no manifest and no 'latest'; rerunning
 # the same command with --resume must finish, reuse journaled pieces, and give the same files (size + CRC-32 per the
 # manifests, and 'ckptmpi verify') as a clean single-process run.
 set -euo pipefail
@@ -12,6 +12,8 @@ dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 tmp=$(mktemp -d /tmp/ckptmpi-e2e-resume.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+kill_rank=(/usr/bin/python3 "$repo/tests/e2e/lib/kill_rank.py")
+command -v strace >/dev/null || { echo "FAIL strace is missing (tests/install-deps.sh installs it)"; exit 1; }
 
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 2MB >/dev/null
 args=(convert --from hf --to zero --zero-stage 3 --dp-size 8 --input "$tmp/hf" --max-buffer 256KiB)
@@ -37,7 +39,8 @@ for c in "${cases[@]}"; do
   name="$launcher rank $rank killed after $pieces pieces (unjournaled=$unjournaled, --io $io)"
   out="$tmp/out-${launcher#mpiexec.}-$rank-$pieces"
   set +e
-  "$launcher" -n 4 env CKPTMPI_TEST_KILL_AFTER_PIECES="$pieces" CKPTMPI_TEST_KILL_RANK="$rank" CKPTMPI_TEST_KILL_UNJOURNALED="$unjournaled" \
+  mode=pieces; [ "$unjournaled" = 1 ] && mode=torn
+  "$launcher" -n 4 "${kill_rank[@]}" "$rank" "$mode" "$pieces" "$out" "$tmp/clean.txt" -- \
     dotnet "$dll" "${args[@]}" --io "$io" --output "$out" >"$out.kill.log" 2>&1
   code=$?
   set -e
@@ -46,6 +49,9 @@ for c in "${cases[@]}"; do
   [ -e "$out/latest" ] && fail "$name: 'latest' exists after the kill"
   [ -d "$out/.ckptmpi-journal" ] || fail "$name: no journal after the kill"
   journaled=$(cat "$out"/.ckptmpi-journal/rank-*.jsonl 2>/dev/null | wc -l)
+  victim_lines=$(wc -l < "$out/.ckptmpi-journal/rank-0000$rank.jsonl" 2>/dev/null || echo -1)
+  grep -q "rank $rank SIGKILLed ($mode $pieces)" "$out.kill.log" || { fail "$name: the rank was not killed where asked"; tail -3 "$out.kill.log"; continue; }
+  [ "$victim_lines" -eq "$pieces" ] || { fail "$name: the killed rank journaled $victim_lines pieces"; continue; }
 
   if ! "$launcher" -n 4 dotnet "$dll" "${args[@]}" --io "$io" --output "$out" --resume >"$out.resume.log" 2>&1; then
     fail "$name: --resume failed:"; tail -5 "$out.resume.log"; continue
@@ -63,20 +69,20 @@ done
 # Rank 0 killed in the commit after renaming 3 files: no 'latest', no manifest; --resume undoes and redoes the commit.
 out="$tmp/commit-kill"
 set +e
-mpiexec.openmpi -n 4 env CKPTMPI_TEST_KILL_IN_COMMIT_AFTER_RENAMES=3 dotnet "$dll" "${args[@]}" --output "$out" >"$out.kill.log" 2>&1
+mpiexec.openmpi -n 4 "${kill_rank[@]}" 0 renames 3 "$out" "$tmp/clean.txt" -- dotnet "$dll" "${args[@]}" --output "$out" >"$out.kill.log" 2>&1
 code=$?
 set -e
-renamed=$(find "$out" -maxdepth 2 -name '*.pt' | wc -l)
+renamed=$(find "$out" -maxdepth 2 -name '*.pt' 2>/dev/null | wc -l || true)
 if [ "$code" -ne 0 ] && [ ! -e "$out/latest" ] && [ ! -e "$out/ckptmpi-manifest.json" ] && [ "$renamed" -eq 3 ] \
    && mpiexec.openmpi -n 4 dotnet "$dll" "${args[@]}" --output "$out" --resume >"$out.resume.log" 2>&1 \
    && diff <(outputs_of "$out") "$tmp/clean.txt" >/dev/null && dotnet "$dll" verify "$out" >/dev/null; then
   echo "PASS mpiexec.openmpi rank 0 killed in the commit after 3 renames: exit $code, no latest/manifest; resumed output identical, verify OK"
-else fail "kill in commit: exit $code, $renamed renamed files"; tail -3 "$out.resume.log" 2>/dev/null; fi
+else fail "kill in commit: exit $code, $renamed renamed files"; tail -5 "$out.kill.log" "$out.resume.log" 2>/dev/null; fi
 
 # A resume with another plan (another --dp-size) is refused, and the interrupted run stays resumable.
 out="$tmp/other-plan"
 set +e
-mpiexec.mpich -n 2 env CKPTMPI_TEST_KILL_AFTER_PIECES=2 CKPTMPI_TEST_KILL_RANK=1 dotnet "$dll" "${args[@]}" --output "$out" >/dev/null 2>&1
+mpiexec.mpich -n 2 "${kill_rank[@]}" 1 pieces 2 "$out" "$tmp/clean.txt" -- dotnet "$dll" "${args[@]}" --output "$out" >/dev/null 2>&1
 msg=$(mpiexec.mpich -n 2 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$tmp/hf" --max-buffer 256KiB --output "$out" --resume 2>&1)
 code=$?
 set -e

@@ -32,7 +32,9 @@ public sealed class ProgressLines(ILogger log, TimeSpan interval) : IProgressRep
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _ended, 1) == 1) return;
-            log.Information("{Phase:l}: done, {Line:l}", name, Describe(Interlocked.Read(ref _done), _clock.Elapsed));
+            long done = Interlocked.Read(ref _done);
+            // A phase ended short of its total was cut short (a failed job): say so rather than "done".
+            log.Information("{Phase:l}: {End:l}, {Line:l}", name, total > 0 && done < total ? "stopped" : "done", Describe(done, _clock.Elapsed));
         }
 
         internal string Describe(long done, TimeSpan elapsed)

@@ -26,7 +26,19 @@ public static class ConversionJob
         public string? ReportPath { get; init; }
     }
 
-    public static Outcome Run(ICommunicator comm, ConvertRequest request)
+    /// <summary>How often rank 0 reads the journals for the progress display.</summary>
+    public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
+
+    /// <param name="progress">where rank 0 shows the bytes written by all ranks (<see cref="JournalProgress"/>); null: nowhere.</param>
+    public static Outcome Run(ICommunicator comm, ConvertRequest request, IProgressReporter? progress = null) =>
+        Run(comm, request, journal => journal, progress);
+
+    /// <summary>
+    /// The same, with the executor told about phases and chunks through <paramref name="hooks"/> wrapped around the
+    /// resume journal: how an in-process caller (the tests' fault injection) acts at those points without the
+    /// program itself carrying any way to fail on purpose.
+    /// </summary>
+    internal static Outcome Run(ICommunicator comm, ConvertRequest request, Func<IExecutionHooks, IExecutionHooks> hooks, IProgressReporter? progress = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         // --no-report records nothing either, so a benchmark can measure what the report costs.
@@ -60,7 +72,8 @@ public static class ConversionJob
             return new Outcome(inputs.Source.Format, summary, null, planSeconds) { ReportPath = predicted };
         }
 
-        using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, request.Faults ?? JournalFaults.FromEnvironment(), inputs.Facts);
+        using var journal = new ChunkJournal(request.Output, request.Resume, request.Overwrite, inputs.Facts);
+        IExecutionHooks executionHooks = hooks(journal);
         string? striping = null;
         OutputLock? outputLock = comm.RunPhase("lock output", () =>
         {
@@ -72,13 +85,13 @@ public static class ConversionJob
         bool crashed = false;
         try
         {
-            Outcome outcome = Execute(comm, request, inputs, plan, summary, journal, clock, planSeconds);
+            Outcome outcome = Execute(comm, request, inputs, plan, summary, journal, executionHooks, progress, clock, planSeconds);
             if (request.NoReport) return outcome;
             ExecutionResult done = outcome.Execution!;
             var facts = ReportFacts(request, inputs, summary, planSeconds, done.Files.Sum(f => f.Size), done.Files.Count, comm.Implementation, striping);
             return outcome with { ReportPath = RunReports.WriteRun(comm, timeline, facts, request.Report, clock) };
         }
-        catch (RankFailedException) when (journal.KeepPartialOutputOnFailure)
+        catch (RankFailedException) when (executionHooks.KeepPartialOutputOnFailure)
         {
             crashed = true; // a simulated crash leaves the lock behind, as a killed job does
             outputLock?.Abandon();
@@ -92,16 +105,21 @@ public static class ConversionJob
     }
 
     private static Outcome Execute(ICommunicator comm, ConvertRequest request, JobInputs inputs, Plan plan, PlanSummary summary,
-                                   ChunkJournal journal, System.Diagnostics.Stopwatch clock, double planSeconds)
+                                   ChunkJournal journal, IExecutionHooks hooks, IProgressReporter? progress, System.Diagnostics.Stopwatch clock, double planSeconds)
     {
+        using JournalProgress? watch = comm.Rank == 0 && progress is not null
+            ? new JournalProgress(request.Output, plan.RankCount, plan.Ranks.Sum(r => r.BytesWritten), progress, ProgressInterval)
+            : null;
         ExecutionResult result = Executor.Run(comm, plan, inputs.Catalog.Root, request.Output,
-                                              new ExecutionOptions(request.Overwrite, request.Io) { Hooks = journal });
+                                              new ExecutionOptions(request.Overwrite, request.Io, request.MaxBuffer) { Hooks = hooks });
+        watch?.Dispose(); // the last look, before rank 0 removes the journals
         // Every rank closes its journal before rank 0 removes the directory (the reduction orders the two; on NFS an
         // open file in a removed directory would leave a .nfs placeholder behind).
         journal.Dispose();
         long reused = comm.AllreduceSum(journal.ReusedPieces);
+        long written = comm.AllreduceSum(journal.WrittenPieces);
         if (request.Resume && comm.Rank == 0)
-            Serilog.Log.Information("--resume: reused {Pieces} journaled pieces proven by their CRC-32 and wrote the rest", reused);
+            Serilog.Log.Information("--resume: reused {Pieces} journaled pieces proven by their CRC-32 and wrote the rest ({Written})", reused, written);
         comm.RunPhase("write manifest", () =>
         {
             if (comm.Rank != 0) return;
@@ -180,7 +198,7 @@ public static class ConversionJob
         IFormatWriter writer = target.Writer!;
         TargetLayout layout = writer.Layout(new WriteInput(inputs.Catalog, inputs.Source, request.DType, inputs.WriterFiles), FormatRegistry.OptionsFor(request, target));
         Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Layout.Files.Count, target.Name, clock.Elapsed.TotalSeconds);
-        long budget = request.Io == IoMode.Aggregate ? Executor.AggregateChunkBudget(request.MaxBuffer) : Executor.DirectChunkBudget(request.MaxBuffer);
-        return (Planner.Build(layout.Layout, inputs.Catalog, new PlanOptions(ranks, budget, writer.ConsumesEverything)), layout.Notes);
+        BufferBudget budget = new ExecutionOptions(Io: request.Io, MaxBuffer: request.MaxBuffer).Budget;
+        return (Planner.Build(layout.Layout, inputs.Catalog, new PlanOptions(ranks, budget.ChunkBytes, writer.ConsumesEverything)), layout.Notes);
     }
 }

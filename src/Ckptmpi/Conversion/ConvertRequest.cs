@@ -18,15 +18,13 @@ public sealed record ConvertRequest
 
     /// <summary>Output dtype; null: the source's (its <see cref="SourceFacts.PreferredDType"/>, else each tensor's own).</summary>
     public DType? DType { get; init; }
-    public long MaxBuffer { get; init; } = 256L << 20;
+    public long MaxBuffer { get; init; } = Planning.BufferBudget.Default;
     public IoMode Io { get; init; } = IoMode.Direct;
     public bool Overwrite { get; init; }
 
     /// <summary>Continue an interrupted run of the same command: redo only what the journal does not prove complete.</summary>
     public bool Resume { get; init; }
 
-    /// <summary>Test hooks (in-process fault injection); null: read from the environment (<see cref="Journal.JournalFaults"/>).</summary>
-    public Journal.JournalFaults? Faults { get; init; }
     public bool DryRun { get; init; }
 
     /// <summary>Options of the formats, at most one record per format; a format without one uses its defaults (<see cref="FormatRegistry.OptionsFor"/>).</summary>

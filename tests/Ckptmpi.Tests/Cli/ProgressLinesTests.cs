@@ -24,7 +24,7 @@ public sealed class ProgressLinesTests
             for (int i = 0; i < 1000; i++) phase.Advance(1 << 20);
         }
         Assert.That(sink.Lines, Has.Count.EqualTo(1));
-        Assert.That(sink.Lines[0], Does.StartWith("convert: done, 1.0 GiB of 4.0 GiB (24.4 %), "));
+        Assert.That(sink.Lines[0], Does.StartWith("convert: stopped, 1.0 GiB of 4.0 GiB (24.4 %), "), "ended short of its total");
     }
 
     [Test]

@@ -76,10 +76,13 @@ foreach ((DType from, DType to) in casts)
         Cast.Convert(m.Span, from, dst.AsSpan(0, outBytes), to);
     });
 }
+// Bulk CRC-32: ckptmpi's own engine (PCLMULQDQ folding, slice-by-8 fallback) against System.IO.Hashing's, the
+// well-kept library one; ckptmpi keeps whichever is faster here (its own, when last measured), and needs its own
+// Combine either way.
 var crc = new Crc32();
-Measure("crc32", m => crc.Append(m.Span));
-var xxh = new XxHash64();
-Measure("xxh64", m => xxh.Append(m.Span));
+Measure("crc32 (ckptmpi)", m => crc.Append(m.Span));
+var library = new System.IO.Hashing.Crc32();
+Measure("crc32 System.IO.Hashing", m => library.Append(m.Span));
 
 // View records: the gather kernel moves staged source bytes to the output area inside one buffer. The bar: the tiled
 // transpose (MaxText's [heads*hd, embed] -> [embed, heads, hd], a transposed shard) at >= 0.5x a plain copy of the

@@ -24,7 +24,7 @@ public static class ConvertCommand
         command.SetAction(parse => JobRunner.Run(comm =>
         {
             ConvertRequest request = Build(parse, o);
-            ConversionJob.Outcome outcome = ConversionJob.Run(comm, request);
+            ConversionJob.Outcome outcome = ConversionJob.Run(comm, request, request.DryRun ? null : ProgressReporters.For(comm));
             if (comm.Rank == 0) Console.Out.Write(Render(request, outcome));
             return ExitCodes.Success;
         }));
@@ -51,7 +51,7 @@ public static class ConvertCommand
         public readonly Option<string> Input = new("--input") { Description = "Source checkpoint directory (or, with --from hf --dry-run, a config.json).", Required = true };
         public readonly Option<string?> Output = new("--output") { Description = "Output directory (required unless --dry-run)." };
         public readonly Option<string?> DType = new("--dtype") { Description = "Output dtype: bf16, fp16 or fp32 (default: the source's; fp32 from ZeRO)." };
-        public readonly Option<string> MaxBuffer = new("--max-buffer") { Description = "Memory per rank for data in flight, e.g. 64MiB, 1GiB.", DefaultValueFactory = _ => "256MiB" };
+        public readonly Option<string> MaxBuffer = new("--max-buffer") { Description = "Memory per rank for data in flight, e.g. 64MiB, 1GiB.", DefaultValueFactory = _ => ByteSize.Format(Conversion.Planning.BufferBudget.Default) };
         public readonly Option<string> Io = CreateIo();
         public readonly Option<bool> Overwrite = new("--overwrite") { Description = "Replace a checkpoint already in --output." };
         public readonly Option<bool> Resume = new("--resume") { Description = "Finish an interrupted run of the same command: redo only the pieces its journal does not prove complete." };
@@ -90,8 +90,8 @@ public static class ConvertCommand
             parsedType = t;
         }
         long buffer = Size(maxBuffer, "--max-buffer");
-        if (buffer < Conversion.Planning.PlanOptions.MinBuffer || buffer > Conversion.Planning.PlanOptions.MaxMaxBuffer)
-            throw new UsageException($"--max-buffer must be between {ByteSize.Format(Conversion.Planning.PlanOptions.MinBuffer)} and {ByteSize.Format(Conversion.Planning.PlanOptions.MaxMaxBuffer)}, got {maxBuffer}");
+        if (Conversion.Planning.BufferBudget.Problem(buffer) is string problem)
+            throw new UsageException($"--max-buffer {problem}, got {maxBuffer}");
         double? bw = bandwidth is null ? null : Size(bandwidth.EndsWith("/s", StringComparison.Ordinal) ? bandwidth[..^2] : bandwidth, "--assume-bandwidth");
         int? planRanks = parse.GetValue(o.PlanRanks);
         if (planRanks is int pr && (pr < 1 || !dryRun)) throw new UsageException("--ranks needs --dry-run and a positive count");

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Ckptmpi.Conversion;
 using Ckptmpi.Tensors;
 using Ckptmpi.Conversion.Manifests;
+using Ckptmpi.Conversion.Planning;
 using Ckptmpi.Conversion.Verify;
 
 namespace Ckptmpi.Cli.Commands;
@@ -26,7 +27,7 @@ public static class VerifyCommand
         var format = new Option<string?>("--format") { Description = "Format of OUT_DIR (hf, zero); default: the manifest's, else detected." };
         var tag = new Option<string?>("--tag") { Description = "ZeRO tag to read on the ZeRO side (default: the one in 'latest')." };
         var noFiles = new Option<bool>("--values-only") { Description = "With --against: skip the manifest check (e.g. a checkpoint written by another tool)." };
-        var maxBuffer = new Option<string>("--max-buffer") { Description = "Memory per rank for data in flight, e.g. 64MiB.", DefaultValueFactory = _ => "64MiB" };
+        var maxBuffer = new Option<string>("--max-buffer") { Description = "Memory per rank for data in flight, e.g. 64MiB.", DefaultValueFactory = _ => ByteSize.Format(BufferBudget.Default) };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
         var command = new Command("verify", "Check a converted checkpoint against its manifest (sizes, CRC-32) and optionally its source (values).");
         command.Arguments.Add(dir);
@@ -39,9 +40,9 @@ public static class VerifyCommand
             long buffer;
             try { buffer = ByteSize.Parse(parse.GetValue(maxBuffer)!); }
             catch (FormatException e) { throw new UsageException($"--max-buffer: {e.Message}"); }
-            if (buffer is < 64 << 10 or > 1L << 30) throw new UsageException("--max-buffer must be between 64KiB and 1GiB");
+            if (BufferBudget.Problem(buffer) is string problem) throw new UsageException($"--max-buffer {problem}, got {parse.GetValue(maxBuffer)}");
 
-            FileVerifier.Result? files = parse.GetValue(noFiles) ? null : FileVerifier.Run(comm, outputDir, (int)buffer);
+            FileVerifier.Result? files = parse.GetValue(noFiles) ? null : FileVerifier.Run(comm, outputDir, (int)buffer, progress: ProgressReporters.For(comm));
             ValueVerifier.Result? values = source is null ? null
                 : ValueVerifier.Run(comm, outputDir, source, new ValueVerifier.Formats(parse.GetValue(from), parse.GetValue(format), parse.GetValue(tag), parse.GetValue(tag)), (int)buffer);
             var problems = (files?.Problems ?? []).Concat(values?.Problems ?? []).ToList();

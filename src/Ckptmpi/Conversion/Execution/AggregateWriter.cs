@@ -12,14 +12,14 @@ namespace Ckptmpi.Conversion.Execution;
 /// </summary>
 internal static unsafe class AggregateWriter
 {
-    public static List<RunCrc> Write(ICommunicator comm, Plan plan, SourceFiles sources, OutputFiles outputs, int sendBytes, IExecutionHooks? hooks = null)
+    public static List<RunCrc> Write(ICommunicator comm, Plan plan, SourceFiles sources, OutputFiles outputs, BufferLedger ledger, IExecutionHooks? hooks = null)
     {
-        var schedule = new AggregateSchedule(plan, sendBytes);
+        var schedule = new AggregateSchedule(plan, ledger.Budget.SendBytes);
         int me = comm.Rank, ranks = comm.Size;
         var runs = new List<RunCrc>();
-        using var chunkBuffer = new ChunkBuffer(plan.Ranks[me].PeakBuffer);
-        using var receive = new ChunkBuffer(schedule.ReceiveBytes);
-        using var send = new ChunkBuffer(sendBytes);
+        using var chunkBuffer = new ChunkBuffer(plan.Ranks[me].PeakBuffer, ledger);
+        using var receive = new ChunkBuffer(schedule.ReceiveBytes, ledger);
+        using var send = new ChunkBuffer(schedule.SendBytes, ledger);
         Exception? failure = null;
         var sendCounts = new long[ranks];
         var sendDispls = new long[ranks];

@@ -12,7 +12,7 @@ namespace Ckptmpi.Conversion.Execution;
 /// CRC runs (proving every byte was written), patch the zip CRC slots, rename the temporary files, then write the
 /// commit markers last, each through the same temp-sync-rename path.
 /// </summary>
-internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sources, IExecutionHooks? hooks = null)
+internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sources, BufferLedger ledger, IExecutionHooks? hooks = null)
 {
     public List<OutputChecksum> Commit(IEnumerable<RunCrc> reported)
     {
@@ -41,7 +41,7 @@ internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sour
         {
             outputs.Create(item.File);
             var runs = new List<RunCrc>();
-            using (var buffer = new ChunkBuffer(item.PeakBuffer))
+            using (var buffer = new ChunkBuffer(item.PeakBuffer, ledger))
             {
                 foreach (Chunk chunk in item.Chunks)
                 {

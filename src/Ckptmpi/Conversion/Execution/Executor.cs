@@ -10,8 +10,8 @@ namespace Ckptmpi.Conversion.Execution;
 
 /// <summary>
 /// Runs a <see cref="Plan"/> on every rank with the commit protocol of docs/architecture.md: agree on the plan,
-/// owners create pre-sized temporary files, every rank streams its chunks through one buffer (two halves in direct
-/// mode, so reading overlaps writing) and syncs, the
+/// owners create pre-sized temporary files, every rank streams its chunks through buffers within <c>--max-buffer</c>
+/// (split by <see cref="BufferBudget"/>: two halves in direct mode, so reading overlaps writing) and syncs, the
 /// CRC runs are gathered to rank 0 (proving every byte was written), rank 0 patches, renames and writes the
 /// commit markers last. Each step is a collective phase: a failure on any rank fails every rank with the same
 /// message, and the temporary files are removed.
@@ -29,9 +29,12 @@ public static class Executor
         {
             if (plan.RankCount != comm.Size)
                 throw new InvalidOperationException($"the plan is for {plan.RankCount} ranks but the job has {comm.Size}");
+            if (plan.ChunkBytes > options.Budget.ChunkBytes)
+                throw new InvalidOperationException($"the plan's chunks of {plan.ChunkBytes} bytes exceed the --max-buffer {options.MaxBuffer} split for {options.Io} I/O ({options.Budget.ChunkBytes})");
         });
         comm.AssertSameOnAllRanks(plan.Hash, "conversion plan");
         IExecutionHooks? hooks = options.Hooks;
+        var ledger = new BufferLedger(options.Budget);
         using var outputs = new OutputFiles(outputDir, plan.Files);
         comm.RunPhase("prepare output", () =>
         {
@@ -56,8 +59,8 @@ public static class Executor
             {
                 var phase = Stopwatch.StartNew();
                 List<RunCrc> mine = options.Io == IoMode.Direct || hooks?.Resuming == true
-                    ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs, hooks)
-                    : AggregateWriter.Write(comm, plan, sources, outputs, AggregateSendBytes(plan.MaxBuffer), hooks);
+                    ? WriteDirect(plan.Ranks[comm.Rank], plan, sources, outputs, ledger, hooks)
+                    : AggregateWriter.Write(comm, plan, sources, outputs, ledger, hooks);
                 double written = phase.Elapsed.TotalSeconds;
                 double syncStart = RankTimeline.Current?.Now ?? 0;
                 outputs.FlushAll();
@@ -69,8 +72,9 @@ public static class Executor
 
             byte[][] reports = comm.AllgatherBytes(RunCrc.Serialize(runs));
             List<OutputChecksum> files = comm.RunPhase("commit", () =>
-                comm.Rank == 0 ? new Committer(plan, outputs, sources, hooks).Commit(reports.SelectMany(RunCrc.Deserialize)) : []);
-            return new ExecutionResult(files, clock.Elapsed.TotalSeconds);
+                comm.Rank == 0 ? new Committer(plan, outputs, sources, ledger, hooks).Commit(reports.SelectMany(RunCrc.Deserialize)) : []);
+            Log.Debug("buffers: at most {Peak} bytes held at once, --max-buffer {Max}", ledger.PeakBytes, options.MaxBuffer);
+            return new ExecutionResult(files, clock.Elapsed.TotalSeconds, ledger.PeakBytes);
         }
         catch (RankFailedException)
         {
@@ -86,26 +90,15 @@ public static class Executor
     }
 
     /// <summary>
-    /// In aggregate mode a rank holds its chunk buffer, a receive area (at most the chunk's reads) and a send buffer
-    /// of half a chunk: plan with 2/5 of <c>--max-buffer</c> (<see cref="AggregateChunkBudget"/>) and the three stay within it.
+    /// Direct mode: while one chunk is being written from one buffer, the next is read, cast and checksummed in the
+    /// other, so a disk that throttles writes does not also stall the reads. One write is in flight at a time, and the
+    /// journal hooks of a chunk run on that write's thread in order (before write, write, completed).
     /// </summary>
-    public static long AggregateChunkBudget(long maxBuffer) => Math.Max(PlanOptions.MinBuffer, maxBuffer * 2 / 5);
-
-    internal static int AggregateSendBytes(int chunkBudget) => Math.Max(4096, chunkBudget / 2);
-
-    /// <summary>
-    /// In direct mode the buffer is two halves: while one chunk is being written, the next is read, cast and
-    /// checksummed in the other, so a disk that throttles writes does not also stall the reads. Plan with half of
-    /// <c>--max-buffer</c> (<see cref="DirectChunkBudget"/>). One write is in flight at a time, and the journal
-    /// hooks of a chunk run on that write's thread in order (before write, write, completed).
-    /// </summary>
-    public static long DirectChunkBudget(long maxBuffer) => Math.Max(PlanOptions.MinBuffer, maxBuffer / 2);
-
-    internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs, IExecutionHooks? hooks = null)
+    internal static List<RunCrc> WriteDirect(RankPlan mine, Plan plan, SourceFiles sources, OutputFiles outputs, BufferLedger ledger, IExecutionHooks? hooks = null)
     {
         var runs = new List<RunCrc>();
-        using var front = new ChunkBuffer(mine.PeakBuffer);
-        using var back = new ChunkBuffer(mine.PeakBuffer);
+        using var front = new ChunkBuffer(mine.PeakBuffer, ledger);
+        using var back = new ChunkBuffer(mine.PeakBuffer, ledger);
         ChunkBuffer current = front, other = back;
         Task pending = Task.CompletedTask;
         var t = new double[4];

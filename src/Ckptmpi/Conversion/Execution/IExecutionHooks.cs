@@ -5,7 +5,8 @@ namespace Ckptmpi.Conversion.Execution;
 /// <summary>
 /// What the executor tells the resume journal (Conversion/Journal) as it runs: the phases that touch the output
 /// directory, and each chunk before and after it is written. The executor stays the only place where reading,
-/// transforming and writing meet; the journal only records, proves and skips.
+/// transforming and writing meet; the journal only records, proves and skips. An in-process caller may wrap the
+/// journal (<c>ConversionJob.Run</c> with hooks) to act at these points, e.g. to inject faults.
 /// </summary>
 internal interface IExecutionHooks
 {
@@ -15,7 +16,7 @@ internal interface IExecutionHooks
     /// </summary>
     bool Resuming { get; }
 
-    /// <summary>A simulated crash (tests): leave the temporary files and the journal as a killed job would.</summary>
+    /// <summary>True: a failure stands in for a killed process (in process), so leave the temporary files and the journal as a kill would.</summary>
     bool KeepPartialOutputOnFailure { get; }
 
     /// <summary>Rank 0, before the output directory is checked: validate the journal against the plan and restore the interrupted state.</summary>
@@ -30,13 +31,13 @@ internal interface IExecutionHooks
     /// </summary>
     bool TryReuse(Chunk chunk, OutputFiles outputs, Span<byte> buffer, List<RunCrc> report);
 
-    /// <summary>Just before a chunk's bytes are written (test fault injection lives here).</summary>
+    /// <summary>Just before a chunk's bytes are written.</summary>
     void BeforeWrite(Chunk chunk, OutputFiles outputs);
 
     /// <summary>After a chunk's bytes are written: record it with its CRC runs (the last <paramref name="runCount"/> of <paramref name="report"/>).</summary>
     void Completed(Chunk chunk, List<RunCrc> report, int runCount);
 
-    /// <summary>Rank 0, in the commit, before output file <paramref name="file"/> is renamed to its final name (test fault injection).</summary>
+    /// <summary>Rank 0, in the commit, before output file <paramref name="file"/> is renamed to its final name.</summary>
     void BeforeRename(int file);
 
     /// <summary>The job failed cleanly on every rank and its temporary files are being removed: remove the journal too.</summary>

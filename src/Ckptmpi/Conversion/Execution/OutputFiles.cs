@@ -35,7 +35,16 @@ internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> fi
         // CreateNew is O_CREAT | O_EXCL: it fails rather than follow a link planted under the temporary name.
         FileMode mode = keepExisting && File.Exists(tmp) ? FileMode.Open : FileMode.CreateNew;
         using SafeFileHandle h = File.OpenHandle(tmp, mode, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        RandomAccess.SetLength(h, files[file].Length);
+        try
+        {
+            RandomAccess.SetLength(h, files[file].Length);
+        }
+        catch (ArgumentException e)
+        {
+            // .NET reports EFBIG (a file-size limit, or a file system's largest file) as a bad argument: it is the
+            // output's storage refusing the file, an I/O error like a full disk.
+            throw new IOException($"{tmp}: File too large: the file system or a file-size limit (ulimit -f) refuses {files[file].Length} bytes", e);
+        }
     }
 
     /// <summary>A write handle on the temporary file, opened once per rank.</summary>

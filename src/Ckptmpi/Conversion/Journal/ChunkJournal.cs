@@ -24,25 +24,21 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     private readonly string _outputDir;
     private readonly bool _resume;
     private readonly bool _overwrite;
-    private readonly JournalFaults _faults;
     private Plan? _plan;
     private int _rank = -1;
     private FileStream? _stream;
     private Dictionary<(string File, long Start), JournalEntry> _entries = [];
     private int _written;
-    private int _renamed;
     private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
 
     /// <summary>The longest a journal line stays unsynced (lost lines only cost a redo: pieces are proven by CRC anyway).</summary>
     public static readonly TimeSpan SyncInterval = TimeSpan.FromSeconds(1);
-    private long _bytesWritten;
 
-    public ChunkJournal(string outputDir, bool resume, bool overwrite, JournalFaults? faults = null, IReadOnlyList<InputFileFact>? inputs = null)
+    public ChunkJournal(string outputDir, bool resume, bool overwrite, IReadOnlyList<InputFileFact>? inputs = null)
     {
         _outputDir = outputDir;
         _resume = resume;
         _overwrite = overwrite;
-        _faults = faults ?? JournalFaults.None;
         _inputs = inputs ?? [];
     }
 
@@ -51,14 +47,13 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     /// <summary>Pieces this rank skipped because the journal proved them complete.</summary>
     public int ReusedPieces { get; private set; }
 
-    public long ReusedBytes { get; private set; }
-
     /// <summary>Pieces this rank wrote in this run.</summary>
     public int WrittenPieces => _written;
 
     public bool Resuming => _resume;
 
-    public bool KeepPartialOutputOnFailure => _faults.SimulatesCrash;
+    /// <summary>A failed run is cleaned up: only a killed one leaves its journal, and that needs no code.</summary>
+    public bool KeepPartialOutputOnFailure => false;
 
     /// <exception cref="OutputExistsException">the journal belongs to another plan, or there is nothing to resume, or an interrupted run is in the way.</exception>
     public void Prepare(Plan plan, OutputFiles outputs)
@@ -163,21 +158,16 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         }
         report.AddRange(runs);
         ReusedPieces++;
-        ReusedBytes += chunk.Length;
         return true;
     }
 
+    /// <summary>Nothing to record before the bytes are written: a piece counts only once <see cref="Completed"/> journals it.</summary>
     public void BeforeWrite(Chunk chunk, OutputFiles outputs)
     {
-        if (_faults.FailWriteAfterBytes is long limit && _rank == _faults.FailRank && _bytesWritten + chunk.Length > limit)
-            throw new IOException($"{outputs.TempPath(chunk.File)}: No space left on device (injected by CKPTMPI_TEST_FAIL_WRITE_AFTER_BYTES={limit})");
-        if (!_faults.KillUnjournaled) MaybeDie();
-        _bytesWritten += chunk.Length;
     }
 
     public void Completed(Chunk chunk, List<RunCrc> report, int runCount)
     {
-        if (_faults.KillUnjournaled) MaybeDie();
         var runs = new JournalRun[runCount];
         for (int i = 0; i < runCount; i++)
         {
@@ -195,24 +185,9 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         _written++;
     }
 
+    /// <summary>Renames need no record: --resume finds them on disk (<see cref="RestoreInterruptedCommit"/>).</summary>
     public void BeforeRename(int file)
     {
-        if (_faults.KillInCommitAfterRenames is int n && _renamed++ == n)
-            Die($"CKPTMPI_TEST_KILL_IN_COMMIT_AFTER_RENAMES={n}: rank 0 dies in the commit before renaming {_plan!.Files[file].RelativePath}");
-    }
-
-    private void MaybeDie()
-    {
-        if (_faults.KillAfterPieces is not int n || _rank != _faults.KillRank || _written != n) return;
-        Die($"CKPTMPI_TEST_KILL_AFTER_PIECES={n}: rank {_rank} dies{(_faults.KillUnjournaled ? " with a written but unjournaled piece" : "")}");
-    }
-
-    private void Die(string what)
-    {
-        if (_faults.InProcess) throw new InjectedCrashException(what);
-        Log.Warning("{What}", what);
-        Log.CloseAndFlush();
-        Process.GetCurrentProcess().Kill(); // SIGKILL: no cleanup, no MPI_Finalize, exactly like an OOM kill
     }
 
     public void Discard(int rank)

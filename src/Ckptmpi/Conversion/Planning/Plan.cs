@@ -9,12 +9,12 @@ namespace Ckptmpi.Conversion.Planning;
 /// </summary>
 public sealed class Plan
 {
-    internal Plan(OutputLayout layout, IReadOnlyList<string> sources, int maxBuffer, IReadOnlyList<RankPlan> ranks,
+    internal Plan(OutputLayout layout, IReadOnlyList<string> sources, int chunkBytes, IReadOnlyList<RankPlan> ranks,
                   IReadOnlyList<WorkItem> commitItems, IReadOnlyList<int> fileOwners, IReadOnlyList<CrcSlot>[] slots, string hash)
     {
         Layout = layout;
         Sources = sources;
-        MaxBuffer = maxBuffer;
+        ChunkBytes = chunkBytes;
         Ranks = ranks;
         CommitItems = commitItems;
         FileOwners = fileOwners;
@@ -31,8 +31,8 @@ public sealed class Plan
 
     public int RankCount => Ranks.Count;
 
-    /// <summary>The buffer each rank allocates; no chunk uses more.</summary>
-    public int MaxBuffer { get; }
+    /// <summary>The chunk budget the plan was cut for (<see cref="BufferBudget.ChunkBytes"/>): no chunk touches more of its buffer.</summary>
+    public int ChunkBytes { get; }
 
     public IReadOnlyList<RankPlan> Ranks { get; }
 

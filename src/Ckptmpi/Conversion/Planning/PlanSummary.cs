@@ -10,7 +10,7 @@ public sealed record PlanSummary(
     int Ranks,
     int Files,
     int SourceFiles,
-    long MaxBuffer,
+    long ChunkBytes,
     long BytesRead,
     long BytesWritten,
     double Balance,
@@ -39,7 +39,7 @@ public sealed record PlanSummary(
         long written = perRank.Sum(r => r.BytesWritten);
         double mean = (double)written / plan.RankCount;
         double balance = written == 0 ? 1.0 : perRank.Max(r => r.BytesWritten) / mean;
-        return new PlanSummary(plan.Hash, plan.RankCount, plan.Files.Count, plan.Sources.Count, plan.MaxBuffer,
+        return new PlanSummary(plan.Hash, plan.RankCount, plan.Files.Count, plan.Sources.Count, plan.ChunkBytes,
                                perRank.Sum(r => r.BytesRead), written, Math.Round(balance, 4), perRank);
     }
 
@@ -54,7 +54,7 @@ public sealed record PlanSummary(
     {
         var sb = new StringBuilder();
         var ci = CultureInfo.InvariantCulture;
-        sb.AppendLine(ci, $"plan {Hash[..16]}: {Files} output files from {SourceFiles} source files, {Ranks} rank(s), buffer {Bytes(MaxBuffer)}");
+        sb.AppendLine(ci, $"plan {Hash[..16]}: {Files} output files from {SourceFiles} source files, {Ranks} rank(s), chunks of at most {Bytes(ChunkBytes)}");
         sb.AppendLine(ci, $"  read {Bytes(BytesRead)}, write {Bytes(BytesWritten)}, balance (max/mean written) {Balance:0.000}");
         if (bytesPerSecond is double bw) sb.AppendLine(ci, $"  predicted time at {Bytes((long)bw)}/s per rank: {PredictedSeconds(bw):0.0} s");
         int shown = 0;

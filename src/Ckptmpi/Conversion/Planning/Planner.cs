@@ -21,14 +21,14 @@ public static class Planner
     public static Plan Build(OutputLayout layout, SourceCatalog catalog, PlanOptions options)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.RankCount, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBuffer, PlanOptions.MinBuffer);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.MaxBuffer, PlanOptions.MaxMaxBuffer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.ChunkBytes, BufferBudget.MinChunkBytes);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.ChunkBytes, BufferBudget.Maximum);
         PlanValidator.Validate(layout, catalog, options.RequireAllSourceTensorsConsumed);
 
         var sources = new SourceIndex(catalog);
         IReadOnlyList<OutputFile> files = layout.Files;
         var marks = files.Select(f => new CrcMarks(f)).ToArray();
-        var builder = new ChunkBuilder(files, sources, marks, (int)options.MaxBuffer);
+        var builder = new ChunkBuilder(files, sources, marks, (int)options.ChunkBytes);
 
         List<(int File, ByteRange Range)>[] assignment = Balance(files, options.RankCount, options.TargetBalance);
         var owners = Enumerable.Repeat(-1, files.Count).ToArray();
@@ -51,8 +51,8 @@ public static class Planner
         ProveCoverage(files, ranks, commitItems);
 
         var slots = marks.Select(m => m.Slots).ToArray();
-        string hash = PlanHasher.Hash(files, sources.Files, (int)options.MaxBuffer, ranks, commitItems);
-        return new Plan(layout, sources.Files, (int)options.MaxBuffer, ranks, commitItems, owners, slots, hash);
+        string hash = PlanHasher.Hash(files, sources.Files, (int)options.ChunkBytes, ranks, commitItems);
+        return new Plan(layout, sources.Files, (int)options.ChunkBytes, ranks, commitItems, owners, slots, hash);
     }
 
     /// <summary>

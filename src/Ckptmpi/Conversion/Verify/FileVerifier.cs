@@ -23,8 +23,12 @@ public static class FileVerifier
     /// <summary>The outcome: the problems (the same sorted list on every rank), and what was checked.</summary>
     public sealed record Result(IReadOnlyList<VerifyProblem> Problems, int Files, long Bytes, double Seconds);
 
+    /// <param name="progress">
+    /// where rank 0 shows its own share of the bytes (ranges are balanced by bytes, so it stands for the job; verify
+    /// writes nothing a rank could report through, and a collective per range would cost more than it shows).
+    /// </param>
     /// <exception cref="Errors.RankFailedException">the manifest is missing or unreadable (on every rank).</exception>
-    public static Result Run(ICommunicator comm, string outputDir, int bufferBytes = 8 << 20, long rangeBytes = RangeBytes)
+    public static Result Run(ICommunicator comm, string outputDir, int bufferBytes = 8 << 20, long rangeBytes = RangeBytes, IProgressReporter? progress = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         byte[]? survey = comm.RunPhase("read manifest", () => comm.Rank == 0 ? JsonSerializer.SerializeToUtf8Bytes(TakeSurvey(outputDir)) : null);
@@ -35,7 +39,10 @@ public static class FileVerifier
         {
             var results = new List<RangeCrc>();
             byte[] buffer = new byte[Math.Max(4096, bufferBytes)];
-            foreach (Range r in ranges.Where(r => r.Rank == comm.Rank)) results.Add(Checksum(outputDir, s.Files[r.File], r, buffer));
+            List<Range> own = ranges.Where(r => r.Rank == comm.Rank).ToList();
+            string name = comm.Size == 1 ? "verify" : $"verify (rank 0's share of {comm.Size} ranks)";
+            using IProgressPhase phase = (comm.Rank == 0 ? progress : null)?.BeginPhase(name, own.Sum(r => r.Length)) ?? NullProgressReporter.Instance;
+            foreach (Range r in own) results.Add(Checksum(outputDir, s.Files[r.File], r, buffer, phase));
             return results;
         });
         RangeCrc[] all = comm.AllgatherObjects(mine).SelectMany(x => x).ToArray();
@@ -118,7 +125,7 @@ public static class FileVerifier
         return dealt;
     }
 
-    private static RangeCrc Checksum(string outputDir, SurveyFile file, Range r, byte[] buffer)
+    private static RangeCrc Checksum(string outputDir, SurveyFile file, Range r, byte[] buffer, IProgressPhase phase)
     {
         try
         {
@@ -130,6 +137,7 @@ public static class FileVerifier
                 if (n <= 0) return new RangeCrc(r.File, r.Start, r.Length, 0, $"ends at byte {at} while reading, manifest says {file.Size} bytes");
                 crc = Crc32.Append(crc, buffer.AsSpan(0, n));
                 at += n;
+                phase.Advance(n);
             }
             return new RangeCrc(r.File, r.Start, r.Length, crc, null);
         }

@@ -27,7 +27,7 @@ public sealed class ExecutorTests
         string output = Path.Combine(_dir, "out");
         ExecutionResult[] results = ThreadCommunicator.Run(ranks, comm =>
         {
-            Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(comm.Size, PlanOptions.MinBuffer));
+            Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(comm.Size, BufferBudget.MinChunkBytes));
             return Executor.Run(comm, plan, model.Catalog.Root, output, new ExecutionOptions());
         }, TimeSpan.FromSeconds(60));
 
@@ -52,7 +52,7 @@ public sealed class ExecutorTests
         {
             ThreadCommunicator.Run(ranks, comm =>
             {
-                Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(comm.Size, PlanOptions.MinBuffer));
+                Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(comm.Size, BufferBudget.MinChunkBytes));
                 Executor.Run(comm, plan, model.Catalog.Root, output, new ExecutionOptions(Io: io));
             }, TimeSpan.FromSeconds(60));
         }
@@ -70,7 +70,7 @@ public sealed class ExecutorTests
 
         string[] messages = ThreadCommunicator.Run(3, comm =>
         {
-            Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(comm.Size, PlanOptions.MinBuffer));
+            Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(comm.Size, BufferBudget.MinChunkBytes));
             try
             {
                 Executor.Run(comm, plan, model.Catalog.Root, output, new ExecutionOptions(Io: io));

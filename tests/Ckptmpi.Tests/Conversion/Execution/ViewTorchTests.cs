@@ -90,7 +90,7 @@ public sealed class ViewTorchTests
         string output = Path.Combine(_dir, "out");
         ThreadCommunicator.Run(ranks, comm =>
         {
-            Plan plan = Planner.Build(layout, catalog, new PlanOptions(comm.Size, PlanOptions.MinBuffer, RequireAllSourceTensorsConsumed: false));
+            Plan plan = Planner.Build(layout, catalog, new PlanOptions(comm.Size, BufferBudget.Minimum, RequireAllSourceTensorsConsumed: false));
             Assert.That(plan.Ranks.SelectMany(r => r.Items).Sum(i => i.Chunks.Count), Is.GreaterThan(cases.Count), "records are cut into several chunks");
             Executor.Run(comm, plan, catalog.Root, output, new ExecutionOptions(Io: io));
         }, TimeSpan.FromSeconds(120));

@@ -46,21 +46,22 @@ public sealed class ChunkJournalTests
         return ConversionJob.BuildPlan(inputs, request, ranks);
     }
 
-    private static (List<OutputChecksum> Files, ChunkJournal[] Journals) Execute(Plan plan, ConvertRequest request, int ranks, bool resume, JournalFaults? faults = null)
+    private static (List<OutputChecksum> Files, ChunkJournal[] Journals) Execute(Plan plan, ConvertRequest request, int ranks, bool resume)
     {
-        var journals = Enumerable.Range(0, ranks).Select(_ => new ChunkJournal(request.Output, resume, overwrite: false, faults, InputsOf(request))).ToArray();
+        var journals = Enumerable.Range(0, ranks).Select(_ => new ChunkJournal(request.Output, resume, overwrite: false, InputsOf(request))).ToArray();
         ExecutionResult[] results = ThreadCommunicator.Run(ranks, comm =>
             Executor.Run(comm, plan, request.Input, request.Output, new ExecutionOptions(Io: request.Io) { Hooks = journals[comm.Rank] }), TimeSpan.FromSeconds(60));
         foreach (ChunkJournal j in journals) j.Dispose();
         return (results[0].Files.ToList(), journals);
     }
 
-    private static string[] Crash(Plan plan, ConvertRequest request, int ranks, JournalFaults faults)
+    private static string[] Crash(Plan plan, ConvertRequest request, int ranks, InjectedFaults faults)
     {
-        var journals = Enumerable.Range(0, ranks).Select(_ => new ChunkJournal(request.Output, resume: false, overwrite: false, faults, InputsOf(request))).ToArray();
+        var journals = Enumerable.Range(0, ranks).Select(_ => new ChunkJournal(request.Output, resume: false, overwrite: false, InputsOf(request))).ToArray();
         string[] messages = ThreadCommunicator.Run(ranks, comm =>
         {
-            try { Executor.Run(comm, plan, request.Input, request.Output, new ExecutionOptions(Io: request.Io) { Hooks = journals[comm.Rank] }); return "no error"; }
+            var hooks = new FaultInjectingHooks(journals[comm.Rank], faults);
+            try { Executor.Run(comm, plan, request.Input, request.Output, new ExecutionOptions(Io: request.Io) { Hooks = hooks }); return "no error"; }
             catch (RankFailedException e) { return e.Message; }
         }, TimeSpan.FromSeconds(60));
         foreach (ChunkJournal j in journals) j.Dispose();
@@ -83,8 +84,8 @@ public sealed class ChunkJournalTests
         Assert.That(plan.Ranks[1].Items.Sum(i => i.Chunks.Count), Is.GreaterThan(pieces + 1), "the victim rank has more pieces than it is killed after");
 
         ConvertRequest run = Request(Path.Combine(_dir, "resumed"), io);
-        string[] messages = Crash(plan, run, ranks, new JournalFaults { KillAfterPieces = pieces, KillRank = 1, KillUnjournaled = unjournaled, InProcess = true });
-        Assert.That(messages.Distinct().Single(), Does.Contain("CKPTMPI_TEST_KILL_AFTER_PIECES"));
+        string[] messages = Crash(plan, run, ranks, new InjectedFaults { KillAfterPieces = pieces, KillRank = 1, KillUnjournaled = unjournaled });
+        Assert.That(messages.Distinct().Single(), Does.Contain("injected kill"));
         Assert.That(Directory.GetFiles(run.Output, "*.tmp", SearchOption.AllDirectories), Is.Not.Empty, "a crash leaves temporary files");
         int journaled = JournaledPieces(run.Output);
 
@@ -105,7 +106,7 @@ public sealed class ChunkJournalTests
         List<OutputChecksum> reference = Execute(plan, clean, ranks, resume: false).Files;
 
         ConvertRequest run = Request(Path.Combine(_dir, "resumed"));
-        Crash(plan, run, ranks, new JournalFaults { KillAfterPieces = 4, KillRank = 0, InProcess = true });
+        Crash(plan, run, ranks, new InjectedFaults { KillAfterPieces = 4, KillRank = 0 });
         int journaled = JournaledPieces(run.Output);
         // Flip one byte inside rank 0's first journaled piece.
         Chunk first = plan.Ranks[0].Items[0].Chunks[0];
@@ -133,7 +134,7 @@ public sealed class ChunkJournalTests
         ConvertRequest request = Request(output);
         Plan plan = PlanFor(request, 2);
         int last = plan.Ranks[0].Items.Sum(i => i.Chunks.Count) - 1;
-        Crash(plan, request, 2, new JournalFaults { KillAfterPieces = last, KillRank = 0, InProcess = true });
+        Crash(plan, request, 2, new InjectedFaults { KillAfterPieces = last, KillRank = 0 });
         // Pretend the commit had begun: one file already under its final name, and a stale index beside it.
         string[] temps = Directory.GetFiles(output, "*.tmp");
         Assert.That(temps, Is.Not.Empty);
@@ -156,7 +157,7 @@ public sealed class ChunkJournalTests
         List<OutputChecksum> reference = Execute(plan, clean, ranks, resume: false).Files;
 
         ConvertRequest run = Request(Path.Combine(_dir, "resumed"));
-        string[] messages = Crash(plan, run, ranks, new JournalFaults { KillInCommitAfterRenames = renames, InProcess = true });
+        string[] messages = Crash(plan, run, ranks, new InjectedFaults { KillInCommitAfterRenames = renames });
         Assert.That(messages.Distinct().Single(), Does.Contain("dies in the commit"));
         Assert.That(reference.Where(f => File.Exists(Path.Combine(run.Output, f.Path))).Count(), Is.EqualTo(renames), "renamed before the kill");
         Assert.That(File.Exists(Path.Combine(run.Output, "model.safetensors.index.json")), Is.False, "the commit marker comes last");
@@ -171,7 +172,7 @@ public sealed class ChunkJournalTests
     {
         string output = Path.Combine(_dir, "out");
         ConvertRequest request = Request(output);
-        Crash(PlanFor(request, 2), request, 2, new JournalFaults { KillAfterPieces = 2, KillRank = 1, InProcess = true });
+        Crash(PlanFor(request, 2), request, 2, new InjectedFaults { KillAfterPieces = 2, KillRank = 1 });
 
         string[] messages = ThreadCommunicator.Run(2, comm =>
         {
@@ -188,7 +189,7 @@ public sealed class ChunkJournalTests
     {
         string output = Path.Combine(_dir, "out");
         ConvertRequest request = Request(output);
-        Crash(PlanFor(request, 2), request, 2, new JournalFaults { KillAfterPieces = 2, KillRank = 1, InProcess = true });
+        Crash(PlanFor(request, 2), request, 2, new InjectedFaults { KillAfterPieces = 2, KillRank = 1 });
 
         var e = Assert.Throws<RankFailedException>(() => ThreadCommunicator.Run(1, comm => ConversionJob.Run(comm, request)));
         Assert.That(e!.Message, Does.Contain("--resume").And.Contain(output));
@@ -203,7 +204,8 @@ public sealed class ChunkJournalTests
         string output = Path.Combine(_dir, "out");
         string[] messages = ThreadCommunicator.Run(3, comm =>
         {
-            try { ConversionJob.Run(comm, Request(output) with { Faults = new JournalFaults { FailWriteAfterBytes = 100_000, FailRank = 2 } }); return "no error"; }
+            var faults = new InjectedFaults { FailWriteAfterBytes = 100_000, FailRank = 2 };
+            try { ConversionJob.Run(comm, Request(output), journal => new FaultInjectingHooks(journal, faults)); return "no error"; }
             catch (RankFailedException e) { return $"{e.ExitCode}: {e.Message}"; }
         }, TimeSpan.FromSeconds(60));
         Assert.That(messages.Distinct().Single(), Does.Contain("rank 2 failed").And.Contain("No space left on device").And.Contain(".safetensors.tmp"));

@@ -21,10 +21,10 @@ public sealed class PlannerTests
         int seed = TestContext.CurrentContext.Random.Next();
         TestContext.Out.WriteLine($"seed {seed}");
         var model = SyntheticCheckpoint.Create(_dir, seed, zeroLike: seed % 2 == 0);
-        Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(ranks, PlanOptions.MinBuffer));
+        Plan plan = Planner.Build(model.Layout, model.Catalog, new PlanOptions(ranks, BufferBudget.MinChunkBytes));
 
         var chunks = plan.Ranks.SelectMany(r => r.Items).Concat(plan.CommitItems).SelectMany(i => i.Chunks).ToList();
-        Assert.That(chunks.Max(c => c.BufferBytes), Is.LessThanOrEqualTo(PlanOptions.MinBuffer));
+        Assert.That(chunks.Max(c => c.BufferBytes), Is.LessThanOrEqualTo(BufferBudget.MinChunkBytes));
         foreach (OutputFile f in model.Layout.Files)
         {
             int index = model.Layout.Files.ToList().IndexOf(f);
@@ -59,7 +59,7 @@ public sealed class PlannerTests
         ]);
         var layout = new OutputLayout([new OutputFile("o.bin", 300, [
             new TensorSegment(0, "a", 0, 100, DType.BF16), new TensorSegment(200, "b", 0, 50, DType.BF16)], [])]);
-        Chunk chunk = Planner.Build(layout, catalog, new PlanOptions(1, PlanOptions.MinBuffer)).Ranks[0].Items[0].Chunks.Single();
+        Chunk chunk = Planner.Build(layout, catalog, new PlanOptions(1, BufferBudget.MinChunkBytes)).Ranks[0].Items[0].Chunks.Single();
         Assert.That(chunk.Reads, Is.EqualTo(new[] { new SourceRead(0, 8, 0, 300) }));
     }
 
@@ -67,7 +67,7 @@ public sealed class PlannerTests
     public void Equal_files_on_as_many_ranks_are_balanced_without_splitting()
     {
         var layout = new OutputLayout(Enumerable.Range(0, 96).Select(i => new OutputFile($"f{i}", 1000, [new ZeroSegment(0, 1000)], [])).ToList());
-        Plan plan = Planner.Build(layout, new SourceCatalog(_dir, []), new PlanOptions(96, PlanOptions.MinBuffer));
+        Plan plan = Planner.Build(layout, new SourceCatalog(_dir, []), new PlanOptions(96, BufferBudget.MinChunkBytes));
         Assert.That(plan.Summarize().Balance, Is.EqualTo(1.0));
         Assert.That(plan.Ranks.All(r => r.Items.Count == 1));
     }
@@ -90,7 +90,7 @@ public sealed class PlannerTests
     public void A_segment_naming_a_tensor_the_source_lacks_is_refused_before_any_io()
     {
         var layout = new OutputLayout([new OutputFile("o", 4, [new TensorSegment(0, "missing", 0, 2, DType.BF16)], [])]);
-        Assert.That(() => Planner.Build(layout, new SourceCatalog(_dir, []), new PlanOptions(1, PlanOptions.MinBuffer)),
+        Assert.That(() => Planner.Build(layout, new SourceCatalog(_dir, []), new PlanOptions(1, BufferBudget.MinChunkBytes)),
             Throws.TypeOf<UnsupportedCheckpointException>().With.Message.Contains("missing").And.Message.Contains("'o'"));
     }
 
@@ -99,7 +99,7 @@ public sealed class PlannerTests
     {
         var catalog = new SourceCatalog(_dir, [new SourceTensor("w", DType.BF16, [4], [new SourcePiece(0, 4, "s", 0, DType.BF16)])]);
         var layout = new OutputLayout([new OutputFile("o", 6, [new TensorSegment(0, "w", 2, 3, DType.BF16)], [])]);
-        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, PlanOptions.MinBuffer)),
+        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, BufferBudget.MinChunkBytes)),
             Throws.TypeOf<ShapeMismatchException>().With.Property(nameof(ShapeMismatchException.TensorName)).EqualTo("w"));
     }
 
@@ -110,9 +110,9 @@ public sealed class PlannerTests
             new SourceTensor("w", DType.BF16, [4], [new SourcePiece(0, 4, "s", 0, DType.BF16)]),
             new SourceTensor("orphan", DType.BF16, [4], [new SourcePiece(0, 4, "s", 8, DType.BF16)])]);
         var layout = new OutputLayout([new OutputFile("o", 8, [new TensorSegment(0, "w", 0, 4, DType.BF16)], [])]);
-        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, PlanOptions.MinBuffer)),
+        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, BufferBudget.MinChunkBytes)),
             Throws.TypeOf<UnsupportedCheckpointException>().With.Message.Contains("orphan"));
-        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, PlanOptions.MinBuffer, RequireAllSourceTensorsConsumed: false)), Throws.Nothing);
+        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, BufferBudget.MinChunkBytes, RequireAllSourceTensorsConsumed: false)), Throws.Nothing);
     }
 
     [Test]
@@ -121,7 +121,7 @@ public sealed class PlannerTests
         var catalog = new SourceCatalog(_dir, [new SourceTensor("w", DType.F32, [10], [
             new SourcePiece(0, 4, "rank0.pt", 64, DType.F32), new SourcePiece(6, 4, "rank1.pt", 64, DType.F32)])]);
         var layout = new OutputLayout([new OutputFile("o", 40, [new TensorSegment(0, "w", 0, 10, DType.F32)], [])]);
-        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, PlanOptions.MinBuffer)),
+        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, BufferBudget.MinChunkBytes)),
             Throws.TypeOf<CheckpointFormatException>().With.Message.Contains("rank1.pt").And.Property(nameof(CheckpointFormatException.TensorName)).EqualTo("w"));
     }
 
@@ -130,7 +130,7 @@ public sealed class PlannerTests
     {
         var catalog = new SourceCatalog(_dir, [new SourceTensor("ids", DType.I64, [2], [new SourcePiece(0, 2, "s", 0, DType.I64)])]);
         var layout = new OutputLayout([new OutputFile("o", 8, [new TensorSegment(0, "ids", 0, 2, DType.F32)], [])]);
-        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, PlanOptions.MinBuffer)),
+        Assert.That(() => Planner.Build(layout, catalog, new PlanOptions(1, BufferBudget.MinChunkBytes)),
             Throws.TypeOf<UnsupportedCheckpointException>().With.Message.Contains("I64"));
     }
 }

@@ -27,7 +27,7 @@ public sealed class ViewPlannerTests
     {
         SourceCatalog catalog = Sharded(512, 256);
         var record = new ViewSegment(0, [512, 256], DType.BF16, TensorOp.Copy, [ViewPart.Whole("w", [512, 256], Box.Full([512, 256]))]);
-        Plan plan = Planner.Build(One(record), catalog, new PlanOptions(1, PlanOptions.MinBuffer));
+        Plan plan = Planner.Build(One(record), catalog, new PlanOptions(1, BufferBudget.Minimum));
         Chunk[] chunks = plan.Ranks[0].Items.SelectMany(i => i.Chunks).ToArray();
         Assert.That(chunks, Has.Length.GreaterThan(4), "256 KiB through a 64 KiB buffer");
         Assert.That(chunks.Sum(c => (long)c.Length), Is.EqualTo(record.Length));
@@ -36,7 +36,7 @@ public sealed class ViewPlannerTests
             Assert.That(c.Reads.Select(r => plan.Sources[r.Source]), Is.EquivalentTo(new[] { "a.bin", "b.bin" }));
             Assert.That(c.Gathers, Has.Length.EqualTo(2), "one strided gather per shard");
             Assert.That(c.Length % (256 * 2), Is.EqualTo(0), "whole rows");
-            Assert.That(c.BufferBytes, Is.LessThanOrEqualTo(PlanOptions.MinBuffer));
+            Assert.That(c.BufferBytes, Is.LessThanOrEqualTo(BufferBudget.Minimum));
         }
     }
 
@@ -45,12 +45,12 @@ public sealed class ViewPlannerTests
     {
         SourceCatalog catalog = Sharded(64, 64);
         var values = new ViewSegment(0, [64, 64], DType.I8, TensorOp.QuantizeValues([1], DType.BF16), [ViewPart.Whole("w", [64, 64], Box.Full([64, 64]))]);
-        Plan plan = Planner.Build(One(values), catalog, new PlanOptions(3, PlanOptions.MinBuffer));
+        Plan plan = Planner.Build(One(values), catalog, new PlanOptions(3, BufferBudget.Minimum));
         Assert.That(plan.Ranks.SelectMany(r => r.Items).SelectMany(i => i.Chunks).Count(c => c.Reduces.Length > 0), Is.EqualTo(1));
 
         SourceCatalog big = Sharded(256, 256);
         var tooBig = new ViewSegment(0, [256, 256], DType.I8, TensorOp.QuantizeValues([1], DType.BF16), [ViewPart.Whole("w", [256, 256], Box.Full([256, 256]))]);
-        Assert.That(() => Planner.Build(One(tooBig), big, new PlanOptions(1, PlanOptions.MinBuffer)),
+        Assert.That(() => Planner.Build(One(tooBig), big, new PlanOptions(1, BufferBudget.Minimum)),
             Throws.TypeOf<UnsupportedCheckpointException>().With.Message.Contains("one buffer pass").And.Message.Contains("needs a buffer of"));
     }
 
@@ -60,11 +60,11 @@ public sealed class ViewPlannerTests
         SourceCatalog catalog = Sharded(8, 8);
         var part = ViewPart.Whole("w", [8, 8], Box.Full([8, 8]));
         var twice = new ViewSegment(0, [16, 8], DType.BF16, TensorOp.Copy, [part with { Destination = new Box([0, 0], [8, 8]) }, part with { Destination = new Box([4, 0], [8, 8]) }]);
-        Assert.That(() => Planner.Build(One(twice), catalog, new PlanOptions(1, PlanOptions.MinBuffer)), Throws.InvalidOperationException.With.Message.Contains("same elements"));
+        Assert.That(() => Planner.Build(One(twice), catalog, new PlanOptions(1, BufferBudget.Minimum)), Throws.InvalidOperationException.With.Message.Contains("same elements"));
         var gap = new ViewSegment(0, [16, 8], DType.BF16, TensorOp.Copy, [part]);
-        Assert.That(() => Planner.Build(One(gap), catalog, new PlanOptions(1, PlanOptions.MinBuffer)), Throws.InvalidOperationException.With.Message.Contains("fill 64"));
+        Assert.That(() => Planner.Build(One(gap), catalog, new PlanOptions(1, BufferBudget.Minimum)), Throws.InvalidOperationException.With.Message.Contains("fill 64"));
         var mismatch = new ViewSegment(0, [8, 8], DType.BF16, TensorOp.Copy, [part with { Box = new Box([0, 0], [4, 8]) }]);
-        Assert.That(() => Planner.Build(One(mismatch), catalog, new PlanOptions(1, PlanOptions.MinBuffer)), Throws.TypeOf<ShapeMismatchException>());
+        Assert.That(() => Planner.Build(One(mismatch), catalog, new PlanOptions(1, BufferBudget.Minimum)), Throws.TypeOf<ShapeMismatchException>());
     }
 
     [Test]
@@ -72,10 +72,10 @@ public sealed class ViewPlannerTests
     {
         SourceCatalog catalog = Sharded(8, 8);
         var half = new ViewSegment(0, [4, 8], DType.BF16, TensorOp.Copy, [new ViewPart("w", [8, 8], new Box([0, 0], [4, 8]), [0, 1], Box.Full([4, 8]))]);
-        Assert.That(() => Planner.Build(One(half), catalog, new PlanOptions(1, PlanOptions.MinBuffer)),
+        Assert.That(() => Planner.Build(One(half), catalog, new PlanOptions(1, BufferBudget.Minimum)),
             Throws.TypeOf<UnsupportedCheckpointException>().With.Message.Contains("never writes"));
         var other = half with { Offset = half.Length, Parts = [half.Parts[0] with { Box = new Box([4, 0], [4, 8]) }] };
-        Assert.That(() => Planner.Build(One(half, other), catalog, new PlanOptions(1, PlanOptions.MinBuffer)), Throws.Nothing);
+        Assert.That(() => Planner.Build(One(half, other), catalog, new PlanOptions(1, BufferBudget.Minimum)), Throws.Nothing);
     }
 
     [Test]
@@ -90,7 +90,7 @@ public sealed class ViewPlannerTests
             ]),
         ]);
         var record = new TensorSegment(0, "w", 0, 16, DType.BF16);
-        Assert.That(() => Planner.Build(One(record), catalog, new PlanOptions(1, PlanOptions.MinBuffer)),
+        Assert.That(() => Planner.Build(One(record), catalog, new PlanOptions(1, BufferBudget.Minimum)),
             Throws.TypeOf<CheckpointFormatException>().With.Message.Contains("b.bin"));
     }
 

@@ -6,6 +6,8 @@ using Ckptmpi.Conversion.Verify;
 using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
 
+using Ckptmpi.Tests.Conversion.Journal;
+
 namespace Ckptmpi.Tests.Conversion.Trust;
 
 /// <summary>
@@ -84,7 +86,7 @@ public sealed class JournalManifestFuzzTests : TrustFixture
         var reference = Manifest.Read(clean).Outputs.Select(o => (o.Path, o.Checksum)).ToList();
 
         string pristine = Path.Combine(Dir, "interrupted");
-        Assert.That(RunInProcess(HfToHf(pristine) with { Faults = new JournalFaults { KillAfterPieces = 4, KillRank = 1, InProcess = true } }), Is.Not.Null);
+        Assert.That(RunInProcess(HfToHf(pristine), faults: new InjectedFaults { KillAfterPieces = 4, KillRank = 1 }), Is.Not.Null);
         string[] journalFiles = Directory.GetFiles(JournalPaths.Directory(pristine)).Select(f => Path.GetFileName(f)).Order().ToArray();
         Assert.That(journalFiles, Does.Contain(JournalPaths.PlanFileName));
 

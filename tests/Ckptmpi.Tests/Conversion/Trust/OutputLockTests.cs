@@ -4,6 +4,8 @@ using Ckptmpi.Conversion.Execution;
 using Ckptmpi.Conversion.Journal;
 using Ckptmpi.Conversion.Manifests;
 
+using Ckptmpi.Tests.Conversion.Journal;
+
 namespace Ckptmpi.Tests.Conversion.Trust;
 
 /// <summary>One job at a time per output directory: <c>ckptmpi.lock</c>, its holder, and recovery from a stale one.</summary>
@@ -75,7 +77,7 @@ public sealed class OutputLockTests : TrustFixture
     public void A_crashed_run_leaves_its_lock_and_resume_finishes_the_job()
     {
         string output = Path.Combine(Dir, "out");
-        string? crash = RunInProcess(HfToHf(output) with { Faults = new JournalFaults { KillAfterPieces = 3, InProcess = true } });
+        string? crash = RunInProcess(HfToHf(output), faults: new InjectedFaults { KillAfterPieces = 3 });
         Assert.That(crash, Is.Not.Null);
         Assert.That(File.Exists(Path.Combine(output, OutputLock.FileName)), "a killed job leaves its lock");
         Assert.That(RunInProcess(HfToHf(output)), Does.Contain("interrupted conversion"));

@@ -3,6 +3,8 @@ using Ckptmpi.Conversion.Journal;
 using Ckptmpi.Conversion.Manifests;
 using Ckptmpi.Formats.Safetensors;
 
+using Ckptmpi.Tests.Conversion.Journal;
+
 namespace Ckptmpi.Tests.Conversion.Trust;
 
 /// <summary>
@@ -14,7 +16,7 @@ public sealed class ResumeIdentityTests : TrustFixture
     private string Interrupted()
     {
         string output = Path.Combine(Dir, "out");
-        string? crash = RunInProcess(HfToHf(output) with { Faults = new JournalFaults { KillAfterPieces = 3, InProcess = true } });
+        string? crash = RunInProcess(HfToHf(output), faults: new InjectedFaults { KillAfterPieces = 3 });
         Assert.That(crash, Is.Not.Null);
         Assert.That(File.Exists(JournalPaths.PlanFile(output)));
         return output;

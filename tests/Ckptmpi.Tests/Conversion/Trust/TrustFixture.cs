@@ -3,6 +3,7 @@ using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Errors;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors;
+using Ckptmpi.Tests.Conversion.Journal;
 
 using Ckptmpi.Formats.Safetensors;
 
@@ -42,11 +43,12 @@ public abstract class TrustFixture
     };
 
     /// <summary>Runs the job on <paramref name="ranks"/> thread ranks; null on success, else every rank's message (all equal).</summary>
-    protected static string? RunInProcess(ConvertRequest request, int ranks = 2)
+    /// <param name="faults">a crash or a full disk to simulate, through the tests' hook decorator.</param>
+    internal static string? RunInProcess(ConvertRequest request, int ranks = 2, InjectedFaults? faults = null)
     {
         string?[] messages = ThreadCommunicator.Run(ranks, comm =>
         {
-            try { ConversionJob.Run(comm, request); return null; }
+            try { ConversionJob.Run(comm, request, journal => faults is null ? journal : new FaultInjectingHooks(journal, faults)); return null; }
             catch (RankFailedException e) { return e.Message; }
         }, TimeSpan.FromSeconds(60));
         Assert.That(messages.Distinct().Count(), Is.EqualTo(1), "every rank ends with the same outcome:\n" + string.Join("\n", messages));
