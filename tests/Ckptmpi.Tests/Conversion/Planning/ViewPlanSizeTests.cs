@@ -26,7 +26,7 @@ public sealed class ViewPlanSizeTests
 
         var clock = Stopwatch.StartNew();
         TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
-        Plan plan = Planner.Build(layout, catalog, new PlanOptions(96, BufferBudget.Direct(BufferBudget.Default).ChunkBytes));
+        Plan plan = Planner.Build(layout, catalog, new PlanOptions(96, BufferBudget.Default));
         double seconds = clock.Elapsed.TotalSeconds;
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
 
@@ -37,7 +37,7 @@ public sealed class ViewPlanSizeTests
                                   $"{chunks.Length} chunks, {ops} ops ({chunks.Sum(c => c.Reads.Length)} reads, {chunks.Sum(c => c.Gathers.Length)} gathers), planned in {seconds:0.00} s ({cpuSeconds:0.00} s CPU)");
 
         Assert.That(plan.Summarize().BytesWritten, Is.EqualTo(layout.TotalBytes));
-        Assert.That(plan.Ranks.Max(r => r.PeakBuffer), Is.LessThanOrEqualTo(BufferBudget.Direct(BufferBudget.Default).ChunkBytes));
+        Assert.That(plan.Ranks.Max(r => r.PeakBuffer), Is.LessThanOrEqualTo(BufferBudget.Default));
         // Each (chunk, tensor) overlap reads each shard once, and there are at most chunks + tensors such overlaps; from each
         // read it gathers at most a partial row, whole rows and a partial row.
         long reads = chunks.Sum(c => c.Reads.Length), gathers = chunks.Sum(c => c.Gathers.Length);
