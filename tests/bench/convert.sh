@@ -39,13 +39,15 @@ run() {
   copy_rate=$(py "print($copy_end - $copy_start)")
   start=$(date +%s.%N)
   if [ "$ranks" -eq 1 ]; then
-    /usr/bin/time -v -o "$work/rss.0" dotnet "$dll" convert "$@" --output "$out" >/dev/null
+    /usr/bin/time -v -o "$work/rss.0" dotnet "$dll" convert "$@" --output "$out" >/dev/null 2>"$work/log"
   else
     # shellcheck disable=SC2016 # $PMI_RANK is expanded by each rank's shell
-    mpiexec.mpich -n "$ranks" sh -c '/usr/bin/time -v -o "$0.$PMI_RANK" "$@" >/dev/null' "$work/rss" dotnet "$dll" convert "$@" --output "$out"
+    mpiexec.mpich -n "$ranks" sh -c '/usr/bin/time -v -o "$0.$PMI_RANK" "$@" >/dev/null' "$work/rss" dotnet "$dll" convert "$@" --output "$out" 2>"$work/log"
   fi
   end=$(date +%s.%N)
-  local rss cpu
+  local rss cpu report
+  # The run report's cost: rank 0 logs how long gathering the timelines and writing the report took, as a share of the job.
+  report=$(grep -o 'written in [0-9.]* s ([0-9.]*% of the job)' "$work/log" | grep -o '[0-9.]*%' | head -1)
   rss=$(cat "$work"/rss.* | sed -n 's/.*Maximum resident set size (kbytes): //p' | sort -n | tail -1)
   # CPU seconds (user + system, all ranks): what the conversion costs, whatever else the node is running.
   cpu=$(cat "$work"/rss.* | sed -n 's/.*\(User\|System\) time (seconds): //p' | py 'import sys; print(sum(float(x) for x in sys.stdin.read().split()))')
@@ -54,8 +56,8 @@ import json, sys
 m = json.load(open(sys.argv[1] + "/ckptmpi-manifest.json"))
 t = float(sys.argv[3]) - float(sys.argv[2]); r = m["plan"]["bytes_read"]; w = m["plan"]["bytes_written"]
 copy = float(sys.argv[6])
-print(f"| {sys.argv[4]} | {sys.argv[5]} | {t:.1f} | {float(sys.argv[8]):.1f} | {r/1e9:.2f} | {w/1e9:.2f} | {r/1e9/t:.2f} | {w/1e9/t:.2f} | {int(sys.argv[7])/1024:.0f} | {copy:.1f} | {copy/t:.2f} |")
-' "$out" "$start" "$end" "$label" "$ranks" "$copy_rate" "$rss" "$cpu")")
+print(f"| {sys.argv[4]} | {sys.argv[5]} | {t:.1f} | {float(sys.argv[8]):.1f} | {r/1e9:.2f} | {w/1e9:.2f} | {r/1e9/t:.2f} | {w/1e9/t:.2f} | {int(sys.argv[7])/1024:.0f} | {copy:.1f} | {copy/t:.2f} | {sys.argv[9]} |")
+' "$out" "$start" "$end" "$label" "$ranks" "$copy_rate" "$rss" "$cpu" "${report:-n/a}")")
   echo "${rows[-1]}"
 }
 
@@ -86,6 +88,6 @@ dotnet "$dll" bench-make-model --output "$work/big" --vocab 262144 --hidden 2048
 run "1 GiB tensor: HF -> ZeRO-3 dp4, 64MiB buffer" 1 "$work/bigz" -- --from hf --to zero --zero-stage 3 --dp-size 4 --input "$work/big" --max-buffer 64MiB
 run "1 GiB tensor: ZeRO-3 -> HF fp32, 64MiB buffer" 1 "$work/bigback" -- --from zero --to hf --dtype fp32 --input "$work/bigz" --max-buffer 64MiB
 echo
-echo "| conversion | ranks | s | CPU s | GB read | GB written | GB/s read | GB/s written | peak RSS/rank MiB | copy s | vs copy |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| conversion | ranks | s | CPU s | GB read | GB written | GB/s read | GB/s written | peak RSS/rank MiB | copy s | vs copy | report |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
