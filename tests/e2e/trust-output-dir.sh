@@ -50,9 +50,9 @@ for launcher in "" "mpiexec.mpich -n 3" "mpiexec.openmpi -n 3"; do
   run "links under temporary names" "$launcher" 0 "" convert --from hf --to hf --input "$tmp/hf" --output "$d/tmp-out" \
     && { [ "$(cat "$d/victim")" = precious ] || fail "temporary links [$key]: written through"; }
 
-  cp -r "$tmp/hf" "$d/foreign"; before=$(find "$d/foreign" -printf '%P %s %T@\n' | sort | md5sum)
+  cp -r "$tmp/hf" "$d/foreign"; before=$(find "$d/foreign" -mindepth 1 -printf '%P %s %T@\n' | sort | md5sum)
   run "--overwrite onto a foreign checkpoint" "$launcher" 5 "did not write them" convert --from hf --to hf --max-shard-size 1TB --input "$tmp/hf" --output "$d/foreign" --overwrite \
-    && { [ "$before" = "$(find "$d/foreign" -printf '%P %s %T@\n' | sort | md5sum)" ] || fail "foreign checkpoint [$key]: changed"; }
+    && { [ "$before" = "$(find "$d/foreign" -mindepth 1 -printf '%P %s %T@\n' | sort | md5sum)" ] || fail "foreign checkpoint [$key]: changed"; }
 
   run "absurd --max-buffer" "$launcher" 2 "" convert --from hf --to hf --input "$tmp/hf" --output "$d/x" --max-buffer 9999999999999999999999
 

@@ -48,13 +48,16 @@ for c in "${cases[@]}"; do
   [ -e "$out/ckptmpi-manifest.json" ] && fail "$name: a manifest exists after the kill"
   [ -e "$out/latest" ] && fail "$name: 'latest' exists after the kill"
   [ -d "$out/.ckptmpi-journal" ] || fail "$name: no journal after the kill"
+  # The launcher may return while the surviving ranks still stop (SIGTERM lets them reach a safe point, or their
+  # grace time runs out); a resume started before they are gone is refused as a second job on the same output.
+  for _ in $(seq 1 60); do pgrep -f "ckptmpi.dll convert.*--output $out( |$)" >/dev/null || break; sleep 0.5; done
   journaled=$(cat "$out"/.ckptmpi-journal/rank-*.jsonl 2>/dev/null | wc -l)
   victim_lines=$(wc -l < "$out/.ckptmpi-journal/rank-0000$rank.jsonl" 2>/dev/null || echo -1)
   grep -q "rank $rank SIGKILLed ($mode $pieces)" "$out.kill.log" || { fail "$name: the rank was not killed where asked"; tail -3 "$out.kill.log"; continue; }
   [ "$victim_lines" -eq "$pieces" ] || { fail "$name: the killed rank journaled $victim_lines pieces"; continue; }
 
   if ! "$launcher" -n 4 dotnet "$dll" "${args[@]}" --io "$io" --output "$out" --resume >"$out.resume.log" 2>&1; then
-    fail "$name: --resume failed:"; tail -5 "$out.resume.log"; continue
+    fail "$name: --resume failed:"; grep -m 3 "ERR" "$out.resume.log" || tail -5 "$out.resume.log"; continue
   fi
   reused=$(grep -o 'reused [0-9]* journaled pieces' "$out.resume.log" | head -1 || true)
   n_reused=$(grep -o 'reused [0-9]*' <<<"$reused" | grep -o '[0-9]*' || echo -1)

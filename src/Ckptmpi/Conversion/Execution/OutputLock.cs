@@ -97,7 +97,26 @@ public sealed class OutputLock
         if (!string.Equals(holder.Host, Environment.MachineName, StringComparison.Ordinal)) return false;
         if (holder.Pid == Environment.ProcessId)
             return !(s_held.TryGetValue(Path.GetFullPath(path), out string? token) && token == holder.Token);
-        return !Directory.Exists($"/proc/{holder.Pid}") && OperatingSystem.IsLinux();
+        return OperatingSystem.IsLinux() && !IsRunning(holder.Pid);
+    }
+
+    /// <summary>
+    /// Whether a process of this host still runs: /proc has it and it is not a zombie (a rank killed by its launcher
+    /// stays one until its parent reaps it, and must not hold the output hostage meanwhile).
+    /// </summary>
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            int close = stat.LastIndexOf(')');
+            char state = close >= 0 && close + 2 < stat.Length ? stat[close + 2] : 'R';
+            return state is not ('Z' or 'X');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private static Holder? Read(string path)

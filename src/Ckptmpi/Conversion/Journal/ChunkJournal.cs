@@ -69,10 +69,14 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
         }
         if (exists && !File.Exists(JournalPaths.PlanFile(_outputDir)))
         {
-            // Nothing proves what the pieces were computed from (plan.json is written before any piece): reusing them
-            // could vouch for output of another plan or other inputs.
-            throw new OutputExistsException(dir,
-                $"the journal of the interrupted conversion has no {JournalPaths.PlanFileName}, so none of its pieces can be proven; rerun with --overwrite to start again");
+            // plan.json is written before any piece (a collective phase lies between), so a run killed before it has
+            // journaled nothing: start afresh. Journaled pieces without a plan prove nothing about what they were
+            // computed from (another plan, other inputs): refuse rather than vouch for them.
+            if (Directory.EnumerateFiles(dir, "rank-*.jsonl").Any(f => new FileInfo(f).Length > 0))
+                throw new OutputExistsException(dir,
+                    $"the journal of the interrupted conversion lists pieces but has no {JournalPaths.PlanFileName}, so none of them can be proven; rerun with --overwrite to start again");
+            Directory.Delete(dir, recursive: true);
+            exists = false;
         }
         if (exists)
         {
