@@ -49,7 +49,12 @@ for launcher in plain mpiexec.mpich mpiexec.openmpi; do
   out="$tmp/term-${launcher#mpiexec.}"
   launch "$launcher" "$out" "$out.log"
   wait_for_pieces "$out" || { fail "$name: the job never started writing"; kill -KILL "$job"; continue; }
+  # Freeze the ranks, signal the launcher, let it forward the signal, then thaw: a fast machine cannot finish the
+  # conversion between the check above and the signal's arrival.
+  pkill -STOP -f "^dotnet .*ckptmpi.dll convert.*--output $out" || true
   kill -TERM "$job"
+  sleep 1
+  pkill -CONT -f "^dotnet .*ckptmpi.dll convert.*--output $out" || true
   set +e; wait "$job"; code=$?; set -e
   # Open MPI's mpirun reports its own code (1) for a job it terminated; the ranks' 143 is in the log.
   if [ "$launcher" = mpiexec.openmpi ]; then [ "$code" -ne 0 ] || fail "$name: exit 0"; else [ "$code" -eq 143 ] || fail "$name: exit $code, expected 143"; fi
