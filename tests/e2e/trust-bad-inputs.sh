@@ -30,9 +30,11 @@ check() {
   local logs="$tmp/logs-$RANDOM$RANDOM" parent; parent=$(dirname "$out")
   local before_in before_parent; before_in=$(listing "$in" /nonexistent); before_parent=$(listing "$parent" "$out")
   # shellcheck disable=SC2086
-  $launcher "${prefix[@]}" dotnet "$dll" "$@" --log-dir "$logs" >"$logs.out" 2>&1 </dev/null
+  timeout -k 5 180 $launcher "${prefix[@]}" dotnet "$dll" "$@" --log-dir "$logs" >"$logs.out" 2>&1 </dev/null
   local code=$? n; n=$(ranks_of "$launcher")
   local what="$name [${launcher:-single process}]"
+  # A hung job is a failure with its own message, never a CI run that waits forever.
+  if [ "$code" -eq 124 ] || [ "$code" -eq 137 ] && [ "$want" -ne 137 ]; then fail "$what: hung (stopped after 180 s)"; pkill -KILL -f "ckptmpi.dll convert.*$out" 2>/dev/null; return; fi
   if [ "$code" -ne "$want" ]; then fail "$what: exit $code, expected $want"; tail -3 "$logs.out"; return; fi
   local count; count=$(find "$logs" -name 'ckptmpi-rank*.log' 2>/dev/null | wc -l)
   if [ "$count" -ne "$n" ]; then fail "$what: $count rank logs, expected $n"; return; fi
