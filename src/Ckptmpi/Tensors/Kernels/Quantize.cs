@@ -62,14 +62,13 @@ public static class Quantize
     }
 
     /// <summary>
-    /// AQT's order (see <see cref="QuantizeRule.AqtReciprocal"/>): each product is computed in fp32 from values of the
-    /// compute dtype and rounded back to it, as JAX does for a bf16 array (and as NumPy's bf16 type does).
+    /// AQT's order (see <see cref="QuantizeRule.AqtReciprocal"/>): each operation is computed in fp32 from values of the
+    /// compute dtype and rounded back to it, as JAX does for a bf16 array (and as NumPy's bf16 type does). Two passes
+    /// over the input, no copy of it: memory stays the chunk buffer's.
     /// </summary>
-    private static void Aqt(ReadOnlySpan<float> input, long[] shape, int[] reduced, DType computeDType, bool scales, Span<byte> output, float divisor)
+    private static void Aqt(ReadOnlySpan<float> x, long[] shape, int[] reduced, DType computeDType, bool scales, Span<byte> output, float divisor)
     {
-        float[] x = new float[input.Length];
-        for (int i = 0; i < x.Length; i++) x[i] = input[i] / divisor;
-        RoundTo(x, computeDType);
+        if (computeDType is not (DType.BF16 or DType.F16 or DType.F32)) throw new ArgumentException($"AQT quantization computes in bf16, f16 or f32, not {computeDType}");
         long[] channelShape = (long[])shape.Clone();
         foreach (int a in reduced) channelShape[a] = 1;
         int channels = (int)DTypes.ElementCount(channelShape);
@@ -81,39 +80,44 @@ public static class Quantize
         long channel = 0;
         for (int i = 0; i < x.Length; i++)
         {
-            scale[channel] = MathF.Max(scale[channel], MathF.Abs(x[i]));
+            scale[channel] = MathF.Max(scale[channel], MathF.Abs(RoundTo(x[i] / divisor, computeDType)));
             Step(shape, channelStrides, index, ref channel);
         }
-        for (int c = 0; c < channels; c++) scale[c] = (scale[c] == 0f ? 1f : scale[c]) / 127.5f;
-        RoundTo(scale, computeDType);
+        for (int c = 0; c < channels; c++) scale[c] = RoundTo((scale[c] == 0f ? 1f : scale[c]) / 127.5f, computeDType);
         if (scales)
         {
             Cast.Convert(MemoryMarshal.AsBytes(scale.AsSpan()), DType.F32, output[..(channels * computeDType.SizeInBytes())], computeDType);
             return;
         }
         var reciprocal = new float[channels];
-        for (int c = 0; c < channels; c++) reciprocal[c] = 1f / scale[c];
-        RoundTo(reciprocal, computeDType);
+        for (int c = 0; c < channels; c++) reciprocal[c] = RoundTo(1f / scale[c], computeDType);
         Span<sbyte> q = MemoryMarshal.Cast<byte, sbyte>(output);
         if (q.Length != x.Length) throw new ArgumentException($"{q.Length} int8 values for {x.Length} elements");
         index.Clear();
         channel = 0;
         for (int i = 0; i < x.Length; i++)
         {
-            x[i] *= reciprocal[channel];
+            float product = RoundTo(RoundTo(x[i] / divisor, computeDType) * reciprocal[channel], computeDType);
+            q[i] = (sbyte)MathF.Round(Math.Clamp(product, -127f, 127f), MidpointRounding.ToEven);
             Step(shape, channelStrides, index, ref channel);
         }
-        RoundTo(x, computeDType);
-        for (int i = 0; i < x.Length; i++) q[i] = (sbyte)MathF.Round(Math.Clamp(x[i], -127f, 127f), MidpointRounding.ToEven);
     }
 
-    /// <summary>Rounds fp32 values in place to the nearest value of <paramref name="dtype"/> (to nearest even), kept as fp32.</summary>
-    private static void RoundTo(float[] values, DType dtype)
+    /// <summary>The value of <paramref name="dtype"/> nearest to <paramref name="v"/> (ties to even), as fp32.</summary>
+    internal static float RoundTo(float v, DType dtype)
     {
-        if (dtype == DType.F32) return;
-        var narrow = new byte[values.Length * dtype.SizeInBytes()];
-        Cast.Convert(MemoryMarshal.AsBytes(values.AsSpan()), DType.F32, narrow, dtype);
-        Cast.Convert(narrow, dtype, MemoryMarshal.AsBytes(values.AsSpan()), DType.F32);
+        switch (dtype)
+        {
+            case DType.BF16:
+                uint bits = BitConverter.SingleToUInt32Bits(v);
+                if (float.IsNaN(v)) return v;
+                bits += 0x7FFFu + ((bits >> 16) & 1u);
+                return BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000u);
+            case DType.F16:
+                return (float)(Half)v;
+            default:
+                return v;
+        }
     }
 
     /// <summary>Moves <paramref name="index"/> to the next element in row-major order, keeping its channel in step.</summary>
