@@ -10,7 +10,13 @@ fixtures="$repo/tests/fixtures/maxtext"
 checker="$repo/tests/Ckptmpi.Tests/Formats/MaxText/check_maxtext.py"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 tmp=$(mktemp -d /tmp/ckptmpi-e2e-maxtext.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck disable=SC2317 # called by the EXIT trap
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -f "$tmp/stderr.log" ]; then tail -20 "$tmp/stderr.log" >&2; fi
+  rm -rf "$tmp"
+}
+trap on_exit EXIT
 
 to_maxtext() { # out io extra-options [launcher...]
   local out=$1 io=$2 extra=$3; shift 3
