@@ -93,4 +93,27 @@ public sealed class MaxTextConversionTests
         Assert.That(File.Exists(Path.Combine(output, "_METADATA")), Is.True);
         MaxTextFixtureTests.Check(output, "l3_llama3.1-8b_scanned.npz");
     }
+
+    [Test]
+    public void A_quantized_chunk_larger_than_the_buffer_is_an_error_naming_the_file_and_the_size_needed()
+    {
+        string model = Path.Combine(_dir, "model");
+        new Ckptmpi.Conversion.Demo.DemoModel { HiddenSize = 256, IntermediateSize = 1024, Layers = 1, Heads = 4, KvHeads = 2, VocabSize = 512 }.Write(model);
+        var request = new ConvertRequest
+        {
+            From = "hf", To = "maxtext", Input = model, Output = Path.Combine(_dir, "out"), MaxBuffer = 256 << 10, NoReport = true,
+            FormatOptions = [new MaxTextOptions { Model = "llama3-8b", Int8 = true }],
+        };
+        string[] messages = ThreadCommunicator.Run(2, comm =>
+        {
+            try { ConversionJob.Run(comm, request); return "no error"; }
+            catch (RankFailedException e) { return e.Message; }
+        }, TimeSpan.FromSeconds(60));
+        // wi_0 [256, 1024] is one 32 MiB-limited chunk: 1 MiB of fp32 to quantize whole channels, more than 256 KiB.
+        Assert.That(messages.Distinct().Single(), Does.Contain("mlp.wi_0.AqtDotGeneral_0.qrhs.frozen.qvalue/0.0").And.Contain("needs a buffer of").And.Contain("--max-buffer"));
+        Assert.That(File.Exists(Path.Combine(request.Output, "_METADATA")), Is.False);
+        request = request with { FormatOptions = [new MaxTextOptions { Model = "llama3-8b", Int8 = true, ChunkBytes = 64 << 10 }] };
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60));
+        Assert.That(File.Exists(Path.Combine(request.Output, "_METADATA")), Is.True, "smaller chunk files fit the same buffer");
+    }
 }
