@@ -80,7 +80,7 @@ public static class Quantize
         long channel = 0;
         for (int i = 0; i < x.Length; i++)
         {
-            scale[channel] = MathF.Max(scale[channel], MathF.Abs(RoundTo(x[i] / divisor, computeDType)));
+            scale[channel] = MathF.Max(scale[channel], MathF.Abs(RoundTo(divisor == 1f ? x[i] : x[i] / divisor, computeDType)));
             Step(shape, channelStrides, index, ref channel);
         }
         for (int c = 0; c < channels; c++) scale[c] = RoundTo((scale[c] == 0f ? 1f : scale[c]) / 127.5f, computeDType);
@@ -97,7 +97,7 @@ public static class Quantize
         channel = 0;
         for (int i = 0; i < x.Length; i++)
         {
-            float product = RoundTo(RoundTo(x[i] / divisor, computeDType) * reciprocal[channel], computeDType);
+            float product = RoundTo(RoundTo(divisor == 1f ? x[i] : x[i] / divisor, computeDType) * reciprocal[channel], computeDType);
             q[i] = (sbyte)MathF.Round(Math.Clamp(product, -127f, 127f), MidpointRounding.ToEven);
             Step(shape, channelStrides, index, ref channel);
         }
