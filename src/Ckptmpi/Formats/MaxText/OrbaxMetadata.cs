@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Ckptmpi.Formats.MaxText;
@@ -16,7 +17,7 @@ internal static class OrbaxMetadata
     public static byte[] Json(IEnumerable<object[]> paths)
     {
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteStartObject("tree_metadata");
@@ -48,7 +49,7 @@ internal static class OrbaxMetadata
         return stream.ToArray();
     }
 
-    /// <summary><c>str(tuple(str(k) for k in path))</c> for key names that need no escaping (checked).</summary>
+    /// <summary><c>str(tuple(str(k) for k in path))</c> for key names that need no escaping (checked); written to JSON as is (no \u0027 for the quotes).</summary>
     internal static string PythonTuple(object[] path)
     {
         var names = path.Select(k => k.ToString()!).ToArray();

@@ -64,6 +64,18 @@ public sealed class MaxTextConversionTests
     }
 
     [Test]
+    public void Overwrite_refuses_an_OCDBT_checkpoint_whose_manifest_would_survive_beside_the_new_arrays()
+    {
+        string output = Path.Combine(_dir, "ocdbt");
+        Directory.CreateDirectory(Path.Combine(output, "d"));
+        File.WriteAllText(Path.Combine(output, "_METADATA"), """{"tree_metadata": {}, "use_ocdbt": true}""");
+        File.WriteAllBytes(Path.Combine(output, "manifest.ocdbt"), [1, 2, 3]);
+        var e = Assert.Throws<RankFailedException>(() => ThreadCommunicator.Run(1, comm => ConversionJob.Run(comm, Request(output, int8: false) with { Overwrite = true })));
+        Assert.That(e!.Message, Does.Contain("manifest.ocdbt").And.Contain("did not write"));
+        Assert.That(File.Exists(Path.Combine(output, "manifest.ocdbt")), Is.True);
+    }
+
+    [Test]
     public void A_rank_failing_mid_way_leaves_no_METADATA_and_no_manifest()
     {
         string output = Path.Combine(_dir, "out");
