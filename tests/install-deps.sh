@@ -4,6 +4,8 @@
 set -euo pipefail
 
 packages=(openmpi-bin mpich python3-torch python3-numpy shellcheck unzip procps strace tmux)
+# python3-zarr reads the MaxText (Orbax zarr v2) arrays we write back (Formats/MaxText tests).
+packages+=(python3-zarr)
 # The Python modules DeepSpeed 0.14.4 imports, for the optional peer tests that load our ZeRO output into
 # DeepSpeed itself (../shared/peers/deepspeed-0.14.4; those tests are skipped when the peer is absent).
 packages+=(python3-pydantic python3-psutil python3-cpuinfo python3-tqdm python3-packaging python3-msgpack)

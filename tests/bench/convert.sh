@@ -81,7 +81,9 @@ for dtype in bf16 fp32; do
 done
 run "HF -> ZeRO-2 dp48" 2 "$work/z2" -- --from hf --to zero --zero-stage 2 --dp-size 48 --input "$work/hf"
 run "ZeRO-2 dp48 -> HF bf16" 2 "$work/back" -- --from zero --to hf --dtype bf16 --input "$work/z2"
-rm -rf "$work/z2" "$work/back" "$work/z3" "$work/hf"
+run "HF -> MaxText bf16 scanned (llama3.1 rotary)" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --input "$work/hf"
+run "HF -> MaxText AQT int8" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --quantize int8 --input "$work/hf"
+rm -rf "$work/z2" "$work/back" "$work/z3" "$work/hf" "$work/mt"
 
 echo "== a model with a 1 GiB tensor (embed and lm_head 262144 x 2048 bf16), --max-buffer 64MiB"
 dotnet "$dll" bench-make-model --output "$work/big" --vocab 262144 --hidden 2048 --layers 1 --intermediate 256 --heads 16 --kv-heads 4 --max-shard-size 5GB

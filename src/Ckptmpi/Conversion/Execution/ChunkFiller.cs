@@ -38,7 +38,7 @@ internal static class ChunkFiller
         foreach (GatherOp g in chunk.Gathers)
         {
             Gather.Run(buffer, g.SourceOffset, g.SourceStrides, g.DestinationOffset, g.DestinationStrides, g.Shape, g.From, g.To,
-                       g.Op == TensorOpKind.Scale ? g.Factor : null);
+                       g.Op is TensorOpKind.Scale or TensorOpKind.Divide ? g.Factor : null, divide: g.Op == TensorOpKind.Divide);
         }
         foreach (ReduceStep r in chunk.Reduces)
         {
@@ -46,7 +46,7 @@ internal static class ChunkFiller
             ReadOnlySpan<float> values = MemoryMarshal.Cast<byte, float>(buffer.Slice(r.ScratchOffset, n * sizeof(float)));
             bool scales = r.Op.Kind == TensorOpKind.QuantizeScales;
             int bytes = scales ? (int)DTypes.ElementCount(r.Op.RecordShape(r.Shape)) * r.Op.ScaleDType.SizeInBytes() : n;
-            Quantize.Run(values, r.Shape, r.Op.ReducedAxes ?? [], r.Op.ScaleDType, scales, buffer.Slice(r.BufferOffset, bytes));
+            Quantize.Run(values, r.Shape, r.Op.ReducedAxes ?? [], r.Op.ScaleDType, scales, buffer.Slice(r.BufferOffset, bytes), r.Op.Rule, r.Op.Factor);
         }
     }
 

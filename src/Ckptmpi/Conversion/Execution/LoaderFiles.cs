@@ -10,7 +10,9 @@ internal static class LoaderFiles
     private static readonly string[] Extensions = [".safetensors", ".bin", ".pt", ".pth", ".ckpt"];
 
     private static readonly string[] Names =
-        ["latest", "latest_universal", "latest_checkpointed_iteration.txt", "params.json", "_METADATA", "model.safetensors.index.json", "pytorch_model.bin.index.json"];
+        ["latest", "latest_universal", "latest_checkpointed_iteration.txt", "params.json", "_METADATA", "model.safetensors.index.json", "pytorch_model.bin.index.json",
+         // Orbax's OCDBT index: its presence alone makes Orbax read the folder as OCDBT, whatever _METADATA says.
+         "manifest.ocdbt"];
 
     public static IEnumerable<string> Find(string dir, int depth = 2)
     {

@@ -153,7 +153,7 @@ internal sealed class ChunkBuilder
             {
                 if (_outUsed > 0) return 0;
                 throw new UnsupportedCheckpointException(_sources.Root,
-                    $"output record {v} must be assembled in one buffer pass (it quantizes over axes) and needs a buffer of {need + StagingAlignment - 1} bytes; --max-buffer is {_budget}");
+                    $"output file '{_files[_file].RelativePath}': record {v} must be assembled in one buffer pass (it quantizes over axes) and needs a buffer of {need + StagingAlignment - 1} bytes; --max-buffer is {_budget}");
             }
             Commit(whole, readsAt);
             _reduces.Add(new ReduceStep(stageAt, v.Shape, v.Op, _outUsed));
@@ -180,7 +180,7 @@ internal sealed class ChunkBuilder
         }
         if (_outUsed > 0) return 0;
         throw new UnsupportedCheckpointException(_sources.Root,
-            $"one element of output record {v} needs more than the buffer of {_budget} bytes to stage its sources; raise --max-buffer");
+            $"output file '{_files[_file].RelativePath}': one element of record {v} needs more than the buffer of {_budget} bytes to stage its sources; raise --max-buffer");
     }
 
     /// <summary>Adds a slab's reads and gathers with their staging offsets moved to <paramref name="stageAt"/>.</summary>

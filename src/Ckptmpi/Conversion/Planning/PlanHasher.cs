@@ -89,7 +89,7 @@ internal static class PlanHasher
 
     private static void Write(BinaryWriter w, TensorOp op)
     {
-        w.Write((int)op.Kind); w.Write(op.Factor); w.Write((int)op.ScaleDType);
+        w.Write((int)op.Kind); w.Write(op.Factor); w.Write((int)op.ScaleDType); w.Write((int)op.Rule);
         Write(w, (op.ReducedAxes ?? []).Select(a => (long)a).ToArray());
     }
 

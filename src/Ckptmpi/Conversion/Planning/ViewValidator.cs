@@ -78,8 +78,9 @@ internal static class ViewValidator
             }
             foreach (SourcePiece piece in src.Pieces)
             {
-                if (v.Op.Reduces || v.Op.Kind == TensorOpKind.Scale) PlanValidator.CheckCast(catalog.Root, p.Tensor, piece.StoredDType, DType.F32);
-                if (!v.Op.Reduces) PlanValidator.CheckCast(catalog.Root, p.Tensor, v.Op.Kind == TensorOpKind.Scale ? DType.F32 : piece.StoredDType, v.DType);
+                bool arithmetic = v.Op.Kind is TensorOpKind.Scale or TensorOpKind.Divide;
+                if (v.Op.Reduces || arithmetic) PlanValidator.CheckCast(catalog.Root, p.Tensor, piece.StoredDType, DType.F32);
+                if (!v.Op.Reduces) PlanValidator.CheckCast(catalog.Root, p.Tensor, arithmetic ? DType.F32 : piece.StoredDType, v.DType);
             }
             covered += p.Destination.ElementCount;
             used.Add((p.Tensor, p.Box.ElementCount));

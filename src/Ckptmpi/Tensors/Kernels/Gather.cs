@@ -18,10 +18,10 @@ public static unsafe class Gather
     private const int LocalStride = Tile + 8; // 80 bytes: consecutive local rows fall in different cache sets
     private const int BlockElements = 4096;
 
-    /// <param name="scale">null: copy or cast; otherwise every element times it, in fp32, before the cast.</param>
+    /// <param name="scale">null: copy or cast; otherwise every element times it (divided by it when <paramref name="divide"/>), in fp32, before the cast.</param>
     /// <exception cref="ArgumentException">a stride or offset reaches outside <paramref name="buffer"/>, or the cast is unsupported.</exception>
     public static void Run(Span<byte> buffer, int source, long[] sourceStrides, int destination, long[] destinationStrides, long[] shape,
-                           DType from, DType to, float? scale = null)
+                           DType from, DType to, float? scale = null, bool divide = false)
     {
         bool supported = scale is null ? Cast.IsSupported(from, to) : Cast.IsSupported(from, DType.F32) && Cast.IsSupported(DType.F32, to);
         if (!supported) throw new ArgumentException($"no {(scale is null ? "cast" : "scaled cast")} from {from} to {to}");
@@ -43,7 +43,7 @@ public static unsafe class Gather
             }
             else
             {
-                Convert(b + source, sourceStrides, from, b + destination, destinationStrides, to, shape, scale);
+                Convert(b + source, sourceStrides, from, b + destination, destinationStrides, to, shape, scale, divide);
             }
         }
     }
@@ -155,7 +155,7 @@ public static unsafe class Gather
         Sse2.Store((long*)(d + 7 * dRow), Sse2.UnpackHigh(c3, c7));
     }
 
-    private static void Convert(byte* src, long[] ss, DType from, byte* dst, long[] ds, DType to, long[] shape, float? scale)
+    private static void Convert(byte* src, long[] ss, DType from, byte* dst, long[] ds, DType to, long[] shape, float? scale, bool divide)
     {
         int fromSize = from.SizeInBytes(), toSize = to.SizeInBytes();
         int rank = shape.Length;
@@ -205,7 +205,14 @@ public static unsafe class Gather
                         {
                             var floats = new Span<float>(f32, m);
                             Cast.Convert(input, from, MemoryMarshal.AsBytes(floats), DType.F32);
-                            for (int k = 0; k < m; k++) floats[k] *= factor;
+                            if (divide)
+                            {
+                                for (int k = 0; k < m; k++) floats[k] /= factor;
+                            }
+                            else
+                            {
+                                for (int k = 0; k < m; k++) floats[k] *= factor;
+                            }
                             Cast.Convert(MemoryMarshal.AsBytes(floats), DType.F32, output, to);
                         }
                         else

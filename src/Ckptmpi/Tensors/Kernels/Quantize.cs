@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Ckptmpi.Tensors.Layout;
 using Ckptmpi.Tensors.Views;
 
 namespace Ckptmpi.Tensors.Kernels;
@@ -7,14 +8,23 @@ namespace Ckptmpi.Tensors.Kernels;
 /// Int8 symmetric absmax quantization of a whole fp32 array with one scale per channel (an index of the
 /// non-reduced axes). In fp32, in this order: <c>absmax</c> over the channel; <c>scale = absmax / 127.5f</c> rounded
 /// to nearest even to the scale dtype; <c>q = x / scale</c> with that rounded scale, rounded half to even and
-/// clamped to [-127, 127]; 0 where the scale is 0 (an all-zero channel).
+/// clamped to [-127, 127]; 0 where the scale is 0 (an all-zero channel). <see cref="QuantizeRule.AqtReciprocal"/> is
+/// the other arithmetic, with every intermediate rounded to the scale dtype.
 /// </summary>
 public static class Quantize
 {
     /// <summary>Writes the scales (shape with the reduced axes at 1, as <paramref name="scaleDType"/>) or the int8 values (full shape).</summary>
-    public static void Run(ReadOnlySpan<float> x, long[] shape, int[] reduced, DType scaleDType, bool scales, Span<byte> output)
+    /// <param name="divisor">AQT rule only: the input is first <c>x / divisor</c>, rounded to the scale dtype.</param>
+    public static void Run(ReadOnlySpan<float> x, long[] shape, int[] reduced, DType scaleDType, bool scales, Span<byte> output,
+                           QuantizeRule rule = QuantizeRule.Fp32Divide, float divisor = 1f)
     {
         if (x.Length != DTypes.ElementCount(shape)) throw new ArgumentException($"{x.Length} values for shape [{string.Join(", ", shape)}]");
+        if (rule == QuantizeRule.AqtReciprocal)
+        {
+            Aqt(x, shape, reduced, scaleDType, scales, output, divisor);
+            return;
+        }
+        if (divisor != 1f) throw new ArgumentException($"the {rule} rule takes no input divisor (got {divisor})");
         long[] channelShape = (long[])shape.Clone();
         foreach (int a in reduced) channelShape[a] = 1;
         int channels = (int)DTypes.ElementCount(channelShape);
@@ -48,6 +58,65 @@ public static class Quantize
             float s = scale[channel];
             q[i] = s == 0f ? (sbyte)0 : (sbyte)Math.Clamp(MathF.Round(x[i] / s, MidpointRounding.ToEven), -127f, 127f);
             Step(shape, channelStrides, index, ref channel);
+        }
+    }
+
+    /// <summary>
+    /// AQT's order (see <see cref="QuantizeRule.AqtReciprocal"/>): each operation is computed in fp32 from values of the
+    /// compute dtype and rounded back to it, as JAX does for a bf16 array (and as NumPy's bf16 type does). Two passes
+    /// over the input, no copy of it: memory stays the chunk buffer's.
+    /// </summary>
+    private static void Aqt(ReadOnlySpan<float> x, long[] shape, int[] reduced, DType computeDType, bool scales, Span<byte> output, float divisor)
+    {
+        if (computeDType is not (DType.BF16 or DType.F16 or DType.F32)) throw new ArgumentException($"AQT quantization computes in bf16, f16 or f32, not {computeDType}");
+        long[] channelShape = (long[])shape.Clone();
+        foreach (int a in reduced) channelShape[a] = 1;
+        int channels = (int)DTypes.ElementCount(channelShape);
+        long[] channelStrides = TensorView.RowMajorStrides(channelShape);
+        foreach (int a in reduced) channelStrides[a] = 0;
+
+        var scale = new float[channels];
+        Span<long> index = stackalloc long[shape.Length];
+        long channel = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            scale[channel] = MathF.Max(scale[channel], MathF.Abs(RoundTo(divisor == 1f ? x[i] : x[i] / divisor, computeDType)));
+            Step(shape, channelStrides, index, ref channel);
+        }
+        for (int c = 0; c < channels; c++) scale[c] = RoundTo((scale[c] == 0f ? 1f : scale[c]) / 127.5f, computeDType);
+        if (scales)
+        {
+            Cast.Convert(MemoryMarshal.AsBytes(scale.AsSpan()), DType.F32, output[..(channels * computeDType.SizeInBytes())], computeDType);
+            return;
+        }
+        var reciprocal = new float[channels];
+        for (int c = 0; c < channels; c++) reciprocal[c] = RoundTo(1f / scale[c], computeDType);
+        Span<sbyte> q = MemoryMarshal.Cast<byte, sbyte>(output);
+        if (q.Length != x.Length) throw new ArgumentException($"{q.Length} int8 values for {x.Length} elements");
+        index.Clear();
+        channel = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            float product = RoundTo(RoundTo(divisor == 1f ? x[i] : x[i] / divisor, computeDType) * reciprocal[channel], computeDType);
+            q[i] = (sbyte)MathF.Round(Math.Clamp(product, -127f, 127f), MidpointRounding.ToEven);
+            Step(shape, channelStrides, index, ref channel);
+        }
+    }
+
+    /// <summary>The value of <paramref name="dtype"/> nearest to <paramref name="v"/> (ties to even), as fp32.</summary>
+    internal static float RoundTo(float v, DType dtype)
+    {
+        switch (dtype)
+        {
+            case DType.BF16:
+                uint bits = BitConverter.SingleToUInt32Bits(v);
+                if (float.IsNaN(v)) return v;
+                bits += 0x7FFFu + ((bits >> 16) & 1u);
+                return BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000u);
+            case DType.F16:
+                return (float)(Half)v;
+            default:
+                return v;
         }
     }
 

@@ -8,16 +8,24 @@ namespace Ckptmpi.Tensors.Layout;
 /// <c>scale = absmax / 127.5f</c>, rounded to nearest even to <see cref="ScaleDType"/> (the stored scale);
 /// <c>q = x / (float)stored_scale</c>, rounded half to even, clamped to [-127, 127] (0 where the scale is 0).
 /// Dividing by the rounded scale makes <c>q * stored_scale</c> the best reconstruction from what is stored.
+/// That is <see cref="QuantizeRule.Fp32Divide"/>; <see cref="Rule"/> may name another arithmetic, which may also divide
+/// the input by <see cref="Factor"/> first (see <see cref="QuantizeRule"/>).
 /// </summary>
-public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? ReducedAxes = null, DType ScaleDType = DType.BF16)
+public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? ReducedAxes = null, DType ScaleDType = DType.BF16,
+                              QuantizeRule Rule = QuantizeRule.Fp32Divide)
 {
     public static TensorOp Copy { get; } = new(TensorOpKind.Copy);
 
     public static TensorOp Scale(float factor) => new(TensorOpKind.Scale, Factor: factor);
 
-    public static TensorOp QuantizeValues(int[] reducedAxes, DType scaleDType) => new(TensorOpKind.QuantizeValues, ReducedAxes: reducedAxes, ScaleDType: scaleDType);
+    /// <summary>Each element divided by <paramref name="divisor"/> in fp32 (not times its rounded reciprocal), then rounded.</summary>
+    public static TensorOp Divide(float divisor) => new(TensorOpKind.Divide, Factor: divisor);
 
-    public static TensorOp QuantizeScales(int[] reducedAxes, DType scaleDType) => new(TensorOpKind.QuantizeScales, ReducedAxes: reducedAxes, ScaleDType: scaleDType);
+    public static TensorOp QuantizeValues(int[] reducedAxes, DType scaleDType, QuantizeRule rule = QuantizeRule.Fp32Divide, float divisor = 1f) =>
+        new(TensorOpKind.QuantizeValues, Factor: divisor, ReducedAxes: reducedAxes, ScaleDType: scaleDType, Rule: rule);
+
+    public static TensorOp QuantizeScales(int[] reducedAxes, DType scaleDType, QuantizeRule rule = QuantizeRule.Fp32Divide, float divisor = 1f) =>
+        new(TensorOpKind.QuantizeScales, Factor: divisor, ReducedAxes: reducedAxes, ScaleDType: scaleDType, Rule: rule);
 
     /// <summary>Whether an output element depends on other elements: such a record is assembled in one buffer pass.</summary>
     public bool Reduces => Kind is TensorOpKind.QuantizeValues or TensorOpKind.QuantizeScales;
@@ -36,7 +44,9 @@ public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? Reduc
     public override string ToString() => Kind switch
     {
         TensorOpKind.Scale => $"scale({Factor:R})",
-        TensorOpKind.QuantizeValues or TensorOpKind.QuantizeScales => $"{Kind}(reduce [{string.Join(", ", ReducedAxes ?? [])}], {ScaleDType})",
+        TensorOpKind.Divide => $"divide({Factor:R})",
+        TensorOpKind.QuantizeValues or TensorOpKind.QuantizeScales =>
+            $"{Kind}(reduce [{string.Join(", ", ReducedAxes ?? [])}], {ScaleDType}{(Rule == QuantizeRule.Fp32Divide ? "" : $", {Rule}")}{(Factor == 1f ? "" : $", input / {Factor:R}")})",
         _ => "copy",
     };
 }

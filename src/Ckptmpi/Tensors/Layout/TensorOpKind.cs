@@ -9,6 +9,9 @@ public enum TensorOpKind
     /// <summary>Each element times a constant, computed in fp32, then rounded to the record's dtype.</summary>
     Scale,
 
+    /// <summary>Each element divided by a constant (<see cref="TensorOp.Factor"/>), computed in fp32, then rounded to the record's dtype.</summary>
+    Divide,
+
     /// <summary>The int8 values of a symmetric absmax quantization (see <see cref="TensorOp"/>).</summary>
     QuantizeValues,
 

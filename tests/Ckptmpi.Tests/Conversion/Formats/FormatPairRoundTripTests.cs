@@ -12,7 +12,8 @@ namespace Ckptmpi.Tests.Conversion.Formats;
 /// <summary>
 /// Every (reader, writer) pair the registry lists, through the generic path: the tiny fixture model is brought into
 /// the reader's format, converted to the writer's, and back to HF, and must equal the original bit for bit. A format
-/// registered later adds its pairs here by itself.
+/// registered later adds its pairs here by itself. A write-only format (maxtext) has no way back to HF: its own tests
+/// compare its output with what the real tool writes.
 /// </summary>
 public sealed class FormatPairRoundTripTests
 {
@@ -34,14 +35,16 @@ public sealed class FormatPairRoundTripTests
 
     public static IEnumerable<TestCaseData> Pairs() =>
         from r in FormatRegistry.Readers
-        from w in FormatRegistry.Writers
+        from w in RoundTripWriters
         select new TestCaseData(r.Name, w.Name).SetName($"Round trip through --from {r.Name} --to {w.Name} is bit-exact");
+
+    private static IEnumerable<ICheckpointFormat> RoundTripWriters => FormatRegistry.Writers.Where(f => f.Reader is not null);
 
     [Test]
     public void The_pairs_cover_every_registered_reader_and_writer()
     {
         var pairs = Pairs().Select(p => ((string)p.Arguments[0]!, (string)p.Arguments[1]!)).ToList();
-        Assert.That(pairs, Has.Count.EqualTo(FormatRegistry.Readers.Count() * FormatRegistry.Writers.Count()));
+        Assert.That(pairs, Has.Count.EqualTo(FormatRegistry.Readers.Count() * RoundTripWriters.Count()));
         Assert.That(pairs, Does.Contain(("hf", "hf")).And.Contain(("zero", "zero")).And.Contain(("hf", "zero")).And.Contain(("zero", "hf")));
     }
 
