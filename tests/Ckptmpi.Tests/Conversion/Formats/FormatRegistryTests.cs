@@ -76,12 +76,12 @@ public sealed class FormatRegistryTests
     [Test]
     public void Zero_to_zero_says_before_starting_which_optimizer_state_is_not_carried_and_refuses_to_drop_read_moments()
     {
-        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--dry-run"], timeoutSeconds: 120);
+        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--dry-run", .. TrainingSettingsForTests.Args], timeoutSeconds: 120);
         Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
         Assert.That(r.Stderr, Does.Contain("not carried into the ZeRO target: the Adam moments (exp_avg, exp_avg_sq) and step of a ZeRO-2 run (dp 2, tag global_step1)")
             .And.Contain("fp32 master weights are carried"));
 
-        ProcessResult states = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--dry-run", "--with-optimizer-states"], timeoutSeconds: 120);
+        ProcessResult states = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--dry-run", "--with-optimizer-states", .. TrainingSettingsForTests.Args], timeoutSeconds: 120);
         Assert.That(states.ExitCode, Is.EqualTo(ExitCodes.Usage), states.ToString());
         Assert.That(states.Stderr, Does.Contain("--with-optimizer-states"));
     }
