@@ -39,7 +39,8 @@ public static class ZeroParams
         throw new UnsupportedCheckpointException(hf.Root,
             $"{unknown}. A ZeRO checkpoint lays parameters out in the model's named_parameters() order, and without the model family "
             + $"that order is unknown: converting in any other order would load without error and train on scrambled weights. "
-            + $"Known families: {string.Join(", ", ModelFamilies.Names)}. To go on, pass --param-order FILE with the parameter names in "
+            + $"Known families: {string.Join(", ", ModelFamilies.Names)}. To go on, give the config.json of a known family (beside the weights, or with "
+            + $"--config where the source format takes one), or pass --param-order FILE with the parameter names in "
             + $"named_parameters() order, one per line; print them with: {PrintOrderCommand(hf.Root)}");
     }
 
