@@ -14,7 +14,7 @@
 #   CKPTMPI_RANKS_PER_NODE [12]  CKPTMPI_DEPTH [2: 12 x 2 = 24 of a Polaris node's 32 cores, so no
 #   two ranks share a core; on a 104-core Aurora-class node use CKPTMPI_DEPTH=8]
 # Usage (from the repository root):
-#   qsub -A MYPROJECT -v CKPTMPI_BIN=$HOME/ckptmpi/ckptmpi,CKPTMPI_INPUT=/eagle/p/hf,CKPTMPI_OUTPUT=/eagle/p/zero,CKPTMPI_ARGS="convert --from hf --to zero --zero-stage 3 --dp-size 48" \
+#   qsub -A MYPROJECT -v CKPTMPI_BIN=$HOME/ckptmpi/ckptmpi,CKPTMPI_INPUT=/eagle/p/hf,CKPTMPI_OUTPUT=/eagle/p/zero,CKPTMPI_ARGS="convert --from hf --to zero --zero-stage 3 --dp-size 48 --ds-config /eagle/p/ds_config.json" \
 #        launch/pbs-polaris-12ppn.sh
 set -euo pipefail
 

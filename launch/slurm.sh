@@ -16,7 +16,7 @@
 #   CKPTMPI_BIN=$HOME/ckptmpi/ckptmpi sbatch -A MYPROJECT launch/slurm.sh -- estimate --model /lus/p/llama
 #   sbatch --nodes=4 --ntasks-per-node=12 --cpus-per-task=4 \
 #     --export=ALL,CKPTMPI_BIN=$HOME/ckptmpi/ckptmpi,CKPTMPI_INPUT=/lus/p/hf,CKPTMPI_OUTPUT=/lus/p/zero \
-#     launch/slurm.sh -- convert --from hf --to zero --zero-stage 3 --dp-size 48
+#     launch/slurm.sh -- convert --from hf --to zero --zero-stage 3 --dp-size 48 --ds-config ds_config.json
 #
 # Variables (defaults in brackets):
 #   CKPTMPI_BIN             published ckptmpi (or ckptmpi.dll, run with dotnet) [ckptmpi on PATH]

@@ -21,7 +21,9 @@ def ckptmpi(*args):
 
 ckptmpi("bench-make-model", "--output", base + "/hf", "--hidden", "16", "--intermediate", "32", "--layers", "1",
         "--vocab", "32", "--heads", "2", "--kv-heads", "1", "--max-shard-size", "4KB")
-ckptmpi("convert", "--from", "hf", "--to", "zero", "--zero-stage", "2", "--dp-size", "2", "--input", base + "/hf", "--output", base + "/zero")
+ckptmpi("convert", "--from", "hf", "--to", "zero", "--zero-stage", "2", "--dp-size", "2",
+        "--optimizer", "adamw", "--lr", "1e-3", "--betas", "0.9,0.999", "--eps", "1e-8", "--weight-decay", "0.01", "--gradient-clipping", "1.0",
+        "--input", base + "/hf", "--output", base + "/zero")
 os.remove(base + "/zero/ckptmpi-manifest.json")
 SHARD1, SHARD2, INDEX = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"
 

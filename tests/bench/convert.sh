@@ -71,15 +71,17 @@ start=$(date +%s.%N); cp -r "$work/hf" "$work/copy"; sync; end=$(date +%s.%N)
 printf 'cp -r + sync: %.2f s\n' "$(py "print($end - $start)")"
 rm -rf "$work/copy"
 
-run "HF -> ZeRO-3 dp48 (direct)" 1 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 --input "$work/hf"
-run "HF -> ZeRO-3 dp48 (direct)" 2 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 --input "$work/hf"
-run "HF -> ZeRO-3 dp48 (aggregate)" 2 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 --input "$work/hf" --io aggregate
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
+run "HF -> ZeRO-3 dp48 (direct)" 1 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 "${train[@]}" --input "$work/hf"
+run "HF -> ZeRO-3 dp48 (direct)" 2 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 "${train[@]}" --input "$work/hf"
+run "HF -> ZeRO-3 dp48 (aggregate)" 2 "$work/z3" -- --from hf --to zero --zero-stage 3 --dp-size 48 "${train[@]}" --input "$work/hf" --io aggregate
 for dtype in bf16 fp32; do
   for ranks in 1 2; do
     run "ZeRO-3 dp48 -> HF $dtype" "$ranks" "$work/back" -- --from zero --to hf --dtype "$dtype" --input "$work/z3"
   done
 done
-run "HF -> ZeRO-2 dp48" 2 "$work/z2" -- --from hf --to zero --zero-stage 2 --dp-size 48 --input "$work/hf"
+run "HF -> ZeRO-2 dp48" 2 "$work/z2" -- --from hf --to zero --zero-stage 2 --dp-size 48 "${train[@]}" --input "$work/hf"
 run "ZeRO-2 dp48 -> HF bf16" 2 "$work/back" -- --from zero --to hf --dtype bf16 --input "$work/z2"
 run "HF -> MaxText bf16 scanned (llama3.1 rotary)" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --input "$work/hf"
 run "HF -> MaxText AQT int8" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --quantize int8 --input "$work/hf"
@@ -87,7 +89,7 @@ rm -rf "$work/z2" "$work/back" "$work/z3" "$work/hf" "$work/mt"
 
 echo "== a model with a 1 GiB tensor (embed and lm_head 262144 x 2048 bf16), --max-buffer 64MiB"
 dotnet "$dll" bench-make-model --output "$work/big" --vocab 262144 --hidden 2048 --layers 1 --intermediate 256 --heads 16 --kv-heads 4 --max-shard-size 5GB
-run "1 GiB tensor: HF -> ZeRO-3 dp4, 64MiB buffer" 1 "$work/bigz" -- --from hf --to zero --zero-stage 3 --dp-size 4 --input "$work/big" --max-buffer 64MiB
+run "1 GiB tensor: HF -> ZeRO-3 dp4, 64MiB buffer" 1 "$work/bigz" -- --from hf --to zero --zero-stage 3 --dp-size 4 "${train[@]}" --input "$work/big" --max-buffer 64MiB
 run "1 GiB tensor: ZeRO-3 -> HF fp32, 64MiB buffer" 1 "$work/bigback" -- --from zero --to hf --dtype fp32 --input "$work/bigz" --max-buffer 64MiB
 echo
 echo "| conversion | ranks | s | CPU s | GB read | GB written | GB/s read | GB/s written | peak RSS/rank MiB | copy s | vs copy | report |"

@@ -13,14 +13,16 @@ status=0
 fail() { echo "FAIL $*"; status=1; }
 
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 2MB >/dev/null
-convert() { dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$1" --output "$2" "${@:3}"; }
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
+convert() { dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 "${train[@]}" --input "$1" --output "$2" "${@:3}"; }
 
 # 1. A truncated shard, 4 ranks: same message on every rank, non-zero exit, nothing left behind.
 cp -r "$tmp/hf" "$tmp/trunc"
 shard=$(find "$tmp/trunc" -name 'model-00002-*.safetensors')
 truncate -s 100000 "$shard"
 set +e
-mpiexec.mpich -n 4 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$tmp/trunc" --output "$tmp/out1" --log-dir "$tmp/logs1" >"$tmp/log1" 2>&1
+mpiexec.mpich -n 4 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 "${train[@]}" --input "$tmp/trunc" --output "$tmp/out1" --log-dir "$tmp/logs1" >"$tmp/log1" 2>&1
 code=$?
 set -e
 # Hydra forwards the ranks' streams concurrently and may splice one rank's line into another's, so read each rank's

@@ -12,9 +12,11 @@ trap 'rm -rf "$tmp"' EXIT
 
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 2MB >/dev/null
 
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
 to_zero() { # out io [launcher...]
   local out=$1 io=$2; shift 2
-  "$@" dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 8 --input "$tmp/hf" --output "$out" --io "$io" --max-buffer 1MiB >/dev/null
+  "$@" dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 8 "${train[@]}" --input "$tmp/hf" --output "$out" --io "$io" --max-buffer 1MiB >/dev/null
 }
 to_hf() { # zero out io [launcher...]
   local zero=$1 out=$2 io=$3; shift 3

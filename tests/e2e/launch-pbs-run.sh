@@ -40,10 +40,12 @@ chmod +x "$work/bin/mpiexec"
 hostname >"$work/nodefile"
 dotnet "$dll" bench-make-model --output "$work/hf" --layers 2 --max-shard-size 2MB >/dev/null
 
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
 log="$work/job.log"
 if ! (cd "$work/submit" && env -i HOME="$HOME" PATH="$work/bin:$PATH" PBS_NODEFILE="$work/nodefile" PBS_O_WORKDIR="$repo" \
       CKPTMPI_BIN="$dll" CKPTMPI_RANKS_PER_NODE=4 CKPTMPI_DEPTH=1 CKPTMPI_INPUT="$work/hf" CKPTMPI_OUTPUT="$work/out" \
-      bash "$repo/launch/pbs-polaris.sh" -- convert --from hf --to zero --zero-stage 3 --dp-size 8) >"$log" 2>&1; then
+      bash "$repo/launch/pbs-polaris.sh" -- convert --from hf --to zero --zero-stage 3 --dp-size 8 "${train[@]}") >"$log" 2>&1; then
   echo "FAIL the job failed:"; tail -15 "$log"; exit 1
 fi
 status=0

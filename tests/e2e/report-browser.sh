@@ -15,7 +15,9 @@ status=0
 fail() { echo "FAIL $*"; status=1; }
 
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 2MB >/dev/null
-mpiexec.mpich -n 4 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 8 --input "$tmp/hf" --output "$tmp/out" --max-buffer 1MiB >"$tmp/convert.log" 2>&1
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
+mpiexec.mpich -n 4 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 8 "${train[@]}" --input "$tmp/hf" --output "$tmp/out" --max-buffer 1MiB >"$tmp/convert.log" 2>&1
 html="$tmp/out/ckptmpi-report.html"
 [ -f "$html" ] || { fail "no report beside the manifest"; exit 1; }
 grep -q "report:   $html" "$tmp/convert.log" || fail "convert does not print where the report is"

@@ -80,6 +80,8 @@ echo "one-node Slurm $(sinfo --version | cut -d' ' -f2) up on $host"
 
 dotnet "$dll" bench-make-model --output "$tmp/jobs/hf" --layers 2 --max-shard-size 2MB >/dev/null
 
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
 # job NAME MPI_PLUGIN MPI_LIB
 job() {
   local name=$1 plugin=$2 lib=$3 out="$tmp/jobs/out-$1"
@@ -87,7 +89,7 @@ job() {
   id=$(cd "$repo" && sbatch --parsable --wait --nodes=1 --ntasks-per-node=4 --cpus-per-task=1 --time=00:05:00 \
         --output="$tmp/jobs/$name-%j.log" \
         --export="ALL,CKPTMPI_BIN=$dll,CKPTMPI_SRUN_MPI=$plugin,CKPTMPI_MPI_LIB=$lib,CKPTMPI_INPUT=$tmp/jobs/hf,CKPTMPI_OUTPUT=$out,OMPI_ALLOW_RUN_AS_ROOT=1,OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1" \
-        launch/slurm.sh -- convert --from hf --to zero --zero-stage 3 --dp-size 8)
+        launch/slurm.sh -- convert --from hf --to zero --zero-stage 3 --dp-size 8 "${train[@]}")
   local rc=$? log
   log=$(find "$tmp/jobs" -maxdepth 1 -name "$name-*.log" | head -1)
   if [ "$rc" -ne 0 ]; then fail "$name: sbatch --wait exited $rc (job ${id:-?})"; [ -n "$log" ] && tail -15 "$log"; return; fi

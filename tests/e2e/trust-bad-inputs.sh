@@ -63,7 +63,9 @@ done < "$corpus/cases.tsv"
 
 # Output faults on a healthy model of about 5 MB.
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 1MB >/dev/null
-zero=(convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$tmp/hf" --max-buffer 256KiB)
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
+zero=(convert --from hf --to zero --zero-stage 3 --dp-size 4 "${train[@]}" --input "$tmp/hf" --max-buffer 256KiB)
 faults=0
 mkdir -p "$tmp/full"
 if mount -t tmpfs -o size=1m tmpfs "$tmp/full" 2>/dev/null; then

@@ -33,6 +33,8 @@ run() {
   passed=$((passed + 1))
 }
 
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
 for launcher in "" "mpiexec.mpich -n 3" "mpiexec.openmpi -n 3"; do
   key=${launcher:-plain}; key=${key// /}
   d="$tmp/$key"; mkdir -p "$d"
@@ -42,7 +44,7 @@ for launcher in "" "mpiexec.mpich -n 3" "mpiexec.openmpi -n 3"; do
   run "FIFO shard" "$launcher" 3 "FIFO" convert --from hf --to hf --input "$d/fifo-in" --output "$d/fifo-out"
 
   mkdir -p "$d/linked-out" "$d/elsewhere"; ln -s "$d/elsewhere" "$d/linked-out/global_step0"
-  run "folder link in the output" "$launcher" 5 "symbolic link" convert --from hf --to zero --zero-stage 3 --dp-size 2 --input "$tmp/hf" --output "$d/linked-out" \
+  run "folder link in the output" "$launcher" 5 "symbolic link" convert --from hf --to zero --zero-stage 3 --dp-size 2 "${train[@]}" --input "$tmp/hf" --output "$d/linked-out" \
     && { [ -z "$(ls -A "$d/elsewhere")" ] || fail "folder link [$key]: files landed outside the output"; }
 
   mkdir -p "$d/tmp-out"; echo precious > "$d/victim"

@@ -16,7 +16,9 @@ kill_rank=(/usr/bin/python3 "$repo/tests/e2e/lib/kill_rank.py")
 command -v strace >/dev/null || { echo "FAIL strace is missing (tests/install-deps.sh installs it)"; exit 1; }
 
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 2MB >/dev/null
-args=(convert --from hf --to zero --zero-stage 3 --dp-size 8 --input "$tmp/hf" --max-buffer 256KiB)
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
+args=(convert --from hf --to zero --zero-stage 3 --dp-size 8 "${train[@]}" --input "$tmp/hf" --max-buffer 256KiB)
 outputs_of() { /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/ckptmpi-manifest.json")); [print(o["path"], o["size"], o["checksum"]) for o in sorted(m["outputs"], key=lambda o: o["path"])]' "$1"; }
 
 dotnet "$dll" "${args[@]}" --output "$tmp/clean" >/dev/null
@@ -93,7 +95,7 @@ else fail "kill in commit: exit $code, $renamed renamed files"; tail -5 "$out.ki
 out="$tmp/other-plan"
 set +e
 mpiexec.mpich -n 2 "${kill_rank[@]}" 1 pieces 2 "$out" "$tmp/clean.txt" -- dotnet "$dll" "${args[@]}" --output "$out" >/dev/null 2>&1
-msg=$(mpiexec.mpich -n 2 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$tmp/hf" --max-buffer 256KiB --output "$out" --resume 2>&1)
+msg=$(mpiexec.mpich -n 2 dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 "${train[@]}" --input "$tmp/hf" --max-buffer 256KiB --output "$out" --resume 2>&1)
 code=$?
 set -e
 if [ "$code" -ne 0 ] && grep -q "this command plans" <<<"$msg"; then echo "PASS a resume with another plan is refused (exit $code)"; else fail "resume with another plan: exit $code: $msg"; fi

@@ -13,7 +13,9 @@ trap 'pkill -KILL -f "ckptmpi.dll convert.*$tmp" 2>/dev/null || true; rm -rf "$t
 
 # About 150 MB of bf16 weights, converted in 64 KiB pieces: a few seconds, thousands of journal lines.
 dotnet "$dll" bench-make-model --output "$tmp/hf" --hidden 1024 --intermediate 2816 --layers 4 --vocab 16000 --max-shard-size 50MB >/dev/null
-args=(convert --from hf --to zero --zero-stage 3 --dp-size 8 --input "$tmp/hf" --max-buffer 64KiB)
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
+args=(convert --from hf --to zero --zero-stage 3 --dp-size 8 "${train[@]}" --input "$tmp/hf" --max-buffer 64KiB)
 outputs_of() { /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/ckptmpi-manifest.json")); [print(o["path"], o["size"], o["checksum"]) for o in sorted(m["outputs"], key=lambda o: o["path"])]' "$1"; }
 dotnet "$dll" "${args[@]}" --output "$tmp/clean" >/dev/null
 outputs_of "$tmp/clean" > "$tmp/clean.txt"

@@ -11,7 +11,9 @@ tmp=$(mktemp -d /tmp/ckptmpi-e2e-verify.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 2 --max-shard-size 2MB >/dev/null
-dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 --input "$tmp/hf" --output "$tmp/zero" >/dev/null
+# The training job's settings: without a --ds-config, --to zero needs them all (a default would be baked in).
+train=(--optimizer adamw --lr 1e-3 --betas "0.9,0.999" --eps 1e-8 --weight-decay 0.01 --gradient-clipping 1.0)
+dotnet "$dll" convert --from hf --to zero --zero-stage 3 --dp-size 4 "${train[@]}" --input "$tmp/hf" --output "$tmp/zero" >/dev/null
 dotnet "$dll" convert --from zero --to hf --dtype bf16 --input "$tmp/zero" --output "$tmp/back" --max-shard-size 3MB >/dev/null
 
 status=0

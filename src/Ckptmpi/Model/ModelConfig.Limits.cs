@@ -13,7 +13,7 @@ public sealed partial record ModelConfig
     public static class Limits
     {
         public const long HiddenSize = 1L << 20, IntermediateSize = 1L << 22, Layers = 10_000, Heads = 1L << 16,
-            HeadDim = 1L << 16, VocabSize = 1L << 24;
+            HeadDim = 1L << 16, VocabSize = 1L << 24, Experts = 1 << 12, Positions = 1L << 24;
 
         /// <summary>The most elements one tensor may have (2^48: 512 TiB of fp16).</summary>
         public const long TensorElements = 1L << 48;
@@ -28,6 +28,8 @@ public sealed partial record ModelConfig
         Check(c, "num_key_value_heads", c.NumKeyValueHeads, Limits.Heads);
         Check(c, "head_dim", c.HeadDim, Limits.HeadDim);
         Check(c, "vocab_size", c.VocabSize, Limits.VocabSize);
+        Check(c, "num_local_experts", c.NumLocalExperts, Limits.Experts);
+        Check(c, "n_positions", c.MaxPositionEmbeddings, Limits.Positions);
         long attention = c.NumAttentionHeads * c.HeadDim; // both < 2^16: no overflow
         if (attention > Limits.HiddenSize * 4)
             throw new CheckpointFormatException(c.Path, null, $"num_attention_heads x head_dim is {attention}, more than ckptmpi's limit of {Limits.HiddenSize * 4}; this is not a real model's config");

@@ -50,70 +50,53 @@ public sealed partial record ModelConfig
                     throw new CheckpointFormatException(path, null, "'architectures' must be a list of strings");
                 architecture = archs[0].GetString();
             }
-            string? modelType = OptionalString(root, "model_type", path);
+            var keys = new ConfigJson(root, path);
+            string? modelType = keys.OptionalString("model_type");
             IModelFamily family = ModelFamilies.Resolve(architecture, modelType, path);
-
-            long hidden = Required(root, "hidden_size", path);
-            long heads = Required(root, "num_attention_heads", path);
-            long kvHeads = Optional(root, "num_key_value_heads", path) ?? heads;
-            // transformers: head_dim = getattr(config, "head_dim", None) or hidden_size // num_attention_heads
-            long headDim = Optional(root, "head_dim", path) ?? hidden / heads;
-            if (heads % kvHeads != 0)
-                throw new CheckpointFormatException(path, null,
-                    $"num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}; grouped-query attention needs whole groups");
-            if (headDim < 1)
-                throw new CheckpointFormatException(path, null, $"head_dim is {headDim} (hidden_size {hidden} / num_attention_heads {heads}); set head_dim explicitly");
-
-            return WithinLimits(new ModelConfig
+            return WithinLimits(family.Read(keys) with
             {
                 Path = path,
                 Architecture = architecture,
                 ModelType = modelType,
                 Family = family,
-                HiddenSize = hidden,
-                IntermediateSize = Required(root, "intermediate_size", path),
-                NumHiddenLayers = Required(root, "num_hidden_layers", path, min: 0),
-                NumAttentionHeads = heads,
-                NumKeyValueHeads = kvHeads,
-                HeadDim = headDim,
-                VocabSize = Required(root, "vocab_size", path),
-                TieWordEmbeddings = OptionalBool(root, "tie_word_embeddings", path) ?? false,
-                AttentionBias = OptionalBool(root, "attention_bias", path) ?? false,
-                MlpBias = OptionalBool(root, "mlp_bias", path) ?? false,
-                DeclaredDType = OptionalString(root, "dtype", path) ?? OptionalString(root, "torch_dtype", path),
+                DeclaredDType = keys.OptionalString("dtype", "torch_dtype"),
             });
         }
     }
 
-    private static long Required(JsonElement root, string key, string path, long min = 1) =>
-        Optional(root, key, path, min) ?? throw new CheckpointFormatException(path, null, $"required key '{key}' is missing or null");
-
-    private static long? Optional(JsonElement root, string key, string path, long min = 1)
+    /// <summary>
+    /// The keys every Llama-style decoder config has, with transformers' defaults: <c>num_key_value_heads</c> = heads,
+    /// <c>head_dim</c> = <c>hidden_size / num_attention_heads</c>, and <c>tie_word_embeddings</c> as the family's
+    /// config class defaults it (<paramref name="tiedByDefault"/>: Gemma's true, Llama's false), and a config class's own
+    /// <c>head_dim</c> default where it has one (<paramref name="defaultHeadDim"/>: Gemma's 256).
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">A key is missing, of the wrong type or out of range.</exception>
+    public static ModelConfig ReadDecoder(ConfigJson keys, IModelFamily family, bool tiedByDefault, long? defaultHeadDim = null)
     {
-        if (!root.TryGetProperty(key, out JsonElement e) || e.ValueKind == JsonValueKind.Null) return null;
-        if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt64(out long v))
-            throw new CheckpointFormatException(path, null, $"'{key}' must be an integer, found {e.GetRawText()}");
-        if (v < min)
-            throw new CheckpointFormatException(path, null, $"'{key}' is {v}; it must be at least {min}");
-        return v;
-    }
-
-    private static bool? OptionalBool(JsonElement root, string key, string path)
-    {
-        if (!root.TryGetProperty(key, out JsonElement e) || e.ValueKind == JsonValueKind.Null) return null;
-        return e.ValueKind switch
+        long hidden = keys.Required("hidden_size");
+        long heads = keys.Required("num_attention_heads");
+        long kvHeads = keys.Optional("num_key_value_heads") ?? heads;
+        // transformers: head_dim = getattr(config, "head_dim", None) or hidden_size // num_attention_heads
+        long headDim = keys.Optional("head_dim") ?? defaultHeadDim ?? hidden / heads;
+        if (heads % kvHeads != 0)
+            throw new CheckpointFormatException(keys.Path, null,
+                $"num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}; grouped-query attention needs whole groups");
+        if (headDim < 1)
+            throw new CheckpointFormatException(keys.Path, null, $"head_dim is {headDim} (hidden_size {hidden} / num_attention_heads {heads}); set head_dim explicitly");
+        return new ModelConfig
         {
-            JsonValueKind.True => true,
-            JsonValueKind.False => false,
-            _ => throw new CheckpointFormatException(path, null, $"'{key}' must be true or false, found {e.GetRawText()}"),
+            Path = keys.Path,
+            Family = family,
+            HiddenSize = hidden,
+            IntermediateSize = keys.Required("intermediate_size"),
+            NumHiddenLayers = keys.Required(0, "num_hidden_layers"),
+            NumAttentionHeads = heads,
+            NumKeyValueHeads = kvHeads,
+            HeadDim = headDim,
+            VocabSize = keys.Required("vocab_size"),
+            TieWordEmbeddings = keys.OptionalBool("tie_word_embeddings") ?? tiedByDefault,
+            AttentionBias = keys.OptionalBool("attention_bias") ?? false,
+            MlpBias = keys.OptionalBool("mlp_bias") ?? false,
         };
-    }
-
-    private static string? OptionalString(JsonElement root, string key, string path)
-    {
-        if (!root.TryGetProperty(key, out JsonElement e) || e.ValueKind == JsonValueKind.Null) return null;
-        if (e.ValueKind != JsonValueKind.String)
-            throw new CheckpointFormatException(path, null, $"'{key}' must be a string, found {e.GetRawText()}");
-        return e.GetString();
     }
 }

@@ -50,8 +50,29 @@ public sealed partial record ModelConfig
     /// <summary><c>mlp_bias</c> (default false; Llama puts a bias on gate/up/down when true).</summary>
     public bool MlpBias { get; init; }
 
+    /// <summary>Mixtral's <c>num_local_experts</c>: experts per MoE layer (0 for a dense model).</summary>
+    public long NumLocalExperts { get; init; }
+
+    /// <summary>Falcon's <c>parallel_attn</c> (attention and MLP read the same normed input).</summary>
+    public bool ParallelAttention { get; init; }
+
+    /// <summary>Falcon's <c>new_decoder_architecture</c> (40B/180B: grouped KV heads, two layer norms).</summary>
+    public bool NewDecoderArchitecture { get; init; }
+
+    /// <summary>Falcon's <c>multi_query</c> (7B: one shared KV head).</summary>
+    public bool MultiQuery { get; init; }
+
+    /// <summary>Falcon's <c>num_ln_in_parallel_attn</c> (null: 2 with the new decoder architecture).</summary>
+    public long? NumLnInParallelAttn { get; init; }
+
+    /// <summary>GPT-2's <c>n_positions</c>: rows of the learned position embedding (0 when the model has none).</summary>
+    public long MaxPositionEmbeddings { get; init; }
+
     /// <summary><c>torch_dtype</c> or <c>dtype</c>, informational only: tensor dtypes come from file headers, which may disagree with it.</summary>
     public string? DeclaredDType { get; init; }
+
+    /// <summary>The embedding a tied output head shares, when <see cref="TieWordEmbeddings"/> is set; else null.</summary>
+    public TiedWeights? Tied => TieWordEmbeddings ? Family.Tied : null;
 
     /// <summary>The model's parameters in HF naming, from <see cref="Family"/>.</summary>
     public IReadOnlyList<CanonicalTensor> CanonicalTensors() => Family.CanonicalTensors(this);

@@ -14,6 +14,13 @@ public static class ModelFamilies
         LlamaFamily.Llama,
         LlamaFamily.Mistral,
         LlamaFamily.Qwen2,
+        LlamaFamily.Gemma,
+        LlamaFamily.Gemma2,
+        LlamaFamily.Mixtral,
+        Phi3Family.Instance,
+        GptNeoXFamily.Instance,
+        Gpt2Family.Instance,
+        FalconFamily.Instance,
     ];
 
     /// <summary>Every accepted <c>architectures</c> value, for error messages and help text.</summary>

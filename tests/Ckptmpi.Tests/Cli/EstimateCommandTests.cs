@@ -98,10 +98,10 @@ public sealed class EstimateCommandTests
     {
         string dir = TestPaths.NewTempDir();
         string config = Path.Combine(dir, "config.json");
-        File.WriteAllText(config, """{"architectures":["GPTNeoXForCausalLM"],"hidden_size":8,"num_hidden_layers":1}""");
+        File.WriteAllText(config, """{"architectures":["MambaForCausalLM"],"hidden_size":8,"num_hidden_layers":1}""");
         ProcessResult r = Estimate("--model", config);
         Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.BadInput), r.ToString());
-        Assert.That(r.Stderr, Does.Contain("'GPTNeoXForCausalLM' is not supported").And.Contain("LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM"));
+        Assert.That(r.Stderr, Does.Contain("'MambaForCausalLM' is not supported").And.Contain("LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM").And.Contain("GPTNeoXForCausalLM"));
         Directory.Delete(dir, recursive: true);
     }
 

@@ -107,7 +107,7 @@ public sealed class ZeroConversionJobTests
             foreach (var (ranks, io) in new[] { (1, IoMode.Direct), (2, IoMode.Direct), (4, IoMode.Direct), (2, IoMode.Aggregate), (4, IoMode.Aggregate) })
             {
                 string output = Path.Combine(dir, $"z{stage}-{ranks}-{io}");
-                var request = new ConvertRequest { From = "hf", To = "zero", Input = HfBf16, Output = output, FormatOptions = [new ZeroOptions { ZeroStage = stage, DpSize = 3 }], MaxBuffer = 64 << 10, Io = io };
+                var request = new ConvertRequest { From = "hf", To = "zero", Input = HfBf16, Output = output, FormatOptions = [TrainingSettingsForTests.Zero(stage, 3)], MaxBuffer = 64 << 10, Io = io };
                 ThreadCommunicator.Run(ranks, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60));
                 runs.Add(Manifest.Read(output));
             }
@@ -130,7 +130,7 @@ public sealed class ZeroConversionJobTests
         try
         {
             string output = Path.Combine(dir, "z");
-            ConvertRequest Make(int dp) => new() { From = "hf", To = "zero", Input = HfBf16, Output = output, FormatOptions = [new ZeroOptions { ZeroStage = 2, DpSize = dp }], Overwrite = true };
+            ConvertRequest Make(int dp) => new() { From = "hf", To = "zero", Input = HfBf16, Output = output, FormatOptions = [TrainingSettingsForTests.Zero(2, dp)], Overwrite = true };
             ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Make(4)), TimeSpan.FromSeconds(60));
             Assert.That(Directory.GetFiles(Path.Combine(output, "global_step0")), Has.Length.EqualTo(5));
             ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Make(2)), TimeSpan.FromSeconds(60));
@@ -205,7 +205,7 @@ public sealed class DryRunTests
         var request = new ConvertRequest
         {
             From = "hf", To = "zero", Input = Path.Combine(TestPaths.Fixtures, "configs", "llama-3.1-8b.json"), Output = "",
-            FormatOptions = [new ZeroOptions { ZeroStage = 3, DpSize = 96 }], DryRun = true, PlanRanks = 96,
+            FormatOptions = [TrainingSettingsForTests.Zero(3, 96)], DryRun = true, PlanRanks = 96,
         };
         var clock = System.Diagnostics.Stopwatch.StartNew();
         ConversionJob.Outcome outcome = ThreadCommunicator.Run(1, comm => ConversionJob.Run(comm, request))[0];

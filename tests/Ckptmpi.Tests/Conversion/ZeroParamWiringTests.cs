@@ -32,7 +32,7 @@ public sealed class ZeroParamWiringTests
 
     private ConvertRequest ToZero(string input, string output) => new()
     {
-        From = "hf", To = "zero", Input = input, Output = output, FormatOptions = [new ZeroOptions { ZeroStage = 2, DpSize = 2 }], DType = DType.BF16, MaxBuffer = 64 << 10,
+        From = "hf", To = "zero", Input = input, Output = output, FormatOptions = [TrainingSettingsForTests.Zero(2, 2)], DType = DType.BF16, MaxBuffer = 64 << 10,
     };
 
     [Test]
@@ -80,7 +80,7 @@ public sealed class ZeroParamWiringTests
         string hf = Path.Combine(_dir, "hf"), zero = Path.Combine(_dir, "zero");
         Small(tied: false).Write(hf);
         ConvertRequest parsed = Ckptmpi.Cli.Commands.ConvertCommand.Parse("--from", "hf", "--to", "zero", "--input", hf, "--output", zero, "--zero-stage", "2", "--dp-size", "2",
-            "--dtype", "bf16", "--max-buffer", "64KiB", "--optimizer", "adam", "--lr", "3e-4", "--betas", "0.9, 0.95", "--eps", "1e-6", "--weight-decay", "0.1");
+            "--dtype", "bf16", "--max-buffer", "64KiB", "--optimizer", "adam", "--lr", "3e-4", "--betas", "0.9, 0.95", "--eps", "1e-6", "--weight-decay", "0.1", "--gradient-clipping", "0.5");
         ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, parsed), TimeSpan.FromSeconds(60));
 
         var root = (PyDict)TorchArchive.Open(Path.Combine(zero, "global_step0", "bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt")).Root;
@@ -93,7 +93,42 @@ public sealed class ZeroParamWiringTests
         Assert.That(((PyFloat)group.Get("weight_decay")!).Value, Is.EqualTo(0.1));
         var dsConfig = (PyDict)root.Get("ds_config")!;
         Assert.That(((PyString)((PyDict)dsConfig.Get("optimizer")!).Get("type")!).Value, Is.EqualTo("Adam"));
+        Assert.That(((PyFloat)osd.Get("clip_grad")!).Value, Is.EqualTo(0.5), "DeepSpeed restores clip_grad from here over the training config");
     }
+
+    [Test]
+    public void The_ds_config_settings_are_what_the_optimizer_files_hold_clip_grad_loss_scaler_and_param_groups()
+    {
+        string hf = Path.Combine(_dir, "hf"), zero = Path.Combine(_dir, "zero"), ds = Path.Combine(_dir, "ds_config.json");
+        Small(tied: false).Write(hf);
+        File.WriteAllText(ds, """
+            {"optimizer": {"type": "AdamW", "params": {"lr": 2e-4, "betas": [0.85, 0.97], "eps": 1e-7, "weight_decay": 0.05}},
+             "gradient_clipping": 0.6, "zero_optimization": {"stage": 2},
+             "fp16": {"enabled": true, "loss_scale": 0, "initial_scale_power": 11, "loss_scale_window": 250, "hysteresis": 4, "min_loss_scale": 0.25}}
+            """);
+        var request = new ConvertRequest { From = "hf", To = "zero", Input = hf, Output = zero, MaxBuffer = 64 << 10, FormatOptions = [new ZeroOptions { DpSize = 2, DsConfig = ds }] };
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60));
+
+        foreach (string file in new[] { "zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt" })
+        {
+            var root = (PyDict)TorchArchive.Open(Path.Combine(zero, "global_step0", file)).Root;
+            var osd = (PyDict)root.Get("optimizer_state_dict")!;
+            Assert.That(((PyFloat)osd.Get("clip_grad")!).Value, Is.EqualTo(0.6), "DeepSpeed restores clip_grad from here over the training config");
+            var scaler = (PyDict)((PyObject)osd.Get("loss_scaler")!).State!;
+            Assert.That(new[] { "cur_scale", "scale_window", "min_scale", "delayed_shift" }.Select(k => Number(scaler.Get(k))), Is.EqualTo(new[] { 2048.0, 250, 0.25, 4 }));
+            Assert.That(osd.Get("dynamic_loss_scale"), Is.EqualTo(PyBool.True));
+            var group = (PyDict)((PyList)((PyDict)osd.Get("base_optimizer_state")!).Get("param_groups")!).Items[0];
+            Assert.That(new[] { "lr", "eps", "weight_decay" }.Select(k => Number(group.Get(k))), Is.EqualTo(new[] { 2e-4, 1e-7, 0.05 }));
+            Assert.That(((PyList)group.Get("betas")!).Items.Select(Number), Is.EqualTo(new[] { 0.85, 0.97 }));
+        }
+    }
+
+    private static double Number(PyValue? v) => v switch
+    {
+        PyFloat f => f.Value,
+        PyInt i => i.AsLong,
+        _ => throw new AssertionException($"not a number: {v}"),
+    };
 
     [Test]
     public void Optimizer_options_are_refused_for_a_target_that_has_no_optimizer_and_bad_betas_are_usage_errors()

@@ -55,7 +55,11 @@ public sealed class ModelConfigTests
         var e = Assert.Throws<UnsupportedCheckpointException>(() => Parse("{\"architectures\":[\"Gemma3ForCausalLM\"]}"))!;
         Assert.That(e.Message, Does.Contain("dir/config.json").And.Contain("'Gemma3ForCausalLM' is not supported"));
         foreach (string name in ModelFamilies.Names) Assert.That(e.Message, Does.Contain(name));
-        Assert.That(ModelFamilies.Names, Is.EquivalentTo(new[] { "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM" }));
+        Assert.That(ModelFamilies.Names, Is.EquivalentTo(new[]
+        {
+            "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM", "MixtralForCausalLM",
+            "Phi3ForCausalLM", "GPTNeoXForCausalLM", "GPT2LMHeadModel", "FalconForCausalLM",
+        }));
     }
 
     [Test]

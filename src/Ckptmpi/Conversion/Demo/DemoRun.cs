@@ -15,6 +15,11 @@ namespace Ckptmpi.Conversion.Demo;
 /// </summary>
 public static class DemoRun
 {
+    private static readonly OptimizerOverrides DemoTraining = new()
+    {
+        Type = "AdamW", Lr = 3e-4, Beta1 = 0.9, Beta2 = 0.95, Eps = 1e-8, WeightDecay = 0.1, GradientClipping = 1.0,
+    };
+
     /// <param name="reportDir">where each step's run report goes (it outlives a temporary <paramref name="dir"/>); null: beside each output.</param>
     public static (bool Ok, string Summary) Run(ICommunicator comm, string dir, DemoModel model, string? reportDir = null)
     {
@@ -31,7 +36,8 @@ public static class DemoRun
         if (comm.Rank == 0)
             text.AppendLine(ci, $"1. wrote a Llama-style model: {parameters / 1e6:0.0}M parameters, {model.DType.TorchName()}, {Directory.GetFiles(hf, "*.safetensors").Length} safetensors shards -> {hf}");
 
-        var zeroOptions = new ZeroOptions { ZeroStage = 3, DpSize = 4 };
+        // The demo's training job, stated in full as a real run must state it (or pass its ds_config); the target trains in bf16.
+        var zeroOptions = new ZeroOptions { ZeroStage = 3, DpSize = 4, Optimizer = DemoTraining };
         List<ConvertRequest> steps =
         [
             Request("hf", "zero", hf, zero) with { FormatOptions = [zeroOptions, Shards] },

@@ -44,7 +44,7 @@ internal static class DsConfig
     {
         if (o.DsConfigJson is not null)
         {
-            using JsonDocument doc = JsonDocument.Parse(o.DsConfigJson);
+            using JsonDocument doc = Parse(o.DsConfigJson);
             PyValue cfg = ToPy(doc.RootElement);
             // DeepSpeed pops these from the optimizer params (in place, before saving) while building the optimizer.
             if (cfg is PyDict root && root.Get("optimizer") is PyDict od && od.Get("params") is PyDict pd)
@@ -79,15 +79,44 @@ internal static class DsConfig
         return d;
     }
 
+    /// <summary>Deepest nesting a DeepSpeed config may have; real ones nest three or four levels.</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>Parses a DeepSpeed config as DeepSpeed's json.load would, with the nesting capped.</summary>
+    /// <exception cref="ArgumentException">Not valid JSON, or nested deeper than <see cref="MaxDepth"/>.</exception>
+    public static JsonDocument Parse(string json)
+    {
+        try
+        {
+            return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth });
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"the DeepSpeed config is not valid JSON (or nests deeper than {MaxDepth} levels): {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// The writer options a DeepSpeed config implies, every value checked as the command line's are: a value DeepSpeed
+    /// would reject or train nonsense with (an infinite lr, a beta of 5, a negative eps, bf16 and fp16 both on, a stage
+    /// other than <paramref name="stage"/>) is an error naming its key.
+    /// </summary>
+    /// <exception cref="ArgumentException">A value is invalid or contradicts the explicit options; the message names the key.</exception>
     public static ZeroWriteOptions ToOptions(string json, int dpSize, int? stage, DType? dtype, string? tag)
     {
-        using JsonDocument doc = JsonDocument.Parse(json);
+        using JsonDocument doc = Parse(json);
         JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new ArgumentException($"the DeepSpeed config must be a JSON object, not {root.ValueKind}");
         JsonElement? zero = Get(root, "zero_optimization");
-        int s = stage ?? (zero is JsonElement z ? (int?)Num(z, "stage") ?? 0 : 0);
+        int? configStage = zero is JsonElement z ? Int(z, "zero_optimization.stage", "stage", 0, 3) : null;
+        if (stage is int st && configStage is int cs && st != cs)
+            throw new ArgumentException($"DeepSpeed config key 'zero_optimization.stage' is {cs} but --zero-stage is {st}; the checkpoint must be written for the stage the training job runs");
+        int s = stage ?? configStage ?? 0;
         bool? bf16 = Enabled(root, "bf16");
         JsonElement? fp16 = Get(root, "fp16");
         bool? f16 = Enabled(root, "fp16");
+        if (bf16 == true && f16 == true)
+            throw new ArgumentException("DeepSpeed config keys 'bf16.enabled' and 'fp16.enabled' are both true; DeepSpeed trains in one of them");
         if (dtype is null && (bf16 is null || f16 is null))
             throw new ArgumentException("the DeepSpeed config leaves bf16/fp16 'enabled' to 'auto' (HF Trainer fills it in); pass the training dtype explicitly (--dtype)");
         DType dt = dtype ?? (bf16 == true ? DType.BF16 : f16 == true ? DType.F16 : DType.F32);
@@ -103,14 +132,15 @@ internal static class DsConfig
             {
                 // FusedAdam's weight_decay default is 0; torch AdamW's is 0.01.
                 bool torchAdam = Get(pe, "torch_adam") is JsonElement ta && ta.ValueKind == JsonValueKind.True;
+                (double Beta1, double Beta2)? betas = Betas(pe);
                 opt = opt with
                 {
                     TorchAdam = torchAdam,
-                    Lr = Num(pe, "lr") ?? opt.Lr,
-                    Eps = Num(pe, "eps") ?? opt.Eps,
-                    WeightDecay = Num(pe, "weight_decay") ?? (torchAdam && opt.Type == "AdamW" ? 0.01 : 0.0),
-                    Beta1 = Betas(pe)?.Beta1 ?? opt.Beta1,
-                    Beta2 = Betas(pe)?.Beta2 ?? opt.Beta2,
+                    Lr = Num(pe, "optimizer.params.lr", "lr", min: 0) ?? opt.Lr,
+                    Eps = Num(pe, "optimizer.params.eps", "eps", min: 0, exclusive: true) ?? opt.Eps,
+                    WeightDecay = Num(pe, "optimizer.params.weight_decay", "weight_decay", min: 0) ?? (torchAdam && opt.Type == "AdamW" ? 0.01 : 0.0),
+                    Beta1 = betas?.Beta1 ?? opt.Beta1,
+                    Beta2 = betas?.Beta2 ?? opt.Beta2,
                     BiasCorrection = Get(pe, "bias_correction") is not JsonElement bc || bc.ValueKind != JsonValueKind.False,
                 };
             }
@@ -123,18 +153,18 @@ internal static class DsConfig
             Tag = tag ?? "global_step0",
             DsConfigJson = json,
             Optimizer = opt,
-            GradientClipping = Num(root, "gradient_clipping") ?? 0.0,
-            SubGroupSize = zero is JsonElement z2 && Num(z2, "sub_group_size") is double sg ? (long)sg : Zero3Partitioning.DefaultSubGroupSize,
+            GradientClipping = Num(root, "gradient_clipping", "gradient_clipping", min: 0) ?? 0.0,
+            SubGroupSize = zero is JsonElement z2 && Num(z2, "zero_optimization.sub_group_size", "sub_group_size", min: 1) is double sg ? (long)sg : Zero3Partitioning.DefaultSubGroupSize,
         };
         if (fp16 is JsonElement f2)
         {
             o = o with
             {
-                StaticLossScale = Num(f2, "loss_scale") ?? 0,
-                InitialScalePower = (int?)Num(f2, "initial_scale_power") ?? 16,
-                LossScaleWindow = (int?)Num(f2, "loss_scale_window") ?? 1000,
-                Hysteresis = (int?)Num(f2, "hysteresis") ?? 2,
-                MinLossScale = Num(f2, "min_loss_scale") ?? 1,
+                StaticLossScale = Num(f2, "fp16.loss_scale", "loss_scale", min: 0) ?? 0,
+                InitialScalePower = Int(f2, "fp16.initial_scale_power", "initial_scale_power", 0, 64) ?? 16,
+                LossScaleWindow = Int(f2, "fp16.loss_scale_window", "loss_scale_window", 1, int.MaxValue) ?? 1000,
+                Hysteresis = Int(f2, "fp16.hysteresis", "hysteresis", 1, int.MaxValue) ?? 2,
+                MinLossScale = Num(f2, "fp16.min_loss_scale", "min_loss_scale", min: 0, exclusive: true) ?? 1,
                 ConsecutiveHysteresis = Get(f2, "consecutive_hysteresis") is JsonElement ch && ch.ValueKind == JsonValueKind.True,
             };
         }
@@ -142,22 +172,42 @@ internal static class DsConfig
         return o;
     }
 
-    /// <summary>A number, or null when absent, null or "auto" (HF Trainer configs leave values to the trainer).</summary>
-    /// <exception cref="ArgumentException">The value is neither a number nor "auto".</exception>
-    private static double? Num(JsonElement e, string key)
+    /// <summary>
+    /// A finite number of at least <paramref name="min"/> (above it when <paramref name="exclusive"/>), or null when absent,
+    /// null or "auto" (HF Trainer configs leave values to the trainer).
+    /// </summary>
+    /// <exception cref="ArgumentException">Not a number or "auto", not finite (1e400), or out of range; names <paramref name="path"/>.</exception>
+    private static double? Num(JsonElement e, string path, string key, double min = double.NegativeInfinity, bool exclusive = false)
     {
         if (Get(e, key) is not JsonElement v) return null;
-        if (v.ValueKind == JsonValueKind.Number) return v.GetDouble();
         if (v.ValueKind == JsonValueKind.String && v.GetString() == "auto") return null;
-        throw new ArgumentException($"DeepSpeed config key '{key}' should be a number, not {v.GetRawText()}");
+        if (v.ValueKind != JsonValueKind.Number)
+            throw new ArgumentException($"DeepSpeed config key '{path}' should be a number, not {v.GetRawText()}");
+        if (!v.TryGetDouble(out double d) || !double.IsFinite(d))
+            throw new ArgumentException($"DeepSpeed config key '{path}' is {v.GetRawText()}, which is not a finite number");
+        if (d < min || (exclusive && d == min))
+            throw new ArgumentException($"DeepSpeed config key '{path}' is {v.GetRawText()}; it must be {(exclusive ? "greater than" : "at least")} {min.ToString(CultureInfo.InvariantCulture)}");
+        return d;
+    }
+
+    /// <exception cref="ArgumentException">Not an integer in [<paramref name="min"/>, <paramref name="max"/>]; names <paramref name="path"/>.</exception>
+    private static int? Int(JsonElement e, string path, string key, int min, int max)
+    {
+        if (Num(e, path, key) is not double d) return null;
+        if (d != Math.Floor(d) || d < min || d > max)
+            throw new ArgumentException($"DeepSpeed config key '{path}' is {d.ToString(CultureInfo.InvariantCulture)}; it must be an integer from {min} to {max}");
+        return (int)d;
     }
 
     private static (double Beta1, double Beta2)? Betas(JsonElement optimizerParams)
     {
         if (Get(optimizerParams, "betas") is not JsonElement b || b.ValueKind == JsonValueKind.String) return null;
         if (b.ValueKind != JsonValueKind.Array || b.GetArrayLength() != 2 || b[0].ValueKind != JsonValueKind.Number || b[1].ValueKind != JsonValueKind.Number)
-            throw new ArgumentException($"DeepSpeed config 'betas' should be two numbers, not {b.GetRawText()}");
-        return (b[0].GetDouble(), b[1].GetDouble());
+            throw new ArgumentException($"DeepSpeed config key 'optimizer.params.betas' should be two numbers, not {b.GetRawText()}");
+        double b1 = b[0].TryGetDouble(out double x) ? x : double.NaN, b2 = b[1].TryGetDouble(out double y) ? y : double.NaN;
+        if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1))
+            throw new ArgumentException($"DeepSpeed config key 'optimizer.params.betas' is {b.GetRawText()}; each beta must be in [0, 1)");
+        return (b1, b2);
     }
 
     /// <summary><c>section.enabled</c>: true/false, false when the section is absent, null when "auto".</summary>

@@ -5,7 +5,7 @@ namespace Ckptmpi.Formats.DeepSpeed;
 /// <summary>
 /// One parameter of the model a ZeRO checkpoint is written for: its HF name (also the canonical tensor the writer
 /// reads), shape and source dtype. Params must be listed in the module's registration order (what
-/// <c>module.state_dict()</c> and <c>module.parameters()</c> yield; see <see cref="HfModuleOrder"/>), because that
+/// <c>module.state_dict()</c> and <c>module.named_parameters()</c> yield; see <see cref="ZeroParams"/>), because that
 /// order fixes the flat-buffer layout.
 /// </summary>
 public sealed record ParamSpec(string Name, IReadOnlyList<long> Shape, DType DType)

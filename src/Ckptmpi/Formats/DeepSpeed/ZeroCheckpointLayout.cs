@@ -20,7 +20,7 @@ namespace Ckptmpi.Formats.DeepSpeed;
 /// </remarks>
 public static class ZeroCheckpointLayout
 {
-    /// <param name="params">Every parameter, in module registration order (<see cref="HfModuleOrder.Sort"/>).</param>
+    /// <param name="params">Every parameter, in module registration order (<see cref="ZeroParams"/>).</param>
     /// <param name="options">Stage, dp size, dtype, tag, ds_config and optimizer settings.</param>
     /// <exception cref="ArgumentException">Invalid options, duplicate or inconsistent parameters.</exception>
     public static OutputLayout For(IReadOnlyList<ParamSpec> @params, ZeroWriteOptions options)

@@ -3,7 +3,7 @@ namespace Ckptmpi.Formats.DeepSpeed;
 /// <summary>
 /// The options of the DeepSpeed ZeRO format. Reading: <see cref="Tag"/>, <see cref="WithOptimizerStates"/>,
 /// <see cref="Config"/>. Writing: <see cref="ZeroStage"/>, <see cref="DpSize"/>, <see cref="Tag"/>,
-/// <see cref="DsConfig"/>, <see cref="Optimizer"/>.
+/// <see cref="DsConfig"/>, <see cref="Optimizer"/>, <see cref="ParamOrder"/>.
 /// </summary>
 public sealed record ZeroOptions : FormatOptions
 {
@@ -27,6 +27,9 @@ public sealed record ZeroOptions : FormatOptions
     /// <summary>Reading: a config.json to carry into the output instead of the one beside 'latest' (if any).</summary>
     public string? Config { get; init; }
 
-    /// <summary>Writing: optimizer hyper-parameters from the command line, over --ds-config's.</summary>
+    /// <summary>Writing: a file of parameter names in <c>named_parameters()</c> order, for a model family ckptmpi does not know.</summary>
+    public string? ParamOrder { get; init; }
+
+    /// <summary>Writing: the training job's settings from the command line, over --ds-config's (without one, all are required).</summary>
     public OptimizerOverrides Optimizer { get; init; } = new();
 }

@@ -56,6 +56,17 @@ public sealed record ZeroWriteOptions
         if (SubGroupSize < 1) throw new ArgumentException("sub_group_size must be positive", nameof(SubGroupSize));
     }
 
+    /// <summary>Every setting written into the checkpoint, on one line (rank 0 logs it, so a user sees what was baked in).</summary>
+    public string Describe()
+    {
+        var ci = System.Globalization.CultureInfo.InvariantCulture;
+        ZeroOptimizerSettings p = Optimizer;
+        string scale = DType != DType.F16 ? "" : StaticLossScale > 0
+            ? string.Create(ci, $", static loss_scale {StaticLossScale:R}")
+            : string.Create(ci, $", dynamic loss scale (initial_scale_power {InitialScalePower}, loss_scale_window {LossScaleWindow}, hysteresis {Hysteresis}, min_loss_scale {MinLossScale:R})");
+        return string.Create(ci, $"ZeRO-{Stage}, dp {DpSize}, {DType.TorchName()}, tag {Tag}, {(p.TorchAdam ? "torch " : "")}{p.Type} lr {p.Lr:R} betas [{p.Beta1:R}, {p.Beta2:R}] eps {p.Eps:R} weight_decay {p.WeightDecay:R}, gradient_clipping {GradientClipping:R}{scale}");
+    }
+
     /// <summary>
     /// Options from a DeepSpeed config: <c>zero_optimization.stage</c> and <c>sub_group_size</c>, <c>bf16</c>/<c>fp16</c>
     /// (with its loss-scaling keys), <c>optimizer</c> (type and params, <c>torch_adam</c>), <c>gradient_clipping</c>.

@@ -18,7 +18,11 @@ internal sealed class ZeroWriter : IFormatWriter
 
     public bool ConsumesEverything => true;
 
-    public IReadOnlyList<string> InputFiles(FormatOptions options) => ((ZeroOptions)options).DsConfig is string ds ? [ds] : [];
+    public IReadOnlyList<string> InputFiles(FormatOptions options)
+    {
+        var o = (ZeroOptions)options;
+        return [.. new[] { o.DsConfig, o.ParamOrder }.OfType<string>()];
+    }
 
     public TargetLayout Layout(WriteInput input, FormatOptions options)
     {
@@ -31,12 +35,16 @@ internal sealed class ZeroWriter : IFormatWriter
         if (training is not null)
             notes.Add($"not carried into the ZeRO target: {training.Description}; the output is a fresh step-0 checkpoint (tag {write.Tag}) whose "
                       + "optimizer starts with empty Adam moments at step 0 (the fp32 master weights are carried)");
-        OutputLayout layout = ZeroCheckpointLayout.For(ParamsOf(input.Catalog, input.Facts), write);
+        OutputLayout layout = ZeroCheckpointLayout.For(ParamsOf(input, o), write);
         return new TargetLayout(ModelConfigFile.AppendTo(layout, input.Facts), notes);
     }
 
-    /// <exception cref="FormatOptionException">a missing or invalid option.</exception>
-    /// <exception cref="UnsupportedCheckpointException">the --ds-config asks for something this writer cannot do.</exception>
+    /// <summary>
+    /// The training job's settings the checkpoint bakes in. DeepSpeed restores <c>clip_grad</c>, the fp16 loss scaler and
+    /// <c>param_groups</c> from the checkpoint over the training config, so they must be the job's: from its --ds-config
+    /// (validated key by key), or, without one, every one of them on the command line; never a default of ours.
+    /// </summary>
+    /// <exception cref="FormatOptionException">a missing or invalid option, or an invalid --ds-config (naming the key).</exception>
     private static ZeroWriteOptions WriteOptions(WriteInput input, ZeroOptions o)
     {
         if (o.DpSize is not int dp || dp < 1) throw new FormatOptionException("--dp-size", "--to zero needs --dp-size (the training job's data-parallel size), at least 1");
@@ -56,8 +64,8 @@ internal sealed class ZeroWriter : IFormatWriter
             }
             catch (Exception e) when (e is ArgumentException or JsonException)
             {
-                // The user's file asks for values this writer refuses: bad input, named by the file.
-                throw new UnsupportedCheckpointException(dsPath, $"cannot write zero: {e.Message}", e);
+                // The training job's own config, checked as the command line is: a usage error naming the key.
+                throw new FormatOptionException("--ds-config", $"--ds-config {dsPath}: {e.Message}");
             }
         }
         else
@@ -69,32 +77,27 @@ internal sealed class ZeroWriter : IFormatWriter
                 DType = input.DType ?? DType.BF16,
                 Tag = o.Tag ?? DeepSpeedPaths.DefaultTag(0),
             };
+            if (o.Optimizer.MissingWithoutDsConfig(write.DType) is { Count: > 0 } missing)
+                throw new FormatOptionException(missing[0],
+                    "--to zero takes the training job's settings from its --ds-config; without one, give them all (a default would be baked into "
+                    + $"the checkpoint and replace the training job's when it resumes): missing {string.Join(", ", missing)}");
         }
-        return write with { Optimizer = o.Optimizer.ApplyTo(write.Optimizer) };
+        if (write.DType != DType.F16 && o.Optimizer.SetsLossScale)
+            throw new FormatOptionException("--loss-scale", $"the loss-scale options apply to fp16 training only, not {write.DType.TorchName()}");
+        write = o.Optimizer.ApplyTo(write);
+        Serilog.Log.Information("ZeRO settings baked in (from {Source}): {Settings}", o.DsConfig is string p ? $"--ds-config {p}" : "the command line", write.Describe());
+        return write;
     }
 
     /// <summary>
-    /// The params DeepSpeed would see. With a config.json of a known family, its <c>named_parameters()</c> order, shapes
-    /// checked against it and a tied <c>lm_head.weight</c> as an alias of the embedding (DeepSpeed saves the alias in
-    /// <c>module</c> and <c>shared_params</c>; leaving it out breaks a strict <c>load_state_dict</c>). Otherwise module
-    /// order from the names alone, tied only if config.json says so.
+    /// The params DeepSpeed would see, in <c>named_parameters()</c> order: from a --param-order file, else from the
+    /// family of config.json (<see cref="ZeroParams.For"/>); an unknown order is refused.
     /// </summary>
-    private static IReadOnlyList<ParamSpec> ParamsOf(SourceCatalog catalog, SourceFacts facts)
+    private static IReadOnlyList<ParamSpec> ParamsOf(WriteInput input, ZeroOptions o)
     {
-        if (facts.ModelConfigJson is not string configText) return ZeroParams.FromCatalog(catalog);
-        string configPath = Path.Combine(catalog.Root, ModelConfigFile.FileName);
-        ModelConfig config;
-        try
-        {
-            config = ModelConfig.Parse(Encoding.UTF8.GetBytes(configText), configPath);
-        }
-        catch (UnsupportedCheckpointException)
-        {
-            // An architecture we have no family for: its tensors are still converted, in module order by name.
-            using var json = JsonDocument.Parse(configText);
-            bool tied = json.RootElement.TryGetProperty("tie_word_embeddings", out var t) && t.ValueKind == JsonValueKind.True;
-            return ZeroParams.FromCatalog(catalog, tied);
-        }
-        return ZeroParams.FromModel(config, catalog);
+        string? order = o.ParamOrder is string path
+            ? input.Files.TryGetValue(path, out string? text) ? text : throw new InvalidOperationException($"--param-order {path} was not read by rank 0")
+            : null;
+        return ZeroParams.For(input.Catalog, input.Facts.ModelConfigJson, Path.Combine(input.Catalog.Root, ModelConfigFile.FileName), order, o.ParamOrder ?? "--param-order");
     }
 }

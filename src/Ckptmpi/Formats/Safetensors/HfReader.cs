@@ -66,7 +66,11 @@ internal sealed class HfReader : IFormatReader
         string? config = configPath is null ? null : ModelConfigFile.TryRead(configPath);
         if (config is not null)
         {
+            // As transformers loads the model: names of a base-model save get the CausalLM prefix, and what it ignores
+            // (buffers, a stored copy of the tied head) is left out, so every writer sees the model's parameters.
+            catalog = BaseModelPrefix.Add(catalog, configPath!);
             ConfigShapeCheck.Check(catalog, configPath!);
+            catalog = IgnoredTensors.Drop(catalog, configPath!);
             files.Add(configPath!);
         }
         return new SourceMetadata(catalog, new SourceFacts { Format = HfFormat.FormatName, ModelConfigJson = config }, files);

@@ -1,3 +1,4 @@
+using Ckptmpi.Errors;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Layout;
 
@@ -23,6 +24,11 @@ internal sealed class HfWriter : IFormatWriter
     public TargetLayout Layout(WriteInput input, FormatOptions options)
     {
         var o = (HfOptions)options;
+        // transformers cannot load a model folder without config.json: refuse rather than write one silently.
+        if (input.Facts.ModelConfigJson is null)
+            throw new UnsupportedCheckpointException(input.Catalog.Root,
+                $"the source has no config.json, and a HuggingFace model folder without one cannot be loaded; pass the model's config.json "
+                + "with --config PATH (e.g. the one of the model the training started from), or put it beside the source's weights");
         DType? dtype = input.DType ?? input.Facts.PreferredDType;
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
         var states = new HashSet<string>(input.Facts.Training?.StateTensors ?? [], StringComparer.Ordinal);

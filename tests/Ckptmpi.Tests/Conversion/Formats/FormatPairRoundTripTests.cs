@@ -20,7 +20,7 @@ public sealed class FormatPairRoundTripTests
     /// <summary>Options a writer cannot do without (a ZeRO target's training job); other formats use their defaults.</summary>
     private static readonly Dictionary<string, FormatOptions> RequiredWriteOptions = new()
     {
-        ["zero"] = new ZeroOptions { ZeroStage = 3, DpSize = 3 },
+        ["zero"] = TrainingSettingsForTests.Zero(3, 3),
     };
 
     private static string Fixture => Path.Combine(TestPaths.Fixtures, "hf", "tiny-pad-bf16");

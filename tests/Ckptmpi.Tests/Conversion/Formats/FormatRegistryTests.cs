@@ -15,6 +15,9 @@ public sealed class FormatRegistryTests
 {
     private static string Zero3 => Path.Combine(TestPaths.Fixtures, "deepspeed", "z3_w4_bf16");
     private static string Zero2 => Path.Combine(TestPaths.Fixtures, "deepspeed", "z2_w2_bf16");
+
+    /// <summary>The config.json of the fixtures' model: the ZeRO fixtures keep it beside their folders, not beside 'latest'.</summary>
+    private static string FixtureConfig => Path.Combine(TestPaths.Fixtures, "deepspeed", "config.json");
     private static string Hf => Path.Combine(TestPaths.Fixtures, "hf", "tiny-pad-bf16");
 
     [Test]
@@ -68,7 +71,7 @@ public sealed class FormatRegistryTests
     [Test]
     public void Without_from_rank_0_logs_what_the_input_looks_like_and_reads_it_with_that_reader()
     {
-        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--to", "hf", "--input", Zero3, "--dry-run"], timeoutSeconds: 120);
+        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--to", "hf", "--input", Zero3, "--config", FixtureConfig, "--dry-run"], timeoutSeconds: 120);
         Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
         Assert.That(r.Stderr, Does.Contain("input looks like a DeepSpeed ZeRO-3 checkpoint (dp 4, tag global_step1); reading it as --from zero"));
     }
@@ -76,12 +79,12 @@ public sealed class FormatRegistryTests
     [Test]
     public void Zero_to_zero_says_before_starting_which_optimizer_state_is_not_carried_and_refuses_to_drop_read_moments()
     {
-        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--dry-run"], timeoutSeconds: 120);
+        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--config", FixtureConfig, "--dry-run", .. TrainingSettingsForTests.Args], timeoutSeconds: 120);
         Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
         Assert.That(r.Stderr, Does.Contain("not carried into the ZeRO target: the Adam moments (exp_avg, exp_avg_sq) and step of a ZeRO-2 run (dp 2, tag global_step1)")
             .And.Contain("fp32 master weights are carried"));
 
-        ProcessResult states = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--dry-run", "--with-optimizer-states"], timeoutSeconds: 120);
+        ProcessResult states = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--config", FixtureConfig, "--dry-run", "--with-optimizer-states", .. TrainingSettingsForTests.Args], timeoutSeconds: 120);
         Assert.That(states.ExitCode, Is.EqualTo(ExitCodes.Usage), states.ToString());
         Assert.That(states.Stderr, Does.Contain("--with-optimizer-states"));
     }
@@ -101,7 +104,8 @@ public sealed class FormatRegistryTests
                 From = "hf", To = "zero", Input = Hf, Output = Path.Combine(dir, "out"), DryRun = true, FormatOptions = [new ZeroOptions { DpSize = 2, DsConfig = ds }],
             };
             var e = Assert.Throws<RankFailedException>(() => ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(60)))!;
-            Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.BadInput));
+            // The training job's config is checked like the command line: what the writer refuses in it is a usage error.
+            Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.Usage));
             Assert.That(e.Message, Does.Contain(ds).And.Contain("SGD"));
         }
         finally { Directory.Delete(dir, recursive: true); }

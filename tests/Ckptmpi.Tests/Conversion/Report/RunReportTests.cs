@@ -15,7 +15,7 @@ namespace Ckptmpi.Tests.Conversion.Report;
 /// <summary>The run report: what it says agrees with the manifest and the plan, and where it goes.</summary>
 public sealed class RunReportTests : TrustFixture
 {
-    private ConvertRequest ToZero(string output) => HfToHf(output) with { To = "zero", FormatOptions = [new ZeroOptions { ZeroStage = 3, DpSize = 4 }], DType = null };
+    private ConvertRequest ToZero(string output) => HfToHf(output) with { To = "zero", FormatOptions = [TrainingSettingsForTests.Zero(3, 4)], DType = null };
 
     [Test]
     public void The_report_of_a_3_rank_run_agrees_with_the_manifest_and_the_plan_and_has_one_lane_per_rank()

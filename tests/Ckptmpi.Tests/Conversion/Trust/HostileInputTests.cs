@@ -39,13 +39,13 @@ public sealed class HostileInputTests : TrustFixture
         string config = Path.Combine(Dir, "config.json");
         MakeFifo(config);
         AssertRefused(RunProgram("estimate", "--model", config), 3, "FIFO");
-        AssertRefused(RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "8", "--input", config, "--dry-run"), 3, "FIFO");
+        AssertRefused(RunProgram(["convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "8", "--input", config, "--dry-run", .. TrainingSettingsForTests.Args]), 3, "FIFO");
     }
 
     private string ZeroCheckpoint()
     {
         string zero = Path.Combine(Dir, "zero");
-        Assert.That(RunInProcess(HfToHf(zero) with { To = "zero", FormatOptions = [new ZeroOptions { ZeroStage = 2, DpSize = 2 }], DType = null }), Is.Null);
+        Assert.That(RunInProcess(HfToHf(zero) with { To = "zero", FormatOptions = [TrainingSettingsForTests.Zero(2, 2)], DType = null }), Is.Null);
         return zero;
     }
 
@@ -133,15 +133,15 @@ public sealed class HostileInputTests : TrustFixture
             File.WriteAllText(config, "{" + string.Join(",", fields) + "}");
         }
         AssertRefused(RunProgram("estimate", "--model", config), 3, key);
-        AssertRefused(RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "8", "--input", config, "--dry-run"), 3, key);
+        AssertRefused(RunProgram(["convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "8", "--input", config, "--dry-run", .. TrainingSettingsForTests.Args]), 3, key);
     }
 
     [Test]
     public void A_dp_size_that_would_plan_billions_of_files_is_refused_before_planning()
     {
         var clock = Stopwatch.StartNew();
-        ProcessResult r = RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "2147483647",
-                                  "--input", Path.Combine(Model, "config.json"), "--dry-run");
+        ProcessResult r = RunProgram(["convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "2147483647",
+                                  "--input", Path.Combine(Model, "config.json"), "--dry-run", .. TrainingSettingsForTests.Args]);
         AssertRefused(r, 2, "--dp-size");
         Assert.That(clock.Elapsed.TotalSeconds, Is.LessThan(30));
     }
@@ -153,8 +153,8 @@ public sealed class AlmostEmptyLayoutTests : TrustFixture
     [Test]
     public void A_dp_size_far_wider_than_the_model_warns_about_almost_empty_files()
     {
-        ProcessResult r = RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "5000",
-                                     "--input", Path.Combine(Model, "config.json"), "--dry-run");
+        ProcessResult r = RunProgram(["convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "5000",
+                                     "--input", Path.Combine(Model, "config.json"), "--dry-run", .. TrainingSettingsForTests.Args]);
         Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
         Assert.That(r.Stderr, Does.Contain("almost empty").And.Contain("--dp-size"));
     }

@@ -38,14 +38,14 @@ public sealed class OutputDirectoryTrustTests : TrustFixture
         Directory.CreateDirectory(output);
         Directory.CreateDirectory(elsewhere);
         Directory.CreateSymbolicLink(Path.Combine(output, "global_step0"), elsewhere);
-        var request = HfToHf(output) with { To = "zero", FormatOptions = [new ZeroOptions { ZeroStage = 3, DpSize = 2 }], DType = null };
+        var request = HfToHf(output) with { To = "zero", FormatOptions = [TrainingSettingsForTests.Zero(3, 2)], DType = null };
 
         string? message = RunInProcess(request, ranks: 3);
         Assert.That(message, Does.Contain("global_step0").And.Contain("symbolic link"));
         Assert.That(FilesUnder(elsewhere), Is.Empty);
         Assert.That(File.Exists(Path.Combine(output, Manifest.FileName)), Is.False);
 
-        ProcessResult r = RunProgram("convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "2", "--input", Model, "--output", output);
+        ProcessResult r = RunProgram(["convert", "--from", "hf", "--to", "zero", "--zero-stage", "3", "--dp-size", "2", "--input", Model, "--output", output, .. TrainingSettingsForTests.Args]);
         Assert.That(r.ExitCode, Is.EqualTo(5), r.ToString());
         Assert.That(r.Stderr, Does.Contain("global_step0"));
         Assert.That(FilesUnder(elsewhere), Is.Empty);

@@ -1,7 +1,7 @@
-using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Conversion;
 using Ckptmpi.Conversion.Demo;
 using Ckptmpi.Conversion.Verify;
+using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Formats.Safetensors;
 using Ckptmpi.Parallel;
 using Ckptmpi.Tensors;
@@ -37,7 +37,7 @@ public sealed class ValueVerifierTests
         ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, new ConvertRequest
         {
             From = from, To = to, Input = input, Output = output, DType = dtype,
-            FormatOptions = [new HfOptions { MaxShardSize = 200_000 }, new ZeroOptions { ZeroStage = stage, DpSize = dp }],
+            FormatOptions = [new HfOptions { MaxShardSize = 200_000 }, new ZeroOptions { ZeroStage = stage, DpSize = dp, Optimizer = TrainingSettingsForTests.Bf16 }],
         }), TimeSpan.FromSeconds(120));
         return output;
     }

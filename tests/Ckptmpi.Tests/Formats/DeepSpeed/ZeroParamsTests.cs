@@ -10,10 +10,15 @@ public sealed class ZeroParamsTests
 {
     private static SourceCatalog Hf => SafetensorsCheckpoint.Open(Path.Combine(TestPaths.Fixtures, "hf", "tiny-pad-bf16"));
 
+    private static string TinyConfig => File.ReadAllText(Path.Combine(DeepSpeedFixtures.Root, "config.json"));
+
+    private static IReadOnlyList<ParamSpec> For(SourceCatalog c, string? config, string? order = null) =>
+        ZeroParams.For(c, config, Path.Combine(c.Root, "config.json"), order, "order.txt");
+
     [Test]
-    public void Params_of_a_HF_checkpoint_come_in_module_order_with_their_dtype()
+    public void Params_of_a_HF_checkpoint_come_in_named_parameters_order_with_their_dtype()
     {
-        var specs = ZeroParams.FromCatalog(Hf);
+        var specs = For(Hf, TinyConfig);
         Assert.That(specs.Select(p => p.Name), Is.EqualTo(DeepSpeedFixtures.TinyPadParams.Select(p => p.Name)));
         Assert.That(specs.All(p => p.DType == DType.BF16 && p.Trainable && p.TiedTo is null));
     }
@@ -23,21 +28,55 @@ public sealed class ZeroParamsTests
     {
         SourceCatalog hf = Hf;
         var without = new SourceCatalog(hf.Root, hf.Tensors.Where(t => t.Name != "lm_head.weight").ToList());
+        string tied = TinyConfig.Replace("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true");
+        Assert.That(tied, Is.Not.EqualTo(TinyConfig));
         foreach (SourceCatalog c in new[] { hf, without })
         {
-            ParamSpec head = ZeroParams.FromCatalog(c, tieWordEmbeddings: true).Last();
+            ParamSpec head = For(c, tied).Last();
             Assert.That((head.Name, head.TiedTo), Is.EqualTo(("lm_head.weight", "model.embed_tokens.weight")));
             Assert.That(head.Shape, Is.EqualTo(new long[] { 256, 65 }));
         }
     }
 
     [Test]
-    public void Rotary_inv_freq_buffers_of_old_checkpoints_are_not_params()
+    public void Rotary_inv_freq_buffers_of_old_checkpoints_are_left_out_by_the_reader_and_are_not_params()
     {
         SourceCatalog hf = Hf;
         var extra = new SourceTensor("model.layers.0.self_attn.rotary_emb.inv_freq", DType.F32, [8], hf["model.norm.weight"].Pieces);
         var c = new SourceCatalog(hf.Root, [.. hf.Tensors, extra]);
-        Assert.That(ZeroParams.FromCatalog(c).Select(p => p.Name), Is.EqualTo(DeepSpeedFixtures.TinyPadParams.Select(p => p.Name)));
+        Assert.That(() => For(c, TinyConfig), Throws.TypeOf<Ckptmpi.Errors.CheckpointFormatException>().With.Message.Contains("inv_freq"), "not a parameter");
+        SourceCatalog read = IgnoredTensors.Drop(c, Path.Combine(DeepSpeedFixtures.Root, "config.json"));
+        Assert.That(For(read, TinyConfig).Select(p => p.Name), Is.EqualTo(DeepSpeedFixtures.TinyPadParams.Select(p => p.Name)));
+    }
+
+    [Test]
+    public void Without_config_json_or_with_an_unknown_architecture_the_order_is_unknown_and_the_message_says_how_to_go_on()
+    {
+        string unknown = TinyConfig.Replace("LlamaForCausalLM", "NewModelForCausalLM").Replace("\"llama\"", "\"newmodel\"");
+        foreach (string? config in new[] { null, unknown })
+        {
+            var e = Assert.Throws<Ckptmpi.Errors.UnsupportedCheckpointException>(() => For(Hf, config))!;
+            Assert.That(e.Message, Does.Contain(config is null ? "no config.json" : "'NewModelForCausalLM' is not supported"));
+            Assert.That(e.Message, Does.Contain("--param-order FILE").And.Contain("named_parameters()").And.Contain("scrambled"));
+            Assert.That(e.Message, Does.Contain("AutoModelForCausalLM.from_config(t.AutoConfig.from_pretrained('" + Hf.Root + "'))"));
+            foreach (string name in Ckptmpi.Model.ModelFamilies.Names) Assert.That(e.Message, Does.Contain(name));
+        }
+    }
+
+    [Test]
+    public void A_param_order_file_gives_the_order_of_an_unknown_model_and_must_name_exactly_the_source_tensors()
+    {
+        string[] reversed = DeepSpeedFixtures.TinyPadParams.Select(p => p.Name).Reverse().ToArray();
+        string text = "# from named_parameters()\n" + string.Join("\n", reversed) + "\n\n";
+        Assert.That(For(Hf, null, text).Select(p => p.Name), Is.EqualTo(reversed), "the file's order, whatever it is");
+        Assert.That(For(Hf, TinyConfig, text).Select(p => p.Name), Is.EqualTo(reversed), "the file wins over a known family");
+
+        var missing = Assert.Throws<Ckptmpi.Errors.CheckpointFormatException>(() => For(Hf, null, text + "model.extra.weight\n"))!;
+        Assert.That(missing.Message, Does.Contain("does not have").And.Contain("model.extra.weight"));
+        var extra = Assert.Throws<Ckptmpi.Errors.CheckpointFormatException>(() => For(Hf, null, string.Join("\n", reversed.Where(n => n != "model.norm.weight"))))!;
+        Assert.That(extra.Message, Does.Contain("missing from --param-order").And.Contain("model.norm.weight"));
+        var twice = Assert.Throws<Ckptmpi.Errors.CheckpointFormatException>(() => For(Hf, null, text + reversed[3] + "\n"))!;
+        Assert.That(twice.Message, Does.Contain("more than once").And.Contain(reversed[3]));
     }
 
     /// <summary>Llama-3.3-70B shapes (723 tensors): the layout is pure metadata and must stay cheap at dp 48.</summary>
