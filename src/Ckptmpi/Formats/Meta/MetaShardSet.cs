@@ -51,13 +51,13 @@ internal sealed class MetaShardSet
         {
             if (!files.ContainsKey(s))
                 throw new CheckpointFormatException(Path.Combine(dir, MetaPaths.Shard(s)), null,
-                    $"is missing: {files[first]}'s {ProbeTensor} holds {rows} of {total} query rows, so the checkpoint has MP {mp} (consolidated.00 to {MetaPaths.Shard(mp - 1)})");
+                    $"is missing: {files[first]}'s {ProbeTensor} holds {rows} of {total} query rows, so the checkpoint has MP {mp} ({MetaPaths.Shard(0)} to {MetaPaths.Shard(mp - 1)})");
         }
         foreach (var (rank, name) in files)
         {
             if (rank >= mp)
                 throw new CheckpointFormatException(Path.Combine(dir, name), null,
-                    $"is one shard too many: {files[first]}'s {ProbeTensor} holds {rows} of {total} query rows, so the checkpoint has MP {mp} (consolidated.00 to {MetaPaths.Shard(mp - 1)})");
+                    $"is one shard too many: {files[first]}'s {ProbeTensor} holds {rows} of {total} query rows, so the checkpoint has MP {mp} ({MetaPaths.Shard(0)} to {MetaPaths.Shard(mp - 1)})");
         }
         var archives = new TorchArchive[mp];
         var tensors = new Dictionary<string, PyTensor>[mp];
