@@ -41,11 +41,28 @@ internal sealed class MetaReader : IFormatReader
         MetaShardSet shards = MetaShardSet.Open(dir, files, p);
         MetaModel model = shards.Model(p, o);
         SourceCatalog catalog = shards.Catalog(model);
-        var facts = new SourceFacts { Format = MetaFormat.FormatName, ModelConfigJson = MetaHfConfig.ToJson(model, shards.DType) };
         var inputs = shards.Paths.Append(paramsPath).ToList();
+        string tokenizer = Path.Combine(dir, MetaPaths.Tokenizer);
+        var facts = new SourceFacts
+        {
+            Format = MetaFormat.FormatName, ModelConfigJson = MetaHfConfig.ToJson(model, shards.DType),
+            SideFiles = File.Exists(tokenizer) ? new Dictionary<string, byte[]> { [MetaPaths.Tokenizer] = ReadTokenizer(tokenizer) } : null,
+        };
+        if (File.Exists(tokenizer)) inputs.Add(tokenizer);
         Serilog.Log.Information("meta: MP {Mp}, Llama {Version}, {Kv} KV heads{Dup}, embedding split on dim {Split}", shards.Mp, model.Version, model.KvHeads,
             model.KvReplicas > 1 ? $" (each stored {model.KvReplicas} times, copies checked equal)" : "", model.EmbeddingSplitDim);
         return new SourceMetadata(catalog, facts, inputs);
+    }
+
+    /// <summary>Largest tokenizer.model carried (Llama 3's is 2.2 MB, Llama 2's 0.5 MB): it is broadcast to every rank.</summary>
+    private const long MaxTokenizerBytes = 64 << 20;
+
+    private static byte[] ReadTokenizer(string path)
+    {
+        long length = new FileInfo(path).Length;
+        if (length == 0 || length > MaxTokenizerBytes)
+            throw new CheckpointFormatException(path, null, $"is {length} bytes; a tokenizer.model is between 1 byte and {MaxTokenizerBytes >> 20} MiB");
+        return File.ReadAllBytes(path);
     }
 
     /// <summary>

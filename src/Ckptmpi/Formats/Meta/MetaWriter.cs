@@ -36,7 +36,9 @@ internal sealed class MetaWriter : IFormatWriter
         // Every shard's archive is a pure function of its own object graph, so they are laid out in parallel.
         System.Threading.Tasks.Parallel.For(0, o.MpSize, s => files[s] = Shard(m, all, o.MpSize, s, input.Catalog, dtype));
         byte[] paramsJson = Encoding.UTF8.GetBytes(ParamsOf(m).ToJson());
-        var layout = new OutputLayout([.. files, new OutputFile(MetaParams.FileName, paramsJson.Length, [new LiteralSegment(0, paramsJson)], []) { IsCommitMarker = true }]);
+        // Side files (a Meta source's tokenizer.model) are carried; config.json is not part of Meta's layout.
+        OutputLayout withSides = ModelConfigFile.AppendTo(new OutputLayout(files), input.Facts with { ModelConfigJson = null });
+        var layout = new OutputLayout([.. withSides.Files, new OutputFile(MetaParams.FileName, paramsJson.Length, [new LiteralSegment(0, paramsJson)], []) { IsCommitMarker = true }]);
         layout.Validate();
         var notes = new List<string>();
         if (m.KvReplicas > 1)

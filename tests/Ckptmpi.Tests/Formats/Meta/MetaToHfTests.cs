@@ -54,6 +54,22 @@ public sealed class MetaToHfTests
     }
 
     [Test]
+    public void The_tokenizer_model_is_carried_to_HF_and_to_a_resharded_Meta_checkpoint()
+    {
+        string input = MetaFixtures.Copy(MetaFixtures.Dir("l3_mp2"), Path.Combine(_dir, "in"));
+        byte[] tokenizer = new byte[300_001];
+        new Random(7).NextBytes(tokenizer);
+        File.WriteAllBytes(Path.Combine(input, MetaPaths.Tokenizer), tokenizer);
+        string hf = Path.Combine(_dir, "hf"), meta = Path.Combine(_dir, "meta");
+        MetaFixtures.Convert("meta", "hf", input, hf, ranks: 2);
+        MetaFixtures.Convert("meta", "meta", input, meta, ranks: 2, new MetaOptions { MpSize = 4 });
+        Assert.That(File.ReadAllBytes(Path.Combine(hf, MetaPaths.Tokenizer)), Is.EqualTo(tokenizer));
+        Assert.That(File.ReadAllBytes(Path.Combine(meta, MetaPaths.Tokenizer)), Is.EqualTo(tokenizer));
+        Assert.That(MetaFixtures.CompareShards(MetaFixtures.Dir("l3_mp4_kvdup"), meta), Is.Empty, "MP2 -> MP4 as Meta's resharder does it");
+        Assert.That(Manifest.Read(hf).Inputs.Select(i => Path.GetFileName(i.Path)), Does.Contain(MetaPaths.Tokenizer));
+    }
+
+    [Test]
     public void Each_shard_piece_is_one_box_however_many_rows_it_has()
     {
         var catalog = new MetaFormat().Reader.Open(new Ckptmpi.Formats.ReadSettings(MetaFixtures.Dir("l3_mp2")), new MetaOptions()).Catalog;
