@@ -40,7 +40,7 @@ internal sealed class MetaReader : IFormatReader
         }
         MetaShardSet shards = MetaShardSet.Open(dir, files, p);
         MetaModel model = shards.Model(p, o);
-        SourceCatalog catalog = shards.Catalog(model);
+        SourceCatalog catalog = shards.Catalog(model, verifyReplicas: !settings.DryRun);
         var inputs = shards.Paths.Append(paramsPath).ToList();
         string tokenizer = Path.Combine(dir, MetaPaths.Tokenizer);
         var facts = new SourceFacts
@@ -50,7 +50,7 @@ internal sealed class MetaReader : IFormatReader
         };
         if (File.Exists(tokenizer)) inputs.Add(tokenizer);
         Serilog.Log.Information("meta: MP {Mp}, Llama {Version}, {Kv} KV heads{Dup}, embedding split on dim {Split}", shards.Mp, model.Version, model.KvHeads,
-            model.KvReplicas > 1 ? $" (each stored {model.KvReplicas} times, copies checked equal)" : "", model.EmbeddingSplitDim);
+            model.KvReplicas > 1 ? $" (each stored {model.KvReplicas} times{(settings.DryRun ? "" : ", copies checked equal")})" : "", model.EmbeddingSplitDim);
         return new SourceMetadata(catalog, facts, inputs);
     }
 

@@ -148,9 +148,10 @@ internal sealed class MetaShardSet
 
     /// <summary>
     /// The catalog: every HF tensor as box pieces of the shards, after checking each shard's tensor has the shape
-    /// the model and MP give, no shard has a tensor the model lacks, and every KV copy equals the head that is read.
+    /// the model and MP give, no shard has a tensor the model lacks, and (unless a dry run, which reads no tensor data
+    /// beyond the first layer's KV heads) every KV copy equals the head that is read.
     /// </summary>
-    public SourceCatalog Catalog(MetaModel m)
+    public SourceCatalog Catalog(MetaModel m, bool verifyReplicas)
     {
         string paramsPath = Path.Combine(_dir, MetaParams.FileName);
         if (MetaShardGeometry.Refusal(m, Mp) is string why)
@@ -194,7 +195,7 @@ internal sealed class MetaShardSet
             }
             tensors.Add(new SourceTensor(t.HfName, DType, t.Shape, pieces));
         }
-        if (m.KvReplicas > 1) VerifyReplicas(m);
+        if (m.KvReplicas > 1 && verifyReplicas) VerifyReplicas(m);
         return new SourceCatalog(_dir, tensors);
     }
 
