@@ -78,6 +78,7 @@ public static class MetaHfConfig
             throw new UnsupportedCheckpointException(path, "config.json ties the output to the embedding; the Meta writer needs an lm_head of its own");
         long dim = Int("hidden_size"), heads = Int("num_attention_heads");
         long kv = r.TryGetProperty("num_key_value_heads", out JsonElement k) && k.TryGetInt64(out long kvv) ? kvv : heads;
+        if (kv < 1 || heads % kv != 0) throw new UnsupportedCheckpointException(path, $"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}");
         if (dim % heads != 0) throw new UnsupportedCheckpointException(path, $"hidden_size {dim} is not a multiple of num_attention_heads {heads}");
         if (r.TryGetProperty("head_dim", out JsonElement hd) && hd.TryGetInt64(out long headDim) && headDim != dim / heads)
             throw new UnsupportedCheckpointException(path, $"head_dim {headDim} is not hidden_size / num_attention_heads = {dim / heads}; Meta's code derives the head dim from dim and n_heads");

@@ -72,7 +72,7 @@ internal sealed class MetaReader : IFormatReader
     private static SourceMetadata ParamsOnly(string dir, string paramsPath, MetaParams p, MetaOptions o)
     {
         if (p.VocabSize < 1) throw new UnsupportedCheckpointException(paramsPath, "vocab_size is -1 (the tokenizer decides), so params.json alone does not give the embedding's shape");
-        MetaModel m = MetaShardSet.ModelOf(p, o, p.VocabSize, MetaModel.EmbeddingSplitFor(o.Version ?? MetaShardSet.VersionOf(p, p.VocabSize)), o.KvHeads is int kv ? (int)(p.KvHeads / kv) : 1, paramsPath);
+        MetaModel m = MetaShardSet.ModelOf(p, o, p.VocabSize, MetaModel.EmbeddingSplitFor(o.Version ?? MetaShardSet.VersionOf(p, p.VocabSize)), o.KvHeads is int kv ? MetaShardSet.ReplicasFor(p, kv, paramsPath) : 1);
         var tensors = new List<SourceTensor>();
         long offset = 0;
         foreach (MetaTensor t in MetaTensor.All(m))

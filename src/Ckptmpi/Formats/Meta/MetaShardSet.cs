@@ -92,27 +92,27 @@ internal sealed class MetaShardSet
         else throw new ShapeMismatchException(_archives[0].Path, emb, [p.VocabSize > 0 ? p.VocabSize / Mp : -1, p.Dim], e.Shape, $"the embedding shard is cut on neither dim 0 nor dim 1 of a [vocab, {p.Dim}] embedding over MP {Mp}");
         if (p.VocabSize > 0 && vocab != p.VocabSize)
             throw new ShapeMismatchException(_archives[0].Path, emb, split == 0 ? [p.VocabSize / Mp, p.Dim] : [p.VocabSize, p.Dim / Mp], e.Shape, $"params.json's vocab_size {p.VocabSize} over MP {Mp}");
-        int replicas = o.KvHeads is int kv ? ReplicasFor(p, kv) : DetectReplicas(p);
-        return ModelOf(p, o, vocab, split, replicas, Path.Combine(_dir, MetaParams.FileName));
+        int replicas = o.KvHeads is int kv ? ReplicasFor(p, kv, Path.Combine(_dir, MetaParams.FileName)) : DetectReplicas(p);
+        return ModelOf(p, o, vocab, split, replicas);
     }
 
     public static string VersionOf(MetaParams p, long vocab) => MetaVersions.Infer(p.UseScaledRope, p.RopeTheta, vocab);
 
-    public static MetaModel ModelOf(MetaParams p, MetaOptions o, long vocab, int split, int replicas, string paramsPath)
+    public static MetaModel ModelOf(MetaParams p, MetaOptions o, long vocab, int split, int replicas)
     {
         string version = o.Version ?? VersionOf(p, vocab);
-        var m = new MetaModel
+        return new MetaModel
         {
             Dim = p.Dim, Layers = p.Layers, Heads = p.Heads, KvHeads = p.KvHeads / replicas, KvReplicas = replicas, FfnDim = p.FfnDim, Vocab = vocab,
             NormEps = p.NormEps, RopeTheta = p.RopeTheta, Version = version, EmbeddingSplitDim = split,
             RopeScaling = p.UseScaledRope ? RopeScaling.Llama31 with { Factor = p.RopeScalingFactor ?? RopeScaling.Llama31.Factor } : null,
         };
-        return m;
     }
 
-    private int ReplicasFor(MetaParams p, int kv)
+    /// <summary>How many times each of <paramref name="kv"/> real KV heads is stored when params.json declares its count.</summary>
+    /// <exception cref="FormatOptionException">--meta-kv-heads does not divide the declared KV heads and the query heads.</exception>
+    public static int ReplicasFor(MetaParams p, int kv, string paramsPath)
     {
-        string paramsPath = Path.Combine(_dir, MetaParams.FileName);
         if (kv > p.KvHeads || p.KvHeads % kv != 0 || p.Heads % kv != 0)
             throw new FormatOptionException("--meta-kv-heads", $"--meta-kv-heads {kv} must divide params.json's n_kv_heads {p.KvHeads} ({paramsPath}) and n_heads {p.Heads}");
         return (int)(p.KvHeads / kv);
