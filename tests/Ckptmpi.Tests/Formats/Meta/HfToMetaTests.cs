@@ -50,6 +50,29 @@ public sealed class HfToMetaTests
         Assert.That(MetaFixtures.CompareConfig(Path.Combine(source, "config.json"), Path.Combine(back, "config.json")), Is.Empty);
     }
 
+    [Test]
+    public void A_Llama_2_checkpoint_with_its_embedding_cut_on_dim_0_is_read_by_its_shapes()
+    {
+        // llama-models' resharder cuts every embedding on dim 0, Llama 2's too: the reader goes by the shards' shapes.
+        string source = MetaFixtures.Dir(Path.Combine("hf", "l2"));
+        string meta = Path.Combine(_dir, "meta"), back = Path.Combine(_dir, "back");
+        MetaFixtures.Convert("hf", "meta", source, meta, ranks: 2, new MetaOptions { MpSize = 2, Version = "3" });
+        Assert.That(MetaFixtures.Shard(Path.Combine(meta, MetaPaths.Shard(1)))["tok_embeddings.weight"].Shape, Is.EqualTo(new long[] { 128, 64 }));
+        MetaFixtures.Convert("meta", "hf", meta, back, ranks: 2);
+        Assert.That(CatalogComparer.Compare(SafetensorsCheckpoint.Open(source), SafetensorsCheckpoint.Open(back)), Is.Empty);
+        Assert.That(MetaFixtures.CompareConfig(Path.Combine(source, "config.json"), Path.Combine(back, "config.json")), Is.Empty, "still Llama 2 (context 4096, tokens 1/2)");
+    }
+
+    [Test]
+    public void Without_from_a_Meta_folder_is_recognised()
+    {
+        string output = Path.Combine(_dir, "hf");
+        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--to", "hf", "--input", MetaFixtures.Dir("l2_mp4"), "--output", output]);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("a Meta Llama checkpoint (4 consolidated.NN.pth shards)"));
+        Assert.That(CatalogComparer.Compare(SafetensorsCheckpoint.Open(MetaFixtures.Dir(Path.Combine("hf", "l2"))), SafetensorsCheckpoint.Open(output)), Is.Empty);
+    }
+
     [TestCase(8), TestCase(16)]
     public void A_synthetic_GQA_model_round_trips_at_MP_above_its_KV_heads(int mp)
     {
