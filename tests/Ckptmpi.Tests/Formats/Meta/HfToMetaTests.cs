@@ -109,3 +109,31 @@ public sealed class HfToMetaTests
         foreach (Manifest m in runs.Skip(1)) Assert.That(m.Outputs.Select(o => (o.Path, o.Size, o.Checksum)), Is.EqualTo(reference));
     }
 }
+
+/// <summary>Meta's layout paired with DeepSpeed ZeRO, the other format the registry holds, both ways.</summary>
+public sealed class MetaZeroPairTests
+{
+    [Test]
+    public void Meta_to_ZeRO_to_HF_and_ZeRO_to_Meta_are_bit_exact()
+    {
+        string dir = TestPaths.NewTempDir();
+        try
+        {
+            var zero = new Ckptmpi.Formats.DeepSpeed.ZeroOptions { ZeroStage = 3, DpSize = 3 };
+            Ckptmpi.Conversion.ConvertRequest Request(string from, string to, string input, string output, Ckptmpi.Formats.FormatOptions? o) => new()
+            {
+                From = from, To = to, Input = input, Output = output, MaxBuffer = 64 << 10, DType = to == "zero" ? null : Ckptmpi.Tensors.DType.BF16, FormatOptions = o is null ? [] : [o],
+            };
+            void Run(Ckptmpi.Conversion.ConvertRequest r) => Ckptmpi.Parallel.ThreadCommunicator.Run(2, comm => Ckptmpi.Conversion.ConversionJob.Run(comm, r), TimeSpan.FromSeconds(120));
+            string z = Path.Combine(dir, "zero"), back = Path.Combine(dir, "back"), meta = Path.Combine(dir, "meta");
+            Run(Request("meta", "zero", MetaFixtures.Dir("l3_mp2"), z, zero));
+            Run(Request("zero", "hf", z, back, null));
+            string reference = MetaFixtures.Dir(Path.Combine("hf", "l3"));
+            Assert.That(CatalogComparer.Compare(SafetensorsCheckpoint.Open(reference), SafetensorsCheckpoint.Open(back)), Is.Empty);
+            Assert.That(MetaFixtures.CompareConfig(Path.Combine(reference, "config.json"), Path.Combine(back, "config.json")), Is.Empty);
+            Run(Request("zero", "meta", z, meta, new MetaOptions { MpSize = 4 }));
+            Assert.That(MetaFixtures.CompareShards(MetaFixtures.Dir("l3_mp4_kvdup"), meta), Is.Empty);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
