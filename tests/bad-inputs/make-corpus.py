@@ -6,7 +6,7 @@ The healthy bases are written by ckptmpi itself (bench-make-model: a 3,376-param
 its ZeRO-2 dp-2 checkpoint); each case then breaks one thing with plain file operations below, so the corpus is
 reproducible and small (about 200 KB). Commit the result; the tests never regenerate it.
 """
-import json, os, shutil, struct, subprocess, sys
+import json, os, shutil, struct, subprocess, sys, zipfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
@@ -23,8 +23,11 @@ ckptmpi("bench-make-model", "--output", base + "/hf", "--hidden", "16", "--inter
         "--vocab", "32", "--heads", "2", "--kv-heads", "1", "--max-shard-size", "4KB")
 ckptmpi("convert", "--from", "hf", "--to", "zero", "--zero-stage", "2", "--dp-size", "2",
         "--optimizer", "adamw", "--lr", "1e-3", "--betas", "0.9,0.999", "--eps", "1e-8", "--weight-decay", "0.01", "--gradient-clipping", "1.0",
-        "--input", base + "/hf", "--output", base + "/zero")
+        "--input", base + "/hf", "--output", base + "/zero", "--no-report")
 os.remove(base + "/zero/ckptmpi-manifest.json")
+# Meta's layout at MP 2, more shards than the one KV head: each shard stores it (in place).
+ckptmpi("convert", "--from", "hf", "--to", "meta", "--mp-size", "2", "--input", base + "/hf", "--output", base + "/meta", "--no-report")
+os.remove(base + "/meta/ckptmpi-manifest.json")
 SHARD1, SHARD2, INDEX = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"
 
 def case(name, kind):
@@ -156,6 +159,32 @@ os.symlink("../hf-outside/config.json", os.path.join(d, "config.json"))
 # 19. An absurd size in config.json: bad input, never an overflow or an allocation sized by it.
 d = case("hf-config-absurd-layers", "hf")
 edit_json(os.path.join(d, "config.json"), lambda c: c.update(num_hidden_layers=1000000000))
+
+# 20. A Meta checkpoint missing one of its shards.
+d = case("meta-missing-shard", "meta")
+os.remove(os.path.join(d, "consolidated.01.pth"))
+
+# 21. A Meta checkpoint with one shard too many.
+d = case("meta-extra-shard", "meta")
+shutil.copy(os.path.join(d, "consolidated.01.pth"), os.path.join(d, "consolidated.02.pth"))
+
+# 22. params.json whose FFN width (multiple_of) is not what the shards hold.
+d = case("meta-shapes-contradict-params", "meta")
+edit_json(os.path.join(d, "params.json"), lambda p: p.update(multiple_of=64))
+
+# 23. The KV head stored in both shards, but the copies differ (one byte of layer 0's wv in shard 1).
+d = case("meta-kv-copies-differ", "meta")
+p = os.path.join(d, "consolidated.01.pth")
+with zipfile.ZipFile(p) as z:
+    info = z.getinfo("consolidated.01/data/3")  # storages in Meta's key order: tok_embeddings, wq, wk, wv
+with open(p, "r+b") as f:
+    f.seek(info.header_offset + 26)
+    name_len, extra_len = struct.unpack("<HH", f.read(4))
+    at = info.header_offset + 30 + name_len + extra_len
+    f.seek(at)
+    b = f.read(1)[0]
+    f.seek(at)
+    f.write(bytes([b ^ 0x40]))
 
 shutil.rmtree(base)
 print("wrote", len([n for n in os.listdir(cases) if not n.startswith(".")]), "entries to", cases)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Conversion benchmark: a synthetic ~1.1B-parameter Llama-shaped HF checkpoint (bf16, 1 GB shards),
-# HF -> ZeRO-3 dp 48 and ZeRO-3 -> HF bf16/fp32, on 1 and 2 ranks (MPICH), --io direct and aggregate; GB/s read
+# HF -> ZeRO-3 dp 48 and ZeRO-3 -> HF bf16/fp32, HF -> Meta MP 8 and back, on 1 and 2 ranks (MPICH), --io direct and aggregate; GB/s read
 # and written, peak RSS per rank (/usr/bin/time -v), and the ratio to a plain copy measured in the same run.
 # Then peak RSS for a model holding a 1 GiB tensor with --max-buffer 64MiB.
 #
@@ -81,6 +81,12 @@ for dtype in bf16 fp32; do
     run "ZeRO-3 dp48 -> HF $dtype" "$ranks" "$work/back" -- --from zero --to hf --dtype "$dtype" --input "$work/z3"
   done
 done
+# Meta's original layout (MP 8, as Llama 2 70B / 3.1 70B ship): its shards are the source of the meta -> hf rows.
+run "HF -> Meta MP8" 2 "$work/meta" -- --from hf --to meta --mp-size 8 --input "$work/hf"
+for ranks in 1 2; do
+  run "Meta MP8 -> HF" "$ranks" "$work/mback" -- --from meta --to hf --input "$work/meta"
+done
+rm -rf "$work/meta" "$work/mback"
 run "HF -> ZeRO-2 dp48" 2 "$work/z2" -- --from hf --to zero --zero-stage 2 --dp-size 48 "${train[@]}" --input "$work/hf"
 run "ZeRO-2 dp48 -> HF bf16" 2 "$work/back" -- --from zero --to hf --dtype bf16 --input "$work/z2"
 run "HF -> MaxText bf16 scanned (llama3.1 rotary)" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --input "$work/hf"

@@ -2,6 +2,7 @@ using Ckptmpi.Errors;
 using Ckptmpi.Formats;
 using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Formats.MaxText;
+using Ckptmpi.Formats.Meta;
 using Ckptmpi.Formats.Safetensors;
 
 namespace Ckptmpi.Conversion;
@@ -19,6 +20,7 @@ public static class FormatRegistry
         new HfFormat(),
         new ZeroFormat(),
         new MaxTextFormat(),
+        new MetaFormat(),
     ];
 
     public static IEnumerable<ICheckpointFormat> Readers => All.Where(f => f.Reader is not null);

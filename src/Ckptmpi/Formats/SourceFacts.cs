@@ -20,6 +20,12 @@ public sealed record SourceFacts
     /// </summary>
     public DType? PreferredDType { get; init; }
 
+    /// <summary>
+    /// Small files the source keeps beside its weights that a target carries unchanged (Meta's <c>tokenizer.model</c>),
+    /// by file name; null when there are none. Writers add them with <see cref="ModelConfigFile.AppendTo"/>.
+    /// </summary>
+    public IReadOnlyDictionary<string, byte[]>? SideFiles { get; init; }
+
     /// <summary>Training state the source holds beyond the weights (optimizer moments, step); null when it holds none.</summary>
     public TrainingState? Training { get; init; }
 }
