@@ -119,7 +119,7 @@ public sealed class MetaZeroPairTests
         string dir = TestPaths.NewTempDir();
         try
         {
-            var zero = new Ckptmpi.Formats.DeepSpeed.ZeroOptions { ZeroStage = 3, DpSize = 3 };
+            var zero = Ckptmpi.Tests.Conversion.TrainingSettingsForTests.Zero(3, 3);
             Ckptmpi.Conversion.ConvertRequest Request(string from, string to, string input, string output, Ckptmpi.Formats.FormatOptions? o) => new()
             {
                 From = from, To = to, Input = input, Output = output, MaxBuffer = 64 << 10, DType = to == "zero" ? null : Ckptmpi.Tensors.DType.BF16, FormatOptions = o is null ? [] : [o],
