@@ -70,8 +70,10 @@ internal sealed class NxdReader : IFormatReader
                 PyTensor tensor = stored.Tensor;
                 if (!tensor.Shape.SequenceEqual(e.Shape))
                     throw new CheckpointFormatException(path, null, $"'{e.Key}' has shape [{string.Join(", ", tensor.Shape)}] but {configPath} with these options implies [{string.Join(", ", e.Shape)}]", e.Key);
-                if (!tensor.IsContiguous)
-                    throw new UnsupportedCheckpointException(path, $"'{e.Key}' is a non-contiguous view; re-save it with .contiguous()");
+                // NxD's converter leaves some 2-D tensors as transposes (strides [1, rows]); any other layout is not one run.
+                bool transposed = !tensor.IsContiguous && tensor.Shape.Count == 2 && tensor.Stride[0] == 1 && tensor.Stride[1] == tensor.Shape[0];
+                if (!tensor.IsContiguous && !(transposed && e.Parts.Count == 1))
+                    throw new UnsupportedCheckpointException(path, $"'{e.Key}' is stored with strides [{string.Join(", ", tensor.Stride)}], which is not one run of its elements; re-save it with .contiguous()");
                 long start = stored.ByteOffset;
                 string name = stored.File;
                 int size = tensor.DType.SizeInBytes();
@@ -93,7 +95,7 @@ internal sealed class NxdReader : IFormatReader
                     if (list.Any(x => x.Box.Intersect(part.Box) is not null))
                         throw new InvalidOperationException($"{part.Tensor}: slice {part.Box} partly overlaps another"); // the shard map never does this
                     long[] split = shapes[part.Tensor];
-                    list.Add((new SourcePiece(name, offset, tensor.DType, part.Box, split, null), part.Box));
+                    list.Add((new SourcePiece(name, offset, tensor.DType, part.Box, split, transposed ? [1, 0] : null), part.Box));
                 }
             }
             var expected = rank.Entries.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);

@@ -44,7 +44,7 @@ internal sealed class NxdWriter : IFormatWriter
         CheckCatalog(map, catalog, configPath);
 
         var files = new List<OutputFile>(map.Files.Count + 1);
-        foreach (NxdRankFile rank in map.Files) files.Add(RankFile(rank, catalog, input.DType));
+        foreach (NxdRankFile rank in map.Files) files.Add(RankFile(rank, catalog, input.DType ?? input.Facts.PreferredDType));
         var layout = new OutputLayout(files);
         // The next conversion (back to HF) finds the model's config beside model/, as it would beside HF weights.
         var facts = input.Facts with { ModelConfigJson = configText };
@@ -81,7 +81,8 @@ internal sealed class NxdWriter : IFormatWriter
             DType d = dtype is DType want && !e.Key.EndsWith("inv_freq", StringComparison.Ordinal) ? want : source;
             string key = byStorage.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
             var storage = new TorchStorage(key, d, DTypes.ElementCount(e.Shape));
-            root.Add(e.Key, new PyTensor(storage, 0, e.Shape, PyTensor.ContiguousStrides(e.Shape)));
+            long[] strides = e.Transposed ? [1, e.Shape[0]] : PyTensor.ContiguousStrides(e.Shape);
+            root.Add(e.Key, new PyTensor(storage, 0, e.Shape, strides));
             byStorage[key] = (e, d);
         }
         TorchArchivePlan plan = TorchArchiveLayout.Plan(root, TorchArchiveLayout.ArchiveNameFor(rank.RelativePath));
@@ -89,6 +90,14 @@ internal sealed class NxdWriter : IFormatWriter
         {
             var (entry, d) = byStorage[storage.Key];
             if (storage.ElementCount == 0) return [];
+            if (entry.Transposed)
+            {
+                // The storage is the transpose, row-major: record axis 0 is the tensor's axis 1.
+                NxdPart only = entry.Parts.Single();
+                long[] split = catalog[only.Tensor].Shape.ToArray();
+                long[] shape = [entry.Shape[1], entry.Shape[0]];
+                return [new ViewSegment(range.Start, shape, d, TensorOp.Copy, [new ViewPart(only.Tensor, split, only.Box, [1, 0], Box.Full(shape))])];
+            }
             var parts = entry.Parts.Select(p => Part(p, entry, catalog)).ToList();
             return [new ViewSegment(range.Start, entry.Shape, d, TensorOp.Copy, parts)];
         });
