@@ -70,11 +70,11 @@ public sealed class NxdShardMap
             throw new UnsupportedCheckpointException(cfg, $"--n-layers {n} contradicts config.json's num_hidden_layers {config.NumHiddenLayers}; fix --n-layers or pass the model's own --config");
         if (config.NumHiddenLayers < pp)
             throw new UnsupportedCheckpointException(cfg, $"--pp-size {pp} is more than the model's {config.NumHiddenLayers} layers");
+        NxdAttention attention = NxdAttention.For(config, o, tp);
         if (config.VocabSize % tp != 0) throw new UnsupportedCheckpointException(cfg, $"--tp-size {tp} must divide vocab_size {config.VocabSize} (NxD shards embed_tokens and lm_head by rows without padding)");
         if (config.IntermediateSize % tp != 0) throw new UnsupportedCheckpointException(cfg, $"--tp-size {tp} must divide intermediate_size {config.IntermediateSize}");
         if (config.AttentionBias || config.MlpBias || config.Family != LlamaFamily.Llama)
             throw new UnsupportedCheckpointException(cfg, $"NxDT's Llama has no biases and no {config.Family.Name} layout; only Llama checkpoints without biases convert to NxDT");
-        NxdAttention attention = NxdAttention.For(config, o, tp);
         var b = new Builder(config, attention, o.ModelStyle, hasInvFreq, hasLmHead);
         var files = new List<NxdRankFile>(tp * pp);
         for (int p = 0; p < pp; p++)
