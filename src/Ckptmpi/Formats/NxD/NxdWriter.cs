@@ -44,7 +44,12 @@ internal sealed class NxdWriter : IFormatWriter
         CheckCatalog(map, catalog, configPath);
 
         var files = new List<OutputFile>(map.Files.Count + 1);
-        foreach (NxdRankFile rank in map.Files) files.Add(RankFile(rank, catalog, input.DType ?? input.Facts.PreferredDType));
+        DType? dtype = input.DType ?? input.Facts.PreferredDType;
+        foreach (NxdRankFile rank in map.Files)
+        {
+            if (o.Xser) files.AddRange(NxdXserLayout.RankFiles(rank, catalog, dtype));
+            else files.Add(RankFile(rank, catalog, dtype));
+        }
         var layout = new OutputLayout(files);
         // The next conversion (back to HF) finds the model's config beside model/, as it would beside HF weights.
         var facts = input.Facts with { ModelConfigJson = configText };
@@ -76,31 +81,45 @@ internal sealed class NxdWriter : IFormatWriter
         var byStorage = new Dictionary<string, (NxdEntry Entry, DType DType)>(StringComparer.Ordinal);
         foreach (NxdEntry e in rank.Entries)
         {
-            DType source = catalog[e.Parts[0].Tensor].DType;
-            // --dtype changes the weights; the fp32 rotary buffers keep their dtype, as NxDT keeps them.
-            DType d = dtype is DType want && !e.Key.EndsWith("inv_freq", StringComparison.Ordinal) ? want : source;
+            DType d = DTypeOf(e, catalog, dtype);
             string key = byStorage.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var storage = new TorchStorage(key, d, DTypes.ElementCount(e.Shape));
-            long[] strides = e.Transposed ? [1, e.Shape[0]] : PyTensor.ContiguousStrides(e.Shape);
-            root.Add(e.Key, new PyTensor(storage, 0, e.Shape, strides));
+            root.Add(e.Key, Tensor(e, new TorchStorage(key, d, DTypes.ElementCount(e.Shape))));
             byStorage[key] = (e, d);
         }
         TorchArchivePlan plan = TorchArchiveLayout.Plan(root, TorchArchiveLayout.ArchiveNameFor(rank.RelativePath));
         return plan.ToOutputFile(rank.RelativePath, (storage, range) =>
         {
             var (entry, d) = byStorage[storage.Key];
-            if (storage.ElementCount == 0) return [];
-            if (entry.Transposed)
-            {
-                // The storage is the transpose, row-major: record axis 0 is the tensor's axis 1.
-                NxdPart only = entry.Parts.Single();
-                long[] split = catalog[only.Tensor].Shape.ToArray();
-                long[] shape = [entry.Shape[1], entry.Shape[0]];
-                return [new ViewSegment(range.Start, shape, d, TensorOp.Copy, [new ViewPart(only.Tensor, split, only.Box, [1, 0], Box.Full(shape))])];
-            }
-            var parts = entry.Parts.Select(p => Part(p, entry, catalog)).ToList();
-            return [new ViewSegment(range.Start, entry.Shape, d, TensorOp.Copy, parts)];
+            return storage.ElementCount == 0 ? [] : [Record(entry, d, catalog, range.Start)];
         });
+    }
+
+    /// <summary>The dtype of a rank tensor: --dtype (or the source's preferred one) for weights; the fp32 rotary buffers keep theirs, as NxDT keeps them.</summary>
+    internal static DType DTypeOf(NxdEntry e, SourceCatalog catalog, DType? dtype)
+    {
+        DType source = catalog[e.Parts[0].Tensor].DType;
+        return dtype is DType want && !e.Key.EndsWith("inv_freq", StringComparison.Ordinal) ? want : source;
+    }
+
+    /// <summary>The pickled tensor of an entry over <paramref name="storage"/>: row-major, or column-major when the converter leaves it transposed.</summary>
+    internal static PyTensor Tensor(NxdEntry e, TorchStorage storage)
+    {
+        long[] strides = e.Transposed ? [1, e.Shape[0]] : PyTensor.ContiguousStrides(e.Shape);
+        return new PyTensor(storage, 0, e.Shape, strides);
+    }
+
+    /// <summary>The view record that fills an entry's storage at <paramref name="offset"/>.</summary>
+    internal static ViewSegment Record(NxdEntry entry, DType d, SourceCatalog catalog, long offset)
+    {
+        if (entry.Transposed)
+        {
+            // The storage is the transpose, row-major: record axis 0 is the tensor's axis 1.
+            NxdPart only = entry.Parts.Single();
+            long[] split = catalog[only.Tensor].Shape.ToArray();
+            long[] shape = [entry.Shape[1], entry.Shape[0]];
+            return new ViewSegment(offset, shape, d, TensorOp.Copy, [new ViewPart(only.Tensor, split, only.Box, [1, 0], Box.Full(shape))]);
+        }
+        return new ViewSegment(offset, entry.Shape, d, TensorOp.Copy, entry.Parts.Select(p => Part(p, entry, catalog)).ToList());
     }
 
     private static ViewPart Part(NxdPart p, NxdEntry entry, SourceCatalog catalog)

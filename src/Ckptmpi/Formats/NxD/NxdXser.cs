@@ -18,6 +18,12 @@ internal static class NxdXser
 {
     public static readonly PyGlobal TensorReference = new("torch_xla.utils.serialization", "TensorReference");
 
+    /// <summary><c>&lt;file&gt;.tensors/tensor_&lt;tid&gt;.pt</c>, relative like <paramref name="rankFile"/>.</summary>
+    public static string TensorFile(string rankFile, long tid) => $"{rankFile}.tensors/tensor_{tid}.pt";
+
+    /// <summary><c>&lt;file&gt;.info.pt</c>: tid -> dtype, shape, expert_model_parallel.</summary>
+    public static string InfoFile(string rankFile) => rankFile + ".info.pt";
+
     /// <exception cref="CheckpointFormatException">a value is neither a tensor nor a reference, or a reference's file is missing or malformed.</exception>
     public static IEnumerable<NxdStored> Tensors(TorchArchive archive, string path, string relativeFile, bool xser)
     {
@@ -50,9 +56,14 @@ internal static class NxdXser
             _ => throw new CheckpointFormatException(path, null, $"'{key}' is a TensorReference without a non-negative integer 'tid'", key),
         };
         // The id names the file: only digits reach the path, so a reference cannot point outside <file>.tensors/.
-        string relative = $"{relativeFile}.tensors/tensor_{tid}.pt";
-        string full = Path.Combine(Path.GetDirectoryName(path)!, Path.GetFileName(relativeFile) + ".tensors", $"tensor_{tid}.pt");
+        string relative = TensorFile(relativeFile, tid);
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        string full = Path.Combine(dir, relative);
         if (!File.Exists(full)) throw new CheckpointFormatException(full, null, $"'{key}' of {path} refers to tensor {tid}, whose file is missing", key);
+        // A link may not lead the read outside the checkpoint's folder.
+        if (new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true) is FileSystemInfo target
+            && !Path.GetFullPath(target.FullName).StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new CheckpointFormatException(full, null, $"'{key}' of {path} refers to tensor {tid}, whose file links outside the checkpoint ({target.FullName})", key);
         TorchArchive archive = TorchArchive.Open(full);
         if (archive.Root is not PyTensor t) throw new CheckpointFormatException(full, null, $"holds a {archive.Root.GetType().Name}, not the one tensor an xser tensor file holds", key);
         return new NxdStored(key, t, relative, archive.RangeOf(t.Storage).Start + t.StorageOffset * t.DType.SizeInBytes());
