@@ -22,7 +22,7 @@ public sealed class ZeroFormat : ICheckpointFormat
     private readonly Option<string?> _betas = new("--betas") { Description = "ZeRO target: Adam betas as B1,B2 (default: --ds-config's, else 0.9,0.999)." };
     private readonly Option<double?> _eps = new("--eps") { Description = "ZeRO target: Adam epsilon (default: --ds-config's, else 1e-8)." };
     private readonly Option<double?> _weightDecay = new("--weight-decay") { Description = "ZeRO target: weight decay (default: --ds-config's, else 0.01 for AdamW)." };
-    private readonly Option<string?> _config = new("--config") { Description = "--from zero: the config.json to carry into the output, beside the weights (default: the one beside 'latest' in the source checkpoint folder)." };
+    private readonly Option<string?> _config = new("--config") { Description = "--from zero: the config.json to carry into the output, beside the weights (default: the one beside 'latest' in the source checkpoint folder); --to/--from nxdt: the model's config.json (default: the one beside --input)." };
 
     public string Name => FormatName;
 

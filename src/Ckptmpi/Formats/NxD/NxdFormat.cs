@@ -25,8 +25,8 @@ public sealed class NxdFormat : ICheckpointFormat
     private readonly Option<bool> _fuse = new("--fuse-qkv", "--fuse_qkv") { Description = "NxDT: with --qkv-linear, one qkv_proj.weight_qkv per rank." };
     private readonly Option<bool> _coalesce = new("--coalesce-qkv", "--coalesce_qkv") { Description = "NxDT: non-GQA, one qkv_proj.weight = [q; k; v] per rank." };
     private readonly Option<bool> _xser = new("--xser") { Description = "NxDT: --to nxdt saves, --from nxdt loads torch_xla serialization (--save_xser / --load_xser)." };
-    private readonly Option<bool> _fromFull = new("--convert-from-full-state", "--convert_from_full_state") { Description = "NxDT: accepted for familiarity; the direction is --from/--to.", Hidden = true };
-    private readonly Option<bool> _toFull = new("--convert-to-full-state", "--convert_to_full_state") { Description = "NxDT: accepted for familiarity; the direction is --from/--to.", Hidden = true };
+    private readonly Option<bool> _fromFull = new("--convert-from-full-state", "--convert_from_full_state") { Description = "NxDT: accepted for familiarity (the direction is --from/--to)." };
+    private readonly Option<bool> _toFull = new("--convert-to-full-state", "--convert_to_full_state") { Description = "NxDT: accepted for familiarity (the direction is --from/--to)." };
 
     public string Name => FormatName;
 
