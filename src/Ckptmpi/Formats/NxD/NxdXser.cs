@@ -16,6 +16,9 @@ internal sealed record NxdStored(string Key, PyTensor Tensor, string File, long 
 /// </summary>
 internal static class NxdXser
 {
+    /// <summary>The key NxD's converter descends into when a rank dict has it (<c>--model_key</c>).</summary>
+    public const string ModelKey = "model";
+
     public static readonly PyGlobal TensorReference = new("torch_xla.utils.serialization", "TensorReference");
 
     /// <summary><c>&lt;file&gt;.tensors/tensor_&lt;tid&gt;.pt</c>, relative like <paramref name="rankFile"/>.</summary>
@@ -28,6 +31,9 @@ internal static class NxdXser
     public static IEnumerable<NxdStored> Tensors(TorchArchive archive, string path, string relativeFile, bool xser)
     {
         if (archive.Root is not PyDict dict) throw new CheckpointFormatException(path, null, $"the pickle is a {archive.Root.GetType().Name}, not the dict of tensors an NxDT rank file holds");
+        // NxD's converter descends into a "model" entry when there is one (its --model_key default): a rank file of a
+        // training checkpoint may wrap the state dict that way.
+        if (dict.Items.Count == 1 && dict.Get(ModelKey) is PyDict inner) dict = inner;
         foreach (var (k, v) in dict.Items)
         {
             if (k is not PyString key) throw new CheckpointFormatException(path, null, $"a key of the rank dict is a {k.GetType().Name}, not a string");

@@ -92,6 +92,24 @@ public sealed class NxdXserTests
         Assert.That(message, Does.Contain("dp_rank_00_tp_rank_00_pp_rank_00.pt").And.Contain("os.system"));
     }
 
+    [Test]
+    public void A_state_dict_wrapped_in_a_model_entry_reads_like_the_flat_one()
+    {
+        string plain = NxdTestSupport.Convert("hf", "nxdt", _hf, Path.Combine(_dir, "plain"), Options(false));
+        foreach (string rank in Directory.EnumerateFiles(Path.Combine(plain, "model"), "*.pt"))
+        {
+            TorchArchive archive = TorchArchive.Open(rank);
+            byte[] bytes = File.ReadAllBytes(rank);
+            var wrapped = new PyDict();
+            wrapped.Add("model", archive.Root);
+            string copy = rank + ".tmp";
+            TorchArchiveWriter.Write(copy, wrapped, s => bytes.AsMemory((int)archive.RangeOf(s).Start, (int)s.ByteLength), TorchArchiveLayout.ArchiveNameFor(rank));
+            File.Move(copy, rank, overwrite: true);
+        }
+        string back = NxdTestSupport.Convert("nxdt", "hf", plain, Path.Combine(_dir, "back"), Options(false));
+        Assert.That(CatalogComparer.Compare(SafetensorsCheckpoint.Open(_hf), SafetensorsCheckpoint.Open(back)), Is.Empty);
+    }
+
     private string Refused(string input, string output, bool xser = true)
     {
         string target = Path.Combine(_dir, output);
