@@ -60,10 +60,13 @@ public sealed class NxdFixtureTests
         var (options, source) = NxdTestSupport.FixtureCase(caseDir);
         string model = Path.Combine(root, source);
         string output = Path.Combine(_dir, name);
-        // Only pytorch_model.bin + config.json, as the converter reads them (the full set also has model.safetensors).
-        string input = Path.Combine(_dir, name + "-hf");
-        Directory.CreateDirectory(input);
-        foreach (string f in new[] { "config.json", "pytorch_model.bin" }) File.Copy(Path.Combine(model, f), Path.Combine(input, f));
+        // The one state-dict file the converter reads, given by path under another name (any torch.load-able file
+        // works), with config.json beside it; the full set's folders also hold model.safetensors.
+        string folder = Path.Combine(_dir, name + "-hf");
+        Directory.CreateDirectory(folder);
+        string input = Path.Combine(folder, "full_state.pt");
+        File.Copy(Path.Combine(model, "pytorch_model.bin"), input);
+        File.Copy(Path.Combine(model, "config.json"), Path.Combine(folder, "config.json"));
 
         NxdTestSupport.Convert("hf", "nxdt", input, output, options);
         bool trn2 = name == Trn2Replicated;
@@ -72,7 +75,7 @@ public sealed class NxdFixtureTests
         Assert.That(Directory.EnumerateFileSystemEntries(Path.Combine(output, "model")).Count(), Is.EqualTo(options.TpSize * options.PpSize), "model/ holds the rank files only");
         if (trn2) KvHeadsAreBlocked(output, model, options);
 
-        SourceCatalog reference = PytorchBinCheckpoint.Open(input);
+        SourceCatalog reference = PytorchBinCheckpoint.OpenFile(input);
         // Our files read back bit-exact ...
         CompareHf(reference, NxdTestSupport.Convert("nxdt", "hf", output, Path.Combine(_dir, name + "-back"), options));
         // ... and so do the real converter's (except the trn2 layout we do not write: its replicas are not where trn2 keeps them).
