@@ -111,13 +111,15 @@ internal sealed class NxdReader : IFormatReader
             if (!pieces.TryGetValue(c.Name, out var list)) continue;
             tensors.Add(new SourceTensor(c.Name, dtypes[c.Name], c.Shape, list.Select(x => x.Piece).ToList()));
         }
-        var inputs = map.Files.Select(f => files.PathOf(f.Tp, f.Pp)).Append(configPath).ToList();
+        // Every file read: the rank files, the xser tensor files they refer to, config.json.
+        var inputs = map.Files.Select(f => files.PathOf(f.Tp, f.Pp))
+            .Concat(archives.Values.SelectMany(a => a.Values).Select(s => Path.Combine(modelDir, s.File)))
+            .Distinct(StringComparer.Ordinal).Append(configPath).ToList();
         var facts = new SourceFacts { Format = NxdFormat.FormatName, ModelConfigJson = ModelConfigFile.TryRead(configPath) };
         return new SourceMetadata(new SourceCatalog(modelDir, tensors), facts, inputs);
     }
 
     private static string Style(NxdOptions o) => o.ModelStyle.ToString().ToLowerInvariant();
-
 
     /// <summary>The HF module order (what a Llama <c>state_dict()</c> lists): rotary buffers after each layer's norms.</summary>
     internal static IEnumerable<CanonicalTensor> Order(ModelConfig config, bool invFreq)
