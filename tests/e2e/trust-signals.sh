@@ -33,6 +33,38 @@ wait_for_pieces() { # output: until the journal holds a few pieces (the job is w
   done
   return 1
 }
+# Until every thread of every rank writing to OUTPUT is stopped: SIGSTOP takes effect per thread on its way out of
+# the kernel, and a thread still running could take a SIGTERM sent meanwhile, leaving nothing pending to wait for.
+all_stopped() {
+  local pid running
+  for _ in $(seq 1 400); do
+    running=0
+    for pid in $(pgrep -f "^dotnet .*ckptmpi.dll convert.*--output $1"); do
+      if grep -qv '^[^)]*) [tTZX]' /proc/"$pid"/task/*/stat 2>/dev/null; then running=1; fi
+    done
+    [ "$running" -eq 0 ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+# Until every rank of the job writing to OUTPUT either holds a pending SIGTERM (bit 15 of ShdPnd, the process-wide
+# pending set, in /proc/PID/status) or is no longer stopped (a launcher may send SIGCONT with it). A fixed sleep was
+# not enough: on a loaded machine the launcher forwarded the signal after the ranks were thawed and had finished.
+term_reached_ranks() {
+  local pid pnd state waiting
+  for _ in $(seq 1 400); do
+    waiting=0
+    for pid in $(pgrep -f "^dotnet .*ckptmpi.dll convert.*--output $1"); do
+      pnd=$(awk '/^ShdPnd:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
+      state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
+      [ -n "$pnd" ] || continue
+      if [ "$state" = T ] && [ $(( 0x$pnd & 0x4000 )) -eq 0 ]; then waiting=1; fi
+    done
+    [ "$waiting" -eq 0 ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
 no_rank_left() { for _ in $(seq 1 40); do pgrep -f "ckptmpi.dll convert.*$1" >/dev/null || return 0; sleep 0.5; done; return 1; }
 resume_and_compare() { # launcher output name
   local pre=()
@@ -52,8 +84,10 @@ for launcher in plain mpiexec.mpich mpiexec.openmpi; do
   # Freeze the ranks, signal the launcher, let it forward the signal, then thaw: a fast machine cannot finish the
   # conversion between the check above and the signal's arrival.
   pkill -STOP -f "^dotnet .*ckptmpi.dll convert.*--output $out" || true
+  all_stopped "$out" || fail "$name: the ranks did not stop within 20 s"
+  [ -e "$out/ckptmpi-manifest.json" ] && fail "$name: the job finished before it could be signalled (the check is void)"
   kill -TERM "$job"
-  sleep 1
+  term_reached_ranks "$out" || fail "$name: the launcher did not forward SIGTERM to every rank within 20 s"
   pkill -CONT -f "^dotnet .*ckptmpi.dll convert.*--output $out" || true
   set +e; wait "$job"; code=$?; set -e
   # Open MPI's mpirun reports its own code (1) for a job it terminated; the ranks' 143 is in the log.

@@ -85,6 +85,8 @@ public static class ConversionJob
         bool crashed = false;
         try
         {
+            if (!request.NoReport)
+                RunReports.WarmUp(ReportFacts(request, inputs, summary, planSeconds, summary.BytesWritten, summary.Files, comm.Implementation, null), comm.Rank == 0);
             Outcome outcome = Execute(comm, request, inputs, plan, summary, journal, executionHooks, progress, clock, planSeconds);
             if (request.NoReport) return outcome;
             ExecutionResult done = outcome.Execution!;

@@ -20,7 +20,7 @@ internal sealed class AggregateSchedule
         _chunks = plan.Ranks.Select(r => r.Items.SelectMany(i => i.Chunks).ToArray()).ToArray();
         Rounds = _chunks.Max(c => c.Length);
         Owners = AssignOwners(plan);
-        ReceiveBytes = _chunks.SelectMany(c => c).Select(c => c.Reads.Sum(r => r.Length)).DefaultIfEmpty(0).Max();
+        ReceiveBytes = _chunks.SelectMany(c => c).Select(c => c.Reads.Sum(r => r.TotalBytes)).DefaultIfEmpty(0).Max();
     }
 
     public int Rounds { get; }
@@ -51,8 +51,12 @@ internal sealed class AggregateSchedule
             int at = 0;
             foreach (SourceRead r in chunk.Reads.OrderBy(r => Owners[r.Source]).ThenBy(r => r.Source).ThenBy(r => r.SourceOffset))
             {
-                perOwner[Owners[r.Source]].Add(new Transfer(Owners[r.Source], dest, r.Source, r.SourceOffset, r.Length, at));
-                at += r.Length;
+                // A strided read is one transfer per block, packed in the receive area as the read packs them.
+                for (int i = 0; i < r.Count; i++)
+                {
+                    perOwner[Owners[r.Source]].Add(new Transfer(Owners[r.Source], dest, r.Source, r.SourceOffset + i * r.Stride, r.Length, at));
+                    at += r.Length;
+                }
             }
         }
 
@@ -82,7 +86,7 @@ internal sealed class AggregateSchedule
         var bytes = new long[plan.Sources.Count];
         foreach (Chunk c in plan.Ranks.SelectMany(r => r.Items).SelectMany(i => i.Chunks))
         foreach (SourceRead r in c.Reads)
-            bytes[r.Source] += r.Length;
+            bytes[r.Source] += r.TotalBytes;
         var owners = new int[bytes.Length];
         var load = new long[plan.RankCount];
         foreach (int s in Enumerable.Range(0, bytes.Length).OrderByDescending(s => bytes[s]).ThenBy(s => s))

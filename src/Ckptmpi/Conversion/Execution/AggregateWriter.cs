@@ -96,8 +96,8 @@ internal static unsafe class AggregateWriter
         int at = 0;
         foreach (SourceRead r in chunk.Reads.OrderBy(r => owners[r.Source]).ThenBy(r => r.Source).ThenBy(r => r.SourceOffset))
         {
-            receive.Slice(at, r.Length).CopyTo(buffer.Slice(r.BufferOffset, r.Length));
-            at += r.Length;
+            receive.Slice(at, r.TotalBytes).CopyTo(buffer.Slice(r.BufferOffset, r.TotalBytes));
+            at += r.TotalBytes;
         }
         Parallel.Timeline.RankTimeline? timeline = Parallel.Timeline.RankTimeline.Current;
         double start = timeline?.Now ?? 0;

@@ -17,7 +17,7 @@ internal static class ChunkFiller
     public static void ReadSources(Chunk chunk, Span<byte> buffer, SourceFiles sources)
     {
         foreach (SourceRead r in chunk.Reads)
-            sources[r.Source].ReadExactly(r.SourceOffset, buffer.Slice(r.BufferOffset, r.Length));
+            sources[r.Source].ReadBlocks(r.SourceOffset, r.Length, r.Count, r.Stride, buffer.Slice(r.BufferOffset, r.TotalBytes));
     }
 
     /// <summary>Everything but the reads: literals, zeros, casts, gathers and quantizations, which need the staged source bytes in place.</summary>

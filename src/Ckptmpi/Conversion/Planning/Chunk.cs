@@ -22,13 +22,31 @@ public sealed record Chunk(
 {
     public long End => Start + Length;
 
-    public long BytesRead => Reads.Sum(r => (long)r.Length);
+    public long BytesRead => Reads.Sum(r => (long)r.TotalBytes);
 }
 
-/// <summary>Read <see cref="Length"/> bytes of source file <see cref="Source"/> at <see cref="SourceOffset"/> into the buffer at <see cref="BufferOffset"/>.</summary>
+/// <summary>
+/// Read <see cref="Length"/> bytes of source file <see cref="Source"/> at <see cref="SourceOffset"/> into the buffer at
+/// <see cref="BufferOffset"/>; a strided read repeats that <see cref="Count"/> times, block <c>i</c> from
+/// <c>SourceOffset + i * Stride</c>, packed one after another in the buffer. Strided reads are how a column band of a
+/// row-major tensor (the source of a transposed output slab) is staged at its own size instead of through the bounding
+/// byte range, which for a full-size transpose is the whole tensor: one plan entry, not one per row.
+/// </summary>
 public readonly record struct SourceRead(int Source, long SourceOffset, int BufferOffset, int Length)
 {
-    public long SourceEnd => SourceOffset + Length;
+    /// <summary>Blocks read, each <see cref="Length"/> bytes (1: one contiguous read).</summary>
+    public int Count { get; init; } = 1;
+
+    /// <summary>Bytes from one block's start in the source file to the next's (used when <see cref="Count"/> &gt; 1).</summary>
+    public long Stride { get; init; }
+
+    /// <summary>Bytes this read places in the buffer.</summary>
+    public int TotalBytes => checked(Length * Count);
+
+    /// <summary>One past the last source byte read.</summary>
+    public long SourceEnd => SourceOffset + (Count - 1) * Stride + Length;
+
+    public bool IsStrided => Count > 1;
 }
 
 /// <summary>Copy bytes <c>[SegmentOffset, SegmentOffset + Length)</c> of the file's literal segment number <see cref="Segment"/> to the buffer.</summary>

@@ -195,7 +195,7 @@ internal sealed class ChunkBuilder
 
     private static void AddRead(List<SourceRead> reads, SourceRead r)
     {
-        if (reads.Count > 0 && reads[^1] is var last && last.Source == r.Source && last.SourceEnd == r.SourceOffset
+        if (reads.Count > 0 && reads[^1] is var last && !last.IsStrided && !r.IsStrided && last.Source == r.Source && last.SourceEnd == r.SourceOffset
             && last.BufferOffset + last.Length == r.BufferOffset)
             reads[^1] = last with { Length = last.Length + r.Length };
         else

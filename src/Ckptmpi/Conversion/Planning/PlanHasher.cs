@@ -55,7 +55,7 @@ internal static class PlanHasher
             {
                 w.Write(c.Start); w.Write(c.Length); w.Write(c.BufferBytes);
                 w.Write(c.Reads.Length);
-                foreach (var r in c.Reads) { w.Write(r.Source); w.Write(r.SourceOffset); w.Write(r.BufferOffset); w.Write(r.Length); }
+                foreach (var r in c.Reads) { w.Write(r.Source); w.Write(r.SourceOffset); w.Write(r.BufferOffset); w.Write(r.Length); w.Write(r.Count); w.Write(r.Stride); }
                 w.Write(c.Literals.Length);
                 foreach (var l in c.Literals) { w.Write(l.Segment); w.Write(l.SegmentOffset); w.Write(l.BufferOffset); w.Write(l.Length); }
                 w.Write(c.Zeros.Length);

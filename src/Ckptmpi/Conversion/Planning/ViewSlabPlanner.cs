@@ -55,6 +55,22 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
                 }
                 if (found.Count == 0) continue;
                 int storedSize = piece.Piece.StoredDType.SizeInBytes();
+                long needed = 0;
+                foreach (var x in found) needed += DTypes.ElementCount(x.Shape);
+                if ((end - min) * storedSize > SparseMinimumBytes && end - min > 2 * needed)
+                {
+                    // The boxes are a thin band of the stored piece (a transposed slab reads a column band): stage each
+                    // at its own size through strided reads instead of the bounding range, which may exceed the buffer.
+                    foreach (var (srcAt, dstAt, shape, src, dst) in found)
+                    {
+                        int boxAt = staging;
+                        long[] packed = StageStrided(piece, srcAt, shape, src, storedSize, ref staging, reads);
+                        var (s2, sSrc2, sDst2) = WithBroadcast(part, e, shape, packed, dst, oStrides);
+                        gathers.Add(Normalize(new GatherOp(boxAt, sSrc2, destination + (int)(dstAt * to.SizeInBytes()), sDst2, s2,
+                            piece.Piece.StoredDType, to, toScratch ? TensorOpKind.Copy : v.Op.Kind, v.Op.Factor) { ToScratch = toScratch }));
+                    }
+                    continue;
+                }
                 int at = staging;
                 long bytes = (end - min) * storedSize;
                 if (bytes > int.MaxValue) throw new InvalidOperationException($"a read of {bytes} bytes cannot be staged");
@@ -70,6 +86,68 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
         }
         return new SlabPlan(reads, gathers, staging);
     }
+
+    /// <summary>Below this many bytes a bounding read is taken whole, however sparse: one read beats a few tiny ones.</summary>
+    private const long SparseMinimumBytes = 16 << 10;
+
+    /// <summary>
+    /// Stages box <paramref name="shape"/> of a stored piece (element strides <paramref name="src"/>, first element
+    /// <paramref name="srcAt"/>) packed at <paramref name="staging"/>: the innermost axes that are one contiguous run
+    /// in the file are read as blocks, the next axis out is the stride of one strided read, and any axes further out
+    /// get one strided read per index. Returns the box's element strides in the packed staging area.
+    /// </summary>
+    private static long[] StageStrided(PieceInR piece, long srcAt, long[] shape, long[] src, int storedSize, ref int staging, List<SourceRead> reads)
+    {
+        int rank = shape.Length;
+        int[] axes = Enumerable.Range(0, rank).Where(i => shape[i] > 1).OrderBy(i => src[i]).ToArray();
+        var packed = new long[rank];
+        long run = 1;
+        int k = 0;
+        for (; k < axes.Length && src[axes[k]] == run; k++)
+        {
+            packed[axes[k]] = src[axes[k]];
+            run *= shape[axes[k]];
+        }
+        long bytes = DTypes.ElementCount(shape) * storedSize;
+        if (bytes > int.MaxValue) throw new InvalidOperationException($"a box of {bytes} bytes cannot be staged");
+        int at = staging;
+        long fileBase = piece.Piece.ByteOffset;
+        int blockBytes = checked((int)(run * storedSize));
+        if (k == axes.Length)
+        {
+            reads.Add(new SourceRead(piece.File, fileBase + srcAt * storedSize, at, blockBytes));
+        }
+        else
+        {
+            int strideAxis = axes[k];
+            int count = checked((int)shape[strideAxis]);
+            packed[strideAxis] = run;
+            long inner = run * count;
+            int[] outer = axes[(k + 1)..];
+            foreach (int a in outer)
+            {
+                packed[a] = inner;
+                inner *= shape[a];
+            }
+            // One strided read per index of the outer axes, in packed order.
+            var index = new long[outer.Length];
+            int into = at;
+            while (true)
+            {
+                long first = srcAt;
+                for (int j = 0; j < outer.Length; j++) first += index[j] * src[outer[j]];
+                reads.Add(new SourceRead(piece.File, fileBase + first * storedSize, into, blockBytes) { Count = count, Stride = src[strideAxis] * storedSize });
+                into += blockBytes * count;
+                int d = 0;
+                while (d < outer.Length && ++index[d] == shape[outer[d]]) index[d++] = 0;
+                if (d == outer.Length) break;
+            }
+        }
+        staging = checked(at + Align(bytes));
+        return packed;
+    }
+
+    private static int Align(long n) => checked((int)((n + StagingAlignment - 1) / StagingAlignment * StagingAlignment));
 
     /// <summary>The largest stored element size among the pieces of the record's tensors.</summary>
     public int StoredSize(ViewSegment v)

@@ -46,14 +46,15 @@ public static class ReportFiles
         }
     }
 
+    /// <summary>
+    /// Through a temporary file and a rename, so a reader never sees half a report; not fsynced: the report is a
+    /// diagnostic that <c>ckptmpi report</c> can render again, and an fsync behind gigabytes of freshly written
+    /// checkpoint waited on the disk for longer than the rest of the report took.
+    /// </summary>
     private static void WriteAtomically(string path, byte[] bytes)
     {
         string tmp = path + ".tmp";
-        using (FileStream s = Tensors.OwnFiles.CreateNew(tmp))
-        {
-            s.Write(bytes);
-            s.Flush(flushToDisk: true);
-        }
+        using (FileStream s = Tensors.OwnFiles.CreateNew(tmp)) s.Write(bytes);
         File.Move(tmp, path, overwrite: true);
     }
 }

@@ -44,12 +44,11 @@ public sealed record RunReport
     public required IReadOnlyList<RankReport> PerRank { get; init; }
     public required IReadOnlyList<NodeReport> PerNode { get; init; }
 
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    /// <summary>
+    /// The report's JSON contract, source-generated: reflection-based serialization spent most of the report's cost
+    /// building its metadata on first use, at the end of every job.
+    /// </summary>
+    public static JsonSerializerOptions Json => ReportJsonContext.Default.Options;
 
     public static IReadOnlyList<NodeReport> Nodes(IEnumerable<RankReport> ranks) =>
         ranks.GroupBy(r => r.Host, StringComparer.Ordinal).OrderBy(g => g.Min(r => r.Rank))
@@ -70,3 +69,10 @@ public sealed record NodeReport(string Host, IReadOnlyList<int> Ranks, long Byte
     public double ReadBytesPerSecond => WriteSeconds > 0 ? BytesRead / WriteSeconds : 0;
     public double WrittenBytesPerSecond => WriteSeconds > 0 ? BytesWritten / WriteSeconds : 0;
 }
+
+/// <summary>Compile-time JSON metadata for the report types (see <see cref="RunReport.Json"/>).</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+                             NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(RunReport))]
+[JsonSerializable(typeof(RankReport))]
+internal sealed partial class ReportJsonContext : JsonSerializerContext;

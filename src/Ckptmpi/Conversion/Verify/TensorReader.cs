@@ -39,7 +39,7 @@ public sealed class TensorReader(SourceCatalog catalog) : IDisposable
         Span<byte> buffer = _buffer.AsSpan(0, size);
         long filled = 0;
         foreach (SourceRead r in plan.Reads)
-            Open(_index.Files[r.Source]).ReadExactly(r.SourceOffset, buffer.Slice(staging + r.BufferOffset, r.Length));
+            Open(_index.Files[r.Source]).ReadBlocks(r.SourceOffset, r.Length, r.Count, r.Stride, buffer.Slice(staging + r.BufferOffset, r.TotalBytes));
         foreach (GatherOp g in plan.Gathers)
         {
             Gather.Run(buffer, staging + g.SourceOffset, g.SourceStrides, g.DestinationOffset, g.DestinationStrides, g.Shape, g.From, g.To);
