@@ -11,8 +11,12 @@ namespace Ckptmpi.Formats.NxD;
 /// </summary>
 public sealed record NxdPart(string Tensor, Box Box, long DestRow);
 
-/// <summary>One key of a rank file: its shape and the canonical parts that fill it in order.</summary>
-public sealed record NxdEntry(string Key, long[] Shape, IReadOnlyList<NxdPart> Parts);
+/// <summary>
+/// One key of a rank file: its shape and the canonical parts that fill it in order. A <see cref="Transposed"/> 2-D
+/// tensor is stored column-major (strides <c>[1, rows]</c>), as the converter leaves o_proj after transposing it for
+/// the query-head reorder; it has one part.
+/// </summary>
+public sealed record NxdEntry(string Key, long[] Shape, IReadOnlyList<NxdPart> Parts, bool Transposed = false);
 
 /// <summary>One rank file: <c>model/dp_rank_00_tp_rank_TT_pp_rank_PP.pt</c> and its keys in NxDT's order.</summary>
 public sealed record NxdRankFile(int Tp, int Pp, IReadOnlyList<NxdEntry> Entries)
@@ -131,10 +135,9 @@ public sealed class NxdShardMap
                 // o_proj's input columns follow the query heads of the rank.
                 var (c0, cn) = qRows.Count == 1 ? qRows[0] : throw new InvalidOperationException("o_proj columns must be one block");
                 string o = attn + "o_proj.weight";
-                // Row-major, although with --qkv-linear the converter leaves o_proj as the transposed view it permuted
-                // (strides [1, H]): the values are the same, and a transposed record would make every rank read
-                // the whole source tensor for each slab it writes.
-                entries.Add(new NxdEntry(Name(o), [H, cn], [new NxdPart(o, new Box([0, c0], [H, cn]), 0)]));
+                // With --qkv-linear the converter permutes o_proj's transpose and keeps that storage.
+                bool transposed = !_megatron && a.Keys is NxdAttentionKeys.QkvLinear or NxdAttentionKeys.QkvLinearFused;
+                entries.Add(new NxdEntry(Name(o), [H, cn], [new NxdPart(o, new Box([0, c0], [H, cn]), 0)], transposed));
                 long inter = c.IntermediateSize, ip = inter / tp;
                 string gate = l + "mlp.gate_proj.weight", up = l + "mlp.up_proj.weight", down = l + "mlp.down_proj.weight";
                 entries.Add(Concat(Name(l + "mlp.gate_up_proj.weight"), H, (gate, inter, [(t * ip, ip)]), (up, inter, [(t * ip, ip)])));

@@ -101,12 +101,26 @@ internal sealed class NxdWriter : IFormatWriter
         return dtype is DType want && !e.Key.EndsWith("inv_freq", StringComparison.Ordinal) ? want : source;
     }
 
-    /// <summary>The pickled tensor of an entry over <paramref name="storage"/>, row-major.</summary>
-    internal static PyTensor Tensor(NxdEntry e, TorchStorage storage) => new(storage, 0, e.Shape, PyTensor.ContiguousStrides(e.Shape));
+    /// <summary>The pickled tensor of an entry over <paramref name="storage"/>: row-major, or column-major when the converter leaves it transposed.</summary>
+    internal static PyTensor Tensor(NxdEntry e, TorchStorage storage)
+    {
+        long[] strides = e.Transposed ? [1, e.Shape[0]] : PyTensor.ContiguousStrides(e.Shape);
+        return new PyTensor(storage, 0, e.Shape, strides);
+    }
 
     /// <summary>The view record that fills an entry's storage at <paramref name="offset"/>.</summary>
-    internal static ViewSegment Record(NxdEntry entry, DType d, SourceCatalog catalog, long offset) =>
-        new(offset, entry.Shape, d, TensorOp.Copy, entry.Parts.Select(p => Part(p, entry, catalog)).ToList());
+    internal static ViewSegment Record(NxdEntry entry, DType d, SourceCatalog catalog, long offset)
+    {
+        if (entry.Transposed)
+        {
+            // The storage is the transpose, row-major: record axis 0 is the tensor's axis 1.
+            NxdPart only = entry.Parts.Single();
+            long[] split = catalog[only.Tensor].Shape.ToArray();
+            long[] shape = [entry.Shape[1], entry.Shape[0]];
+            return new ViewSegment(offset, shape, d, TensorOp.Copy, [new ViewPart(only.Tensor, split, only.Box, [1, 0], Box.Full(shape))]);
+        }
+        return new ViewSegment(offset, entry.Shape, d, TensorOp.Copy, entry.Parts.Select(p => Part(p, entry, catalog)).ToList());
+    }
 
     private static ViewPart Part(NxdPart p, NxdEntry entry, SourceCatalog catalog)
     {

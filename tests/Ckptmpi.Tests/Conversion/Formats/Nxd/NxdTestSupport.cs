@@ -42,11 +42,7 @@ internal static class NxdTestSupport
         return (options, doc.RootElement.GetProperty("source_model").GetString()!);
     }
 
-    /// <summary>
-    /// Every difference between two model folders of rank files: file names, then per file keys (in order), dtypes,
-    /// shapes, strides and tensor bytes (row-major values). The one stride difference allowed: NxD's converter leaves
-    /// some 2-D tensors as transposed views (strides [1, rows]) where we store the same values row-major.
-    /// </summary>
+    /// <summary>Every difference between two model folders of rank files: file names, then per file keys (in order), dtypes, shapes and tensor bytes.</summary>
     public static List<string> CompareRankFolders(string actualDir, string expectedDir, Func<string, string, bool>? skip = null)
     {
         var problems = new List<string>();
@@ -65,8 +61,7 @@ internal static class NxdTestSupport
             for (int i = 0; i < a.Count; i++)
             {
                 if (skip?.Invoke(file, a[i].Key) == true) continue;
-                bool transposedThere = e[i].Shape.Length == 2 && e[i].Stride.SequenceEqual(new[] { 1, e[i].Shape[0] }) && a[i].Stride.SequenceEqual(new[] { e[i].Shape[1], 1 });
-                if (a[i].DType != e[i].DType || !a[i].Shape.SequenceEqual(e[i].Shape) || !(a[i].Stride.SequenceEqual(e[i].Stride) || transposedThere))
+                if (a[i].DType != e[i].DType || !a[i].Shape.SequenceEqual(e[i].Shape) || !a[i].Stride.SequenceEqual(e[i].Stride))
                     problems.Add($"{file} {a[i].Key}: {a[i].DType} [{string.Join(", ", a[i].Shape)}] stride [{string.Join(", ", a[i].Stride)}], expected {e[i].DType} [{string.Join(", ", e[i].Shape)}] stride [{string.Join(", ", e[i].Stride)}]");
                 else if (!a[i].Bytes.AsSpan().SequenceEqual(e[i].Bytes))
                     problems.Add($"{file} {a[i].Key}: bytes differ");
@@ -77,7 +72,7 @@ internal static class NxdTestSupport
 
     public sealed record Stored(string Key, DType DType, long[] Shape, long[] Stride, byte[] Bytes);
 
-    /// <summary>The tensors of a (small) rank file in key order, with their values' bytes in row-major order (a transposed view's transposed back).</summary>
+    /// <summary>The tensors of a (small) rank file in key order, with the bytes of their storage (in storage order: a transposed tensor's are its transpose's).</summary>
     public static List<Stored> RankTensors(string path)
     {
         TorchArchive archive = TorchArchive.Open(path);
@@ -88,20 +83,8 @@ internal static class NxdTestSupport
             var t = (PyTensor)kv.Value;
             long start = archive.RangeOf(t.Storage).Start + t.StorageOffset * t.DType.SizeInBytes();
             long end = start + t.ElementCount * t.DType.SizeInBytes();
-            byte[] values = bytes[(int)start..(int)end];
-            if (!t.IsContiguous) values = Transpose(values, t.Shape[1], t.Shape[0], t.DType.SizeInBytes());
-            result.Add(new Stored(((PyString)kv.Key).Value, t.DType, t.Shape.ToArray(), t.Stride.ToArray(), values));
+            result.Add(new Stored(((PyString)kv.Key).Value, t.DType, t.Shape.ToArray(), t.Stride.ToArray(), bytes[(int)start..(int)end]));
         }
-        return result;
-    }
-
-    /// <summary>A row-major [rows, cols] array of <paramref name="size"/>-byte elements, transposed.</summary>
-    private static byte[] Transpose(byte[] data, long rows, long cols, int size)
-    {
-        var result = new byte[data.Length];
-        for (long r = 0; r < rows; r++)
-        for (long c = 0; c < cols; c++)
-            Array.Copy(data, (r * cols + c) * size, result, (c * rows + r) * size, size);
         return result;
     }
 }
