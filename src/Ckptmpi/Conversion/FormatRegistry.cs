@@ -3,6 +3,7 @@ using Ckptmpi.Formats;
 using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Formats.MaxText;
 using Ckptmpi.Formats.Meta;
+using Ckptmpi.Formats.NxD;
 using Ckptmpi.Formats.Safetensors;
 
 namespace Ckptmpi.Conversion;
@@ -21,6 +22,7 @@ public static class FormatRegistry
         new ZeroFormat(),
         new MaxTextFormat(),
         new MetaFormat(),
+        new NxdFormat(),
     ];
 
     public static IEnumerable<ICheckpointFormat> Readers => All.Where(f => f.Reader is not null);

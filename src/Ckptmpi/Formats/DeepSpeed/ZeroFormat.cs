@@ -29,7 +29,7 @@ public sealed class ZeroFormat : ICheckpointFormat
     private readonly Option<int?> _hysteresis = new("--hysteresis") { Description = "ZeRO target, fp16 dynamic scaling: overflows tolerated before the scale drops (default: --ds-config's)." };
     private readonly Option<double?> _minScale = new("--min-loss-scale") { Description = "ZeRO target, fp16 dynamic scaling: smallest scale (default: --ds-config's)." };
     private readonly Option<string?> _paramOrder = new("--param-order") { Description = "ZeRO target, for a model family ckptmpi does not know: a file of parameter names in named_parameters() order, one per line." };
-    private readonly Option<string?> _config = new("--config") { Description = "--from zero: the config.json to carry into the output, beside the weights (default: the one beside 'latest' in the source checkpoint folder)." };
+    private readonly Option<string?> _config = new("--config") { Description = "--from zero: the config.json to carry into the output, beside the weights (default: the one beside 'latest' in the source checkpoint folder); --to/--from nxdt: the model's config.json (default: the one beside --input)." };
 
     public string Name => FormatName;
 

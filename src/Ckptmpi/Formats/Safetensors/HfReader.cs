@@ -46,9 +46,10 @@ internal sealed class HfReader : IFormatReader
         SourceCatalog catalog;
         var files = new List<string>();
         string? configPath;
-        if (Directory.Exists(input) && !Directory.EnumerateFiles(input, "*" + SafetensorsFormat.FileExtension).Any() && PytorchBinCheckpoint.IsPresent(input))
+        bool stateDictFile = PytorchBinCheckpoint.IsStateDictFile(input);
+        if (stateDictFile || (Directory.Exists(input) && !Directory.EnumerateFiles(input, "*" + SafetensorsFormat.FileExtension).Any() && PytorchBinCheckpoint.IsPresent(input)))
         {
-            catalog = PytorchBinCheckpoint.Open(input);
+            catalog = stateDictFile ? PytorchBinCheckpoint.OpenFile(input) : PytorchBinCheckpoint.Open(input);
             files.AddRange(catalog.Tensors.SelectMany(t => t.Pieces).Select(p => p.File).Distinct().Order(StringComparer.Ordinal).Select(f => Path.Combine(catalog.Root, f)));
             string index = Path.Combine(catalog.Root, PytorchBinCheckpoint.IndexFileName);
             if (File.Exists(index)) files.Add(index);

@@ -23,15 +23,24 @@ public static class PytorchBinCheckpoint
 
     /// <exception cref="CheckpointFormatException">A malformed archive or index, a value that is not a tensor, or a tensor missing, repeated or unlisted.</exception>
     /// <exception cref="UnsupportedCheckpointException">A non-contiguous tensor or a storage dtype we do not read.</exception>
-    public static SourceCatalog Open(string dir)
+    public static SourceCatalog Open(string dir) => Open(dir, null);
+
+    /// <summary>One torch.save'd state dict given by path (<c>model.pt</c>, <c>consolidated.00.pth</c>, a <c>.bin</c>), whatever its name.</summary>
+    public static SourceCatalog OpenFile(string path) => Open(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileName(path));
+
+    /// <summary>Whether <paramref name="path"/> names a single state-dict file by its extension.</summary>
+    public static bool IsStateDictFile(string path) =>
+        File.Exists(path) && (path.EndsWith(".bin", StringComparison.Ordinal) || path.EndsWith(".pt", StringComparison.Ordinal) || path.EndsWith(".pth", StringComparison.Ordinal));
+
+    private static SourceCatalog Open(string dir, string? single)
     {
         dir = Path.GetFullPath(dir);
         string indexPath = Path.Combine(dir, IndexFileName);
-        SafetensorsIndex? index = File.Exists(indexPath) ? SafetensorsIndex.Read(indexPath) : null;
+        SafetensorsIndex? index = single is null && File.Exists(indexPath) ? SafetensorsIndex.Read(indexPath) : null;
         List<string> files = index is null
-            ? [SingleFileName]
+            ? [single ?? SingleFileName]
             : index.WeightMap.Select(kv => kv.Value).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        string errorPath = index is null ? Path.Combine(dir, SingleFileName) : indexPath;
+        string errorPath = index is null ? Path.Combine(dir, files[0]) : indexPath;
 
         var owner = new Dictionary<string, string>(StringComparer.Ordinal);
         var tensors = new List<(SourceTensor Tensor, long Offset)>();

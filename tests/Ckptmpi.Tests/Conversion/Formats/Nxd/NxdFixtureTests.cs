@@ -1,0 +1,121 @@
+using Ckptmpi.Conversion.Verify;
+using Ckptmpi.Errors;
+using Ckptmpi.Formats.NxD;
+using Ckptmpi.Formats.Safetensors;
+using Ckptmpi.Tensors.Layout;
+
+namespace Ckptmpi.Tests.Conversion.Formats.Nxd;
+
+/// <summary>
+/// Against checkpoints written by NxD's real converter (tests/fixtures/nxdt; the full set beside the checkout when
+/// present): HF -> NxDT gives the same rank files (names, keys in order, dtypes, shapes, tensor bytes), and the
+/// converter's own rank files read back to the HF model they came from, bit for bit. The one case where we write
+/// something else on purpose (trn2 with KV replication) is checked against the layout NxD's trn2 model expects.
+/// </summary>
+public sealed class NxdFixtureTests
+{
+    /// <summary>trn2 with kv_size_multiplier &gt; 1: the converter tiles the K/V replicas, NxD's trn2 KV groups are blocked.</summary>
+    private const string Trn2Replicated = "hf-gqa-tp4-pp1-trn2-kv2-qkvlinear";
+
+    private string _dir = null!;
+
+    [SetUp]
+    public void SetUp() => _dir = TestPaths.NewTempDir();
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    public static IEnumerable<TestCaseData> RepoCases() =>
+        Directory.EnumerateDirectories(Path.Combine(NxdTestSupport.Fixtures, "cases")).Select(Path.GetFileName).Order(StringComparer.Ordinal)
+            .Select(c => new TestCaseData(c).SetName($"Fixture {c}: HF -> NxDT equals the real converter's files and its files read back bit-exact"));
+
+    [TestCaseSource(nameof(RepoCases))]
+    public void Repository_fixture(string name) => CheckCase(NxdTestSupport.Fixtures, name);
+
+    [Test]
+    public void Every_kept_case_of_the_full_fixture_set()
+    {
+        string root = NxdTestSupport.SharedFixtures;
+        if (!Directory.Exists(Path.Combine(root, "cases"))) Assert.Ignore($"the full NxDT fixture set is not at {root}");
+        var refused = new List<string>();
+        foreach (string c in Directory.EnumerateDirectories(Path.Combine(root, "cases")).Select(Path.GetFileName).Order(StringComparer.Ordinal).Cast<string>())
+        {
+            if (!Directory.Exists(Path.Combine(root, "cases", c, "model"))) continue;
+            try
+            {
+                CheckCase(root, c);
+            }
+            catch (Exception e) when (e.InnerException is UnsupportedCheckpointException || e.Message.Contains("cannot be split over", StringComparison.Ordinal))
+            {
+                refused.Add(c);
+            }
+        }
+        // The converter cuts each of the 2 KV heads in half over 4 ranks there; no model can use it.
+        Assert.That(refused, Is.EqualTo(new[] { "megatron-gqa-tp4-pp1-qkvlinear-xser" }));
+    }
+
+    private void CheckCase(string root, string name)
+    {
+        string caseDir = Path.Combine(root, "cases", name);
+        var (options, source) = NxdTestSupport.FixtureCase(caseDir);
+        string model = Path.Combine(root, source);
+        string output = Path.Combine(_dir, name);
+        // The one state-dict file the converter reads, given by path under another name (any torch.load-able file
+        // works), with config.json beside it; the full set's folders also hold model.safetensors.
+        string folder = Path.Combine(_dir, name + "-hf");
+        Directory.CreateDirectory(folder);
+        string input = Path.Combine(folder, "full_state.pt");
+        File.Copy(Path.Combine(model, "pytorch_model.bin"), input);
+        File.Copy(Path.Combine(model, "config.json"), Path.Combine(folder, "config.json"));
+
+        NxdTestSupport.Convert("hf", "nxdt", input, output, options);
+        bool trn2 = name == Trn2Replicated;
+        Func<string, string, bool>? skip = trn2 ? (_, key) => key.EndsWith("weight_k", StringComparison.Ordinal) || key.EndsWith("weight_v", StringComparison.Ordinal) : null;
+        Assert.That(NxdTestSupport.CompareRankFolders(Path.Combine(output, "model"), Path.Combine(caseDir, "model"), skip), Is.Empty, name);
+        Assert.That(Directory.EnumerateFileSystemEntries(Path.Combine(output, "model")).Count(), Is.EqualTo(options.TpSize * options.PpSize), "model/ holds the rank files only");
+        if (trn2) KvHeadsAreBlocked(output, model, options);
+
+        SourceCatalog reference = PytorchBinCheckpoint.OpenFile(input);
+        // Our files read back bit-exact ...
+        CompareHf(reference, NxdTestSupport.Convert("nxdt", "hf", output, Path.Combine(_dir, name + "-back"), options));
+        // ... and so do the real converter's (except the trn2 layout we do not write: its replicas are not where trn2 keeps them).
+        string theirs = Path.Combine(_dir, name + "-theirs-back");
+        var fromReal = options with { Config = Path.Combine(model, "config.json"), Xser = name.EndsWith("xser", StringComparison.Ordinal) };
+        if (!trn2) CompareHf(reference, NxdTestSupport.Convert("nxdt", "hf", caseDir, theirs, fromReal));
+    }
+
+    private static void CompareHf(SourceCatalog expected, string back)
+    {
+        SourceCatalog actual = SafetensorsCheckpoint.Open(back);
+        Assert.That(actual.Tensors.Select(t => (t.Name, t.DType)), Is.EquivalentTo(expected.Tensors.Select(t => (t.Name, t.DType))));
+        Assert.That(CatalogComparer.Compare(expected, actual), Is.Empty);
+    }
+
+    /// <summary>trn2: rank t holds KV head <c>t div m</c> (NxD's trn2 KV groups), beside query heads <c>[t*nq/TP, (t+1)*nq/TP)</c> of that head's group.</summary>
+    private static void KvHeadsAreBlocked(string output, string model, NxdOptions o)
+    {
+        var hf = NxdTestSupport.RankTensors(Path.Combine(model, "pytorch_model.bin"));
+        const int HeadRows = 8;
+        for (int t = 0; t < o.TpSize; t++)
+        {
+            var rank = NxdTestSupport.RankTensors(Path.Combine(output, NxdPaths.RankFile(t, 0)));
+            foreach (string proj in new[] { "k", "v" })
+            {
+                var stored = rank.Single(x => x.Key == $"model.layers.1.self_attn.qkv_proj.weight_{proj}");
+                var full = hf.Single(x => x.Key == $"model.layers.1.self_attn.{proj}_proj.weight");
+                int head = t / o.KvSizeMultiplier, rowBytes = stored.Bytes.Length / HeadRows;
+                Assert.That(stored.Bytes, Is.EqualTo(full.Bytes[(head * HeadRows * rowBytes)..((head + 1) * HeadRows * rowBytes)]), $"rank {t} {proj}");
+            }
+        }
+    }
+
+    [Test]
+    public void The_real_converters_trn2_replicas_are_refused_as_replicas_that_differ()
+    {
+        string caseDir = Path.Combine(NxdTestSupport.Fixtures, "cases", Trn2Replicated);
+        var (options, source) = NxdTestSupport.FixtureCase(caseDir);
+        var withConfig = options with { Config = Path.Combine(NxdTestSupport.Fixtures, source, "config.json") };
+        var e = Assert.Throws<Ckptmpi.Errors.RankFailedException>(() => NxdTestSupport.Convert("nxdt", "hf", caseDir, Path.Combine(_dir, "out"), withConfig))!;
+        Assert.That(e.Message, Does.Contain("dp_rank_00_tp_rank_01_pp_rank_00.pt").And.Contain("model.layers.0.self_attn.k_proj.weight").And.Contain("differs"));
+    }
+}
