@@ -87,7 +87,14 @@ public sealed class NxdFixtureTests
     private static void CompareHf(SourceCatalog expected, string back)
     {
         SourceCatalog actual = SafetensorsCheckpoint.Open(back);
-        Assert.That(actual.Tensors.Select(t => (t.Name, t.DType)), Is.EquivalentTo(expected.Tensors.Select(t => (t.Name, t.DType))));
+        // rotary inv_freq buffers in an old input are left out by the HF reader (docs/formats/nxdt.md) but carried from
+        // the converter's rank files, which hold them: the weights are what must come back.
+        static SourceCatalog Weights(SourceCatalog c) => new(c.Root, c.Tensors.Where(t => !t.Name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)).ToList());
+        expected = Weights(expected);
+        actual = Weights(actual);
+        var have = actual.Tensors.Select(t => (t.Name, t.DType)).ToHashSet();
+        var want = expected.Tensors.Select(t => (t.Name, t.DType)).ToHashSet();
+        Assert.That(have.Except(want).Concat(want.Except(have)), Is.Empty, "tensors only on one side (name, dtype)");
         Assert.That(CatalogComparer.Compare(expected, actual), Is.Empty);
     }
 

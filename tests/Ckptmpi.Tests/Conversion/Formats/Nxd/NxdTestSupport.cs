@@ -52,7 +52,10 @@ internal static class NxdTestSupport
         foreach (string file in actual.Intersect(expected))
         {
             var a = RankTensors(Path.Combine(actualDir, file));
-            var e = RankTensors(Path.Combine(expectedDir, file));
+            // The converter copies every key of its input, including the rotary inv_freq buffers an older transformers
+            // saved; our HF reader leaves out such buffers (the model recomputes them and does not load them), so a
+            // rank file of ours lacks exactly those keys.
+            var e = RankTensors(Path.Combine(expectedDir, file)).Where(x => !x.Key.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)).ToList();
             if (!a.Select(x => x.Key).SequenceEqual(e.Select(x => x.Key)))
             {
                 problems.Add($"{file}: keys [{string.Join(", ", a.Select(x => x.Key))}], expected [{string.Join(", ", e.Select(x => x.Key))}]");
