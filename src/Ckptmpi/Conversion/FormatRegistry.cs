@@ -1,6 +1,7 @@
 using Ckptmpi.Errors;
 using Ckptmpi.Formats;
 using Ckptmpi.Formats.DeepSpeed;
+using Ckptmpi.Formats.MegaDs;
 using Ckptmpi.Formats.Safetensors;
 
 namespace Ckptmpi.Conversion;
@@ -17,6 +18,7 @@ public static class FormatRegistry
     [
         new HfFormat(),
         new ZeroFormat(),
+        new MegaDsFormat(),
     ];
 
     public static IEnumerable<ICheckpointFormat> Readers => All.Where(f => f.Reader is not null);
