@@ -13,11 +13,12 @@ namespace Ckptmpi.Formats.MegaDs;
 /// </summary>
 internal static class HfFromMegaDs
 {
-    public static List<SourceTensor> Build(MegaDsModel m, Dictionary<(int Layer, string Name), LocalShard[]> shards)
+    /// <summary>The HF tensors, each name followed by <paramref name="suffix"/> (<c>.exp_avg</c> for the Adam moments, laid out as the weights).</summary>
+    public static List<SourceTensor> Build(MegaDsModel m, Dictionary<(int Layer, string Name), LocalShard[]> shards, string suffix = "")
     {
         var tensors = new List<SourceTensor>();
-        void Add(string name, long[] shape, List<Ckptmpi.Tensors.Layout.SourcePiece> pieces, LocalShard[] from) =>
-            tensors.Add(new SourceTensor(name, from[0].StoredDType, shape, pieces));
+        void Add(string name, long[] shape, List<SourcePiece> pieces, LocalShard[] from) =>
+            tensors.Add(new SourceTensor(name + suffix, from[0].StoredDType, shape, pieces));
 
         LocalShard[] embed = shards[(m.EmbedLayer, WordEmbeddings)];
         Add(ZeroParams.EmbedTokens, [m.Vocab, m.Hidden], Vocab(m, embed), embed);
@@ -45,6 +46,38 @@ internal static class HfFromMegaDs
             Add(ZeroParams.LmHead, [m.Vocab, m.Hidden], Vocab(m, head), head);
         }
         return tensors;
+    }
+
+    /// <summary>
+    /// A torch Adam's per-parameter step (a 0-dim tensor) under every HF name the parameter becomes (q, k and v share
+    /// the fused QKV's), from tensor rank 0.
+    /// </summary>
+    public static List<SourceTensor> Steps(MegaDsModel m, Dictionary<(int Layer, string Name), LocalShard[]> steps, IEnumerable<string> weightNames, string suffix)
+    {
+        var tensors = new List<SourceTensor>();
+        foreach (string name in weightNames)
+        {
+            SourcePiece p = steps[Origin(m, name)][0].Runs[0];
+            tensors.Add(new SourceTensor(name + suffix, p.StoredDType, [], [new SourcePiece(0, 1, p.File, p.ByteOffset, p.StoredDType)]));
+        }
+        return tensors;
+    }
+
+    private static (int Layer, string Local) Origin(MegaDsModel m, string hf)
+    {
+        if (hf == ZeroParams.EmbedTokens) return (m.EmbedLayer, WordEmbeddings);
+        if (hf == ZeroParams.LmHead) return (m.HeadLayer, LmHead);
+        if (hf == "model.norm.weight") return (m.NormLayer, FinalNorm);
+        string[] parts = hf.Split('.');
+        int layer = m.TransformerLayer(int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+        string local = parts[3] switch
+        {
+            "input_layernorm" => InputNorm,
+            "post_attention_layernorm" => PostNorm,
+            "self_attn" => parts[4] == "o_proj" ? Dense : Qkv,
+            _ => parts[4] == "down_proj" ? FourHToH : H4h,
+        };
+        return (layer, local);
     }
 
     /// <summary>The vocabulary rows below <see cref="MegaDsModel.Vocab"/>; tensor rank t holds rows <c>[t * Vp / tp, (t + 1) * Vp / tp)</c>.</summary>

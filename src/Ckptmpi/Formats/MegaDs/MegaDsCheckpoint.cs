@@ -139,45 +139,62 @@ internal sealed class MegaDsCheckpoint
     /// <summary>
     /// Every parameter's shard per tensor rank from the fp32 master partitions of the ZeRO optimizer files of each
     /// model-parallel rank (<c>pp_rank * tp + tp_rank</c>), where <c>param_shapes</c> says each one lives. A tied
-    /// embedding is kept by the first and the last stage; the first stage's copy is read.
+    /// embedding is kept by the first and the last stage; the first stage's copy is read. With
+    /// <paramref name="withStates"/>, also the Adam moments (and a torch Adam's per-param step) by suffix
+    /// (<c>.exp_avg</c>, <c>.exp_avg_sq</c>, <c>.step</c>), laid out as the masters are.
     /// </summary>
-    public Dictionary<(int Layer, string Name), LocalShard[]> MasterShards()
+    public (Dictionary<(int Layer, string Name), LocalShard[]> Weights, Dictionary<string, Dictionary<(int Layer, string Name), LocalShard[]>> States) MasterShards(bool withStates)
     {
         var shards = new Dictionary<(int, string), LocalShard[]>();
+        var states = new Dictionary<string, Dictionary<(int Layer, string Name), LocalShard[]>>(StringComparer.Ordinal);
+        string[] suffixes = [ZeroCheckpoint.ExpAvgSuffix, ZeroCheckpoint.ExpAvgSqSuffix, ZeroCheckpoint.StepSuffix];
         for (int stage = 0; stage < _model.Pp; stage++)
         {
             for (int t = 0; t < _model.Tp; t++)
             {
                 int mp = stage * _model.Tp + t;
                 string msPath = Path.Combine(_dir, DeepSpeedPaths.ModelStates(mp));
-                ZeroSource zero = ZeroCheckpoint.ReadModelParallelRank(_dir, _tag, mp);
+                ZeroSource zero = ZeroCheckpoint.ReadModelParallelRank(_dir, _tag, mp, withStates);
+                var stateNames = new HashSet<string>(zero.Info.StateTensors, StringComparer.Ordinal);
                 foreach (SourceTensor s in zero.Catalog.Tensors)
                 {
-                    if (!MegaDsLayout.TryParseEngineName(s.Name, out int layer, out string local) || !_model.LayerFiles.Contains(layer)
+                    string engineName = s.Name;
+                    string? suffix = null;
+                    if (stateNames.Contains(s.Name))
+                    {
+                        suffix = suffixes.First(x => s.Name.EndsWith(x, StringComparison.Ordinal));
+                        engineName = s.Name[..^suffix.Length];
+                    }
+                    if (!MegaDsLayout.TryParseEngineName(engineName, out int layer, out string local) || !_model.LayerFiles.Contains(layer)
                         || MegaDsLayout.Params(_model, layer).All(p => p.Name != local))
-                        throw new CheckpointFormatException(msPath, null, $"param_shapes lists '{s.Name}', which is no parameter of a GPTModelPipe of {_model}");
-                    long[] shape = MegaDsLayout.Params(_model, layer).First(p => p.Name == local).Shape;
+                        throw new CheckpointFormatException(msPath, null, $"param_shapes lists '{engineName}', which is no parameter of a GPTModelPipe of {_model}");
+                    long[] shape = suffix == ZeroCheckpoint.StepSuffix ? [] : MegaDsLayout.Params(_model, layer).First(p => p.Name == local).Shape;
                     if (!s.Shape.SequenceEqual(shape))
                         throw new ShapeMismatchException(msPath, s.Name, shape, s.Shape.ToArray(), $"the model is {_model}");
-                    if (shards.TryGetValue((layer, local), out LocalShard[]? have) && have[t] is not null)
+                    var into = suffix is null ? shards : states.TryGetValue(suffix, out var d) ? d : states[suffix] = new Dictionary<(int, string), LocalShard[]>();
+                    if (into.TryGetValue((layer, local), out LocalShard[]? have) && have[t] is not null)
                     {
-                        if (s.Name == MegaDsLayout.TiedEmbedding) continue;
-                        throw new CheckpointFormatException(msPath, null, $"'{s.Name}' is also held by another pipeline stage", s.Name);
+                        if (engineName == MegaDsLayout.TiedEmbedding) continue;
+                        throw new CheckpointFormatException(msPath, null, $"'{engineName}' is also held by another pipeline stage", s.Name);
                     }
                     foreach (string f in s.Pieces.Select(p => p.File).Distinct()) _read.Add(Path.Combine(_dir, f));
-                    Add(shards, layer, local, t, new LocalShard(msPath, shape, s.Pieces));
+                    Add(into, layer, local, t, new LocalShard(msPath, shape, s.Pieces));
                 }
             }
         }
-        foreach (int layer in _model.LayerFiles)
+        foreach (var set in states.Values.Prepend(shards))
         {
-            foreach (var (local, _) in MegaDsLayout.Params(_model, layer))
+            if (set != shards && set.Count == 0) continue;
+            foreach (int layer in _model.LayerFiles)
             {
-                if (!shards.TryGetValue((layer, local), out LocalShard[]? have) || have.Any(s => s is null))
-                    throw new CheckpointFormatException(_dir, null, $"no model-parallel rank's param_shapes holds '{layer}.{local}' on every tensor rank: the optimizer files do not cover the model ({_model})");
+                foreach (var (local, _) in MegaDsLayout.Params(_model, layer))
+                {
+                    if (!set.TryGetValue((layer, local), out LocalShard[]? have) || have.Any(s => s is null))
+                        throw new CheckpointFormatException(_dir, null, $"no model-parallel rank's optimizer files hold '{layer}.{local}'{(set == shards ? "" : " state")} on every tensor rank: the optimizer files do not cover the model ({_model})");
+                }
             }
         }
-        return shards;
+        return (shards, states);
     }
 
     private void Add(Dictionary<(int, string), LocalShard[]> shards, int layer, string name, int t, LocalShard s)

@@ -24,7 +24,7 @@ public sealed class MegaDsFormat : ICheckpointFormat
 
     public FormatOptions Bind(ParseResult parse, FormatRole role)
     {
-        // --tag and --config are the ZeRO format's options (names are unique across formats); they mean the same here.
+        // --tag, --config and --with-optimizer-states are the ZeRO format's options (names are unique across formats); they mean the same here.
         string? tag = parse.GetValue<string?>("--tag");
         if (tag is not null && !DeepSpeedPaths.IsValidTag(tag)) throw new FormatOptionException("--tag", $"--tag '{tag}' is not a valid folder name");
         MegaDsWeightSource from = parse.GetValue(_weightsFrom) switch
@@ -34,7 +34,9 @@ public sealed class MegaDsFormat : ICheckpointFormat
             "module" => MegaDsWeightSource.Module,
             string s => throw new FormatOptionException(_weightsFrom.Name, $"--weights-from must be auto, optimizer or module, got '{s}'"),
         };
-        return new MegaDsOptions { Tag = tag, WeightsFrom = from, Config = parse.GetValue<string?>("--config") };
+        return new MegaDsOptions { Tag = tag, WeightsFrom = from, Config = parse.GetValue<string?>("--config"),
+            WithOptimizerStates = parse.GetValue<bool>("--with-optimizer-states"),
+        };
     }
 
     public FormatOptions Defaults(string? version = null) => new MegaDsOptions { Tag = version };

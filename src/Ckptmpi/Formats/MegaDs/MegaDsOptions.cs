@@ -23,6 +23,9 @@ public sealed record MegaDsOptions : FormatOptions
 
     public MegaDsWeightSource WeightsFrom { get; init; } = MegaDsWeightSource.Auto;
 
+    /// <summary>Also expose the Adam moments (exp_avg, exp_avg_sq; and a torch Adam's step) merged as the weights are, under the HF names.</summary>
+    public bool WithOptimizerStates { get; init; }
+
     /// <summary>A HuggingFace config.json that describes the model: carried into the output, and every shard is checked against it.</summary>
     public string? Config { get; init; }
 }

@@ -41,9 +41,20 @@ internal sealed class MegaDsReader : IFormatReader
                 : throw new CheckpointFormatException(c.TagDir, null, "--weights-from optimizer, but the tag folder has no ZeRO optimizer files (saved without ZeRO?); use --weights-from module"),
             _ => c.HasOptimizerFiles,
         };
-        var shards = masters ? c.MasterShards() : c.ModuleShards();
+        if (o.WithOptimizerStates && !masters)
+            throw new CheckpointFormatException(c.TagDir, null, "--with-optimizer-states needs the optimizer files (--weights-from optimizer or auto on a checkpoint that has them)");
+        var (shards, states) = masters ? c.MasterShards(o.WithOptimizerStates) : (c.ModuleShards(), new());
         var tensors = HfFromMegaDs.Build(m, shards);
-        var catalog = new SourceCatalog(c.TagDir, tensors);
+        var weightNames = tensors.Select(t => t.Name).ToList();
+        var stateTensors = new List<SourceTensor>();
+        foreach (string suffix in new[] { ZeroCheckpoint.ExpAvgSuffix, ZeroCheckpoint.ExpAvgSqSuffix, ZeroCheckpoint.StepSuffix })
+        {
+            if (!states.TryGetValue(suffix, out var set) || set.Count == 0) continue;
+            stateTensors.AddRange(suffix == ZeroCheckpoint.StepSuffix ? HfFromMegaDs.Steps(m, set, weightNames, suffix) : HfFromMegaDs.Build(m, set, suffix));
+        }
+        if (o.WithOptimizerStates && stateTensors.Count == 0)
+            Serilog.Log.Warning("--with-optimizer-states: {Dir} holds no Adam state yet (saved before the first step); writing the weights only", c.TagDir);
+        var catalog = new SourceCatalog(c.TagDir, [.. tensors, .. stateTensors]);
 
         var vocabShards = new List<(string Name, LocalShard[] Shards)> { ("model.embed_tokens.weight", shards[(m.EmbedLayer, MegaDsLayout.WordEmbeddings)]) };
         if (!m.Tied) vocabShards.Add(("lm_head.weight", shards[(m.HeadLayer, MegaDsLayout.LmHead)]));
@@ -68,7 +79,11 @@ internal sealed class MegaDsReader : IFormatReader
             ModelConfigJson = configText ?? m.ToHfConfigJson(),
             PreferredDType = masters ? DType.F32 : null,
             Training = masters && m.Iteration > 0
-                ? new TrainingState { Description = $"the Adam moments of a Megatron-DeepSpeed run at iteration {m.Iteration} (tag {c.Tag}; {m})", Tag = c.Tag, Step = m.Iteration.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+                ? new TrainingState
+                {
+                    Description = $"the Adam moments of a Megatron-DeepSpeed run at iteration {m.Iteration} (tag {c.Tag}; {m})", Tag = c.Tag,
+                    Step = m.Iteration.ToString(System.Globalization.CultureInfo.InvariantCulture), StateTensors = stateTensors.Select(t => t.Name).ToArray(),
+                }
                 : null,
         };
         Serilog.Log.Information("megads {Dir}: {Model}; weights from {Source}", c.TagDir, m, masters ? "the fp32 masters of the ZeRO partitions" : "the layer files");

@@ -30,6 +30,6 @@ public static class MegaDsFixtures
     }
 
     /// <summary>Runs <see cref="RefsScript"/>; returns its verdict line(s).</summary>
-    public static string CheckWithTorch(string output, string fixtureDir, int step, string dtype, string root) =>
-        TestPaths.RunPython(File.ReadAllText(RefsScript), output, fixtureDir, step.ToString(System.Globalization.CultureInfo.InvariantCulture), dtype, HfFp32(root)).Trim();
+    public static string CheckWithTorch(string output, string fixtureDir, int step, string dtype, string root, string kind = "fp32") =>
+        TestPaths.RunPython(File.ReadAllText(RefsScript), output, fixtureDir, step.ToString(System.Globalization.CultureInfo.InvariantCulture), dtype, HfFp32(root), kind).Trim();
 }

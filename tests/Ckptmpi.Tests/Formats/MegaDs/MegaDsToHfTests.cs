@@ -80,6 +80,23 @@ public sealed class MegaDsToHfTests
     }
 
     [Test]
+    public void With_optimizer_states_the_Adam_moments_are_merged_as_the_weights_are()
+    {
+        MegaDsFixtures.RequireTorch();
+        string fixture = Path.Combine(MegaDsFixtures.Repo, "tp2_pp2_dp2");
+        string output = Convert(Path.Combine(fixture, "step1"), Path.Combine(_dir, "out"), 2, new MegaDsOptions { WithOptimizerStates = true });
+        Assert.That(MegaDsFixtures.CheckWithTorch(output, fixture, 1, "float32", MegaDsFixtures.Repo), Does.StartWith("OK 21 tensors"));
+        Assert.That(MegaDsFixtures.CheckWithTorch(output, fixture, 1, "float32", MegaDsFixtures.Repo, "exp_avg"), Does.StartWith("OK 21 tensors"));
+        Assert.That(MegaDsFixtures.CheckWithTorch(output, fixture, 1, "float32", MegaDsFixtures.Repo, "exp_avg_sq"), Does.StartWith("OK 21 tensors"));
+        SourceCatalog states = SafetensorsCheckpoint.Open(Path.Combine(output, HfWriterFolder));
+        SourceTensor step = states["model.layers.0.self_attn.k_proj.weight.step"];
+        Assert.That(step.Shape, Is.Empty, "torch Adam's step: one 0-dim tensor per parameter, shared by q, k and v of the fused QKV");
+        Assert.That(states.Tensors.Count(t => t.Name.EndsWith(".step", StringComparison.Ordinal)), Is.EqualTo(21));
+    }
+
+    private const string HfWriterFolder = "optimizer_states";
+
+    [Test]
     public void Tag_reads_an_iteration_other_than_latest()
     {
         // One --save folder with both iterations (as Megatron leaves it): 'latest' names global_step1.

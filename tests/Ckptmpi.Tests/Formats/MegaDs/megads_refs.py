@@ -1,11 +1,13 @@
 # Compares a ckptmpi HF output with the truth of a Megatron-DeepSpeed fixture, independently of ckptmpi's merge:
 #   step0: the HF model the run was initialised from (hf_fp32.pt), as fp32, or rounded to bf16 for module weights;
 #   step1: the live engine's fp32 masters (refs/step1_mp_rank_XX.pt), merged over tensor ranks here with torch.
-# Usage: megads_refs.py OUT_DIR FIXTURE_DIR STEP(0|1) DTYPE(float32|bfloat16) HF_FP32_PT
+#   KIND exp_avg / exp_avg_sq: the Adam moments of step 1 in OUT_DIR/optimizer_states against the same references.
+# Usage: megads_refs.py OUT_DIR FIXTURE_DIR STEP(0|1) DTYPE(float32|bfloat16) HF_FP32_PT [KIND]
 import json, os, struct, sys, glob
 import torch
 
 out, fixture, step, dtype, hf_pt = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+kind = sys.argv[6] if len(sys.argv) > 6 else 'fp32'
 
 def load_safetensors(path):
     with open(path, 'rb') as f:
@@ -21,7 +23,13 @@ def load_safetensors(path):
         tensors[name] = torch.frombuffer(bytearray(data[a:b]), dtype=dt).reshape(m['shape'])
     return tensors
 
-got = load_safetensors(os.path.join(out, 'model.safetensors'))
+if kind == 'fp32':
+    got = load_safetensors(os.path.join(out, 'model.safetensors'))
+else:
+    states = {}
+    for f in sorted(glob.glob(os.path.join(out, 'optimizer_states', '*.safetensors'))):
+        states.update(load_safetensors(f))
+    got = {k[:-len('.' + kind)]: v for k, v in states.items() if k.endswith('.' + kind)}
 cfg = json.load(open(os.path.join(fixture, 'fixture.json')))
 tp, pp = cfg['topology']['tp'], cfg['topology']['pp']
 want_dtype = getattr(torch, dtype)
@@ -38,7 +46,7 @@ else:
     hd, V = H // heads, cfg['original_vocab_size']
     shards = {}
     for mp in range(tp * pp):
-        ref = torch.load(os.path.join(fixture, 'refs', 'step1_mp_rank_%02d.pt' % mp))['fp32']
+        ref = torch.load(os.path.join(fixture, 'refs', 'step1_mp_rank_%02d.pt' % mp))[kind]
         for name, t in ref.items():
             name = name.replace('tied_modules.embed.', '1.')
             shards.setdefault(name, {}).setdefault(mp % tp, t)
