@@ -133,6 +133,16 @@ public sealed class MegaDsToHfTests
     }
 
     [Test]
+    public void Verify_against_the_megads_source_compares_every_value()
+    {
+        string input = Path.Combine(MegaDsFixtures.Repo, "tp2_pp2_dp2", "step1");
+        string output = Convert(input, Path.Combine(_dir, "out"), 2, new MegaDsOptions(), DType.BF16);
+        var r = TestPaths.RunCkptmpi(["verify", output, "--against", input]);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
+        Assert.That(r.Stdout + r.Stderr, Does.Contain("21 tensors").And.Contain("all equal"));
+    }
+
+    [Test]
     public void Detect_recognises_a_megads_folder_and_zero_does_not_claim_it()
     {
         var (format, what) = FormatRegistry.Detect(Path.Combine(MegaDsFixtures.Repo, "tp2_pp2_dp2", "step0"));
