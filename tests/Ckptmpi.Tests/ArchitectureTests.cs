@@ -97,9 +97,13 @@ public sealed class ArchitectureTests
         var folders = g.Namespaces.Where(n => n.StartsWith("Ckptmpi.Formats.", StringComparison.Ordinal)).ToList();
         Assert.That(folders, Has.Some.EqualTo("Ckptmpi.Formats.Safetensors").And.Some.EqualTo("Ckptmpi.Formats.DeepSpeed"));
         static string Folder(string ns) => string.Join('.', ns.Split('.').Take(3));
+        // A format whose files are another format's files plus its own reads them through that format's reader:
+        // a Megatron-DeepSpeed folder holds DeepSpeed ZeRO partitions per model-parallel rank.
+        var buildsOn = new HashSet<(string, string)> { ("Ckptmpi.Formats.MegaDs", "Ckptmpi.Formats.DeepSpeed") };
         foreach (string ns in folders)
         {
-            var foreign = g.Uses(ns).Where(u => u.StartsWith("Ckptmpi.Formats.", StringComparison.Ordinal) && Folder(u) != Folder(ns) && Folder(u) != "Ckptmpi.Formats.Torch");
+            var foreign = g.Uses(ns).Where(u => u.StartsWith("Ckptmpi.Formats.", StringComparison.Ordinal) && Folder(u) != Folder(ns) && Folder(u) != "Ckptmpi.Formats.Torch"
+                && !buildsOn.Contains((Folder(ns), Folder(u))));
             Assert.That(foreign, Is.Empty, ns);
         }
         Assert.That(g.Uses("Ckptmpi.Formats").Where(u => u.StartsWith("Ckptmpi.Formats.", StringComparison.Ordinal)), Is.Empty, "the plug-in contract depends on no format");

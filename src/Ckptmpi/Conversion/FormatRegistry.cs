@@ -4,6 +4,7 @@ using Ckptmpi.Formats.DeepSpeed;
 using Ckptmpi.Formats.MaxText;
 using Ckptmpi.Formats.Meta;
 using Ckptmpi.Formats.NxD;
+using Ckptmpi.Formats.MegaDs;
 using Ckptmpi.Formats.Safetensors;
 
 namespace Ckptmpi.Conversion;
@@ -23,6 +24,7 @@ public static class FormatRegistry
         new MaxTextFormat(),
         new MetaFormat(),
         new NxdFormat(),
+        new MegaDsFormat(),
     ];
 
     public static IEnumerable<ICheckpointFormat> Readers => All.Where(f => f.Reader is not null);

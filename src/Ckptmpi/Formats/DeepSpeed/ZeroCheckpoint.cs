@@ -41,6 +41,15 @@ public static class ZeroCheckpoint
         return new ZeroCheckpointReader(tagName, tagDir, withOptimizerStates).Read();
     }
 
+    /// <summary>
+    /// One model-parallel rank of a pipeline/tensor-parallel tag folder (Megatron-DeepSpeed's
+    /// <c>mp_rank_XX_model_states.pt</c> and its <c>[bf16_]zero_pp_rank_D_mp_rank_XX_optim_states.pt</c>): the catalog
+    /// names are the engine's parameter names (<c>2.self_attention.query_key_value.weight</c>) with the rank's local
+    /// shapes; the layer files and other ranks' files in the folder are not read.
+    /// </summary>
+    public static ZeroSource ReadModelParallelRank(string tagDir, string tag, int mpRank, bool withOptimizerStates = false) =>
+        new ZeroCheckpointReader(tag, tagDir, withOptimizerStates, mpRank).Read();
+
     /// <summary>The tag to read and its folder.</summary>
     public static (string Tag, string TagDir) ResolveTag(string dir, string? tag)
     {

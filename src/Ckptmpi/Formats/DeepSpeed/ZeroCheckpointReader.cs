@@ -16,17 +16,23 @@ internal sealed partial class ZeroCheckpointReader
     private readonly string _tag;
     private readonly string _dir;
     private readonly bool _withOptimizer;
+    // A pipeline/tensor-parallel tag folder (Megatron-DeepSpeed) holds one set of files per model-parallel rank; this
+    // reader then reads the set of _mpRank only and leaves the layer files and the other ranks' files alone.
+    private readonly int _mpRank;
+    private readonly bool _modelParallel;
     private readonly Dictionary<string, SourceTensor> _tensors = new(StringComparer.Ordinal);
     private readonly List<string> _trainableOrder = new();
     private ZeroCheckpointInfo? _info;
     private string? _step;
     private readonly List<SourceTensor> _optimizerTensors = new();
 
-    public ZeroCheckpointReader(string tag, string dir, bool withOptimizer)
+    public ZeroCheckpointReader(string tag, string dir, bool withOptimizer, int? mpRank = null)
     {
         _tag = tag;
         _dir = dir;
         _withOptimizer = withOptimizer;
+        _mpRank = mpRank ?? 0;
+        _modelParallel = mpRank is not null;
     }
 
     private TorchArchive OpenFile(string name)
@@ -39,21 +45,21 @@ internal sealed partial class ZeroCheckpointReader
     public ZeroSource Read()
     {
         string[] present = Directory.GetFiles(_dir).Select(f => Path.GetFileName(f)!).ToArray();
-        RejectUnsupportedLayouts(present);
-        bool zero3Files = present.Contains(DeepSpeedPaths.Zero3ModelStates(0));
-        string modelName = zero3Files ? DeepSpeedPaths.Zero3ModelStates(0) : DeepSpeedPaths.ModelStates();
+        if (!_modelParallel) RejectUnsupportedLayouts(present);
+        bool zero3Files = present.Contains(DeepSpeedPaths.Zero3ModelStates(0, _mpRank));
+        string modelName = zero3Files ? DeepSpeedPaths.Zero3ModelStates(0, _mpRank) : DeepSpeedPaths.ModelStates(_mpRank);
         if (!zero3Files && !present.Contains(modelName))
-            throw new CheckpointFormatException(_dir, null, $"no model-state file ({DeepSpeedPaths.ModelStates()} or {DeepSpeedPaths.Zero3ModelStates(0)}); not a DeepSpeed checkpoint tag folder");
+            throw new CheckpointFormatException(_dir, null, $"no model-state file ({DeepSpeedPaths.ModelStates(_mpRank)} or {DeepSpeedPaths.Zero3ModelStates(0, _mpRank)}); not a DeepSpeed checkpoint tag folder");
         TorchArchive model0 = OpenFile(modelName);
         PyDict modelRoot = Dict(model0.Root, model0.Path, "model-state file");
 
-        bool bf16Prefix = present.Contains(DeepSpeedPaths.OptimStates(0, bf16: true));
-        bool plainPrefix = present.Contains(DeepSpeedPaths.OptimStates(0, bf16: false));
+        bool bf16Prefix = present.Contains(DeepSpeedPaths.OptimStates(0, bf16: true, _mpRank));
+        bool plainPrefix = present.Contains(DeepSpeedPaths.OptimStates(0, bf16: false, _mpRank));
         if (bf16Prefix && plainPrefix)
-            throw new CheckpointFormatException(_dir, null, $"both {DeepSpeedPaths.OptimStates(0, true)} and {DeepSpeedPaths.OptimStates(0, false)} exist; remove the files of the run that is not this checkpoint");
+            throw new CheckpointFormatException(_dir, null, $"both {DeepSpeedPaths.OptimStates(0, true, _mpRank)} and {DeepSpeedPaths.OptimStates(0, false, _mpRank)} exist; remove the files of the run that is not this checkpoint");
         if (!bf16Prefix && !plainPrefix)
-            throw new CheckpointFormatException(_dir, null, $"no ZeRO optimizer-state file ({DeepSpeedPaths.OptimStates(0, true)} or {DeepSpeedPaths.OptimStates(0, false)}); a checkpoint saved without ZeRO has no fp32 partitions to read");
-        TorchArchive optim0 = OpenFile(DeepSpeedPaths.OptimStates(0, bf16Prefix));
+            throw new CheckpointFormatException(_dir, null, $"no ZeRO optimizer-state file ({DeepSpeedPaths.OptimStates(0, true, _mpRank)} or {DeepSpeedPaths.OptimStates(0, false, _mpRank)}); a checkpoint saved without ZeRO has no fp32 partitions to read");
+        TorchArchive optim0 = OpenFile(DeepSpeedPaths.OptimStates(0, bf16Prefix, _mpRank));
         PyDict osd0 = Dict(Key(Dict(optim0.Root, optim0.Path, "optimizer-state file"), "optimizer_state_dict", optim0.Path, "optimizer-state file"), optim0.Path, "optimizer_state_dict");
 
         ZeroKind kind = osd0.Get("fp32_flat_groups") is not null ? ZeroKind.Stage3
@@ -80,7 +86,7 @@ internal sealed partial class ZeroCheckpointReader
         osds[0] = osd0;
         for (int r = 1; r < world; r++)
         {
-            optims[r] = OpenFile(DeepSpeedPaths.OptimStates(r, bf16Prefix));
+            optims[r] = OpenFile(DeepSpeedPaths.OptimStates(r, bf16Prefix, _mpRank));
             osds[r] = Dict(Key(Dict(optims[r].Root, optims[r].Path, "optimizer-state file"), "optimizer_state_dict", optims[r].Path, "optimizer-state file"), optims[r].Path, "optimizer_state_dict");
             int pc = PartitionCount(osds[r], optims[r].Path);
             if (pc != world) throw new CheckpointFormatException(optims[r].Path, null, $"partition_count is {pc} but rank 0's file says {world}");
@@ -133,12 +139,12 @@ internal sealed partial class ZeroCheckpointReader
     {
         foreach (string f in present)
         {
-            if (DeepSpeedPaths.TryParseOptimStates(f, out int dp, out int mp, out bool fileBf16))
+            if (DeepSpeedPaths.TryParseOptimStates(f, out int dp, out int mp, out bool fileBf16) && !(_modelParallel && mp != _mpRank))
             {
-                if (dp >= world || fileBf16 != bf16 || mp != 0)
+                if (dp >= world || fileBf16 != bf16 || mp != _mpRank)
                     throw new CheckpointFormatException(Path.Combine(_dir, f), null, $"unexpected rank file: the checkpoint's metadata says {world} data-parallel ranks with {(bf16 ? "bf16_-prefixed" : "unprefixed")} optimizer files");
             }
-            else if (f.StartsWith("zero_pp_rank_", StringComparison.Ordinal) && f.EndsWith("_model_states.pt", StringComparison.Ordinal))
+            else if (!_modelParallel && f.StartsWith("zero_pp_rank_", StringComparison.Ordinal) && f.EndsWith("_model_states.pt", StringComparison.Ordinal))
             {
                 bool expected = zero3 && Enumerable.Range(0, world).Any(r => DeepSpeedPaths.Zero3ModelStates(r) == f);
                 if (!expected)

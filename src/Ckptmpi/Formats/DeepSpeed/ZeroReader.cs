@@ -22,6 +22,8 @@ internal sealed class ZeroReader : IFormatReader
         string tagDir = Path.Combine(path, tag);
         if (!Directory.Exists(tagDir)) return $"a DeepSpeed checkpoint folder (its 'latest' names tag '{tag}', which is not there)";
         string[] names = Directory.EnumerateFiles(tagDir).Select(f => Path.GetFileName(f)!).ToArray();
+        // Pipeline layer files make it a Megatron-DeepSpeed checkpoint, which its own reader claims.
+        if (names.Any(n => n.StartsWith("layer_", StringComparison.Ordinal) && n.EndsWith("-model_states.pt", StringComparison.Ordinal))) return null;
         int dp = names.Count(n => DeepSpeedPaths.TryParseOptimStates(n, out _, out int mp, out _) && mp == 0);
         // Stage 3 is told by its per-rank model files; telling 1 from 2 needs the optimizer pickle, which Open reads.
         string stage = names.Contains(DeepSpeedPaths.Zero3ModelStates(0)) ? "ZeRO-3" : "ZeRO-1/2";

@@ -42,8 +42,12 @@ public sealed class FormatPairRoundTripTests
     [OneTimeTearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
+    // A reader without a writer (megads for now) cannot have its source written by the generic path; its own tests
+    // convert the real tools' checkpoints instead.
+    private static IEnumerable<ICheckpointFormat> RoundTripReaders => FormatRegistry.Readers.Where(f => f.Writer is not null);
+
     public static IEnumerable<TestCaseData> Pairs() =>
-        from r in FormatRegistry.Readers
+        from r in RoundTripReaders
         from w in RoundTripWriters
         select new TestCaseData(r.Name, w.Name).SetName($"Round trip through --from {r.Name} --to {w.Name} is bit-exact");
 
@@ -53,7 +57,7 @@ public sealed class FormatPairRoundTripTests
     public void The_pairs_cover_every_registered_reader_and_writer()
     {
         var pairs = Pairs().Select(p => ((string)p.Arguments[0]!, (string)p.Arguments[1]!)).ToList();
-        Assert.That(pairs, Has.Count.EqualTo(FormatRegistry.Readers.Count() * RoundTripWriters.Count()));
+        Assert.That(pairs, Has.Count.EqualTo(RoundTripReaders.Count() * RoundTripWriters.Count()));
         Assert.That(pairs, Does.Contain(("hf", "hf")).And.Contain(("zero", "zero")).And.Contain(("hf", "zero")).And.Contain(("zero", "hf")));
     }
 
