@@ -13,6 +13,8 @@ namespace Ckptmpi.Formats.MegaDs;
 /// </summary>
 internal static class HfFromMegaDs
 {
+    private const string HfEmbedTokens = "model.embed_tokens.weight", HfLmHead = "lm_head.weight";
+
     /// <summary>The HF tensors, each name followed by <paramref name="suffix"/> (<c>.exp_avg</c> for the Adam moments, laid out as the weights).</summary>
     public static List<SourceTensor> Build(MegaDsModel m, Dictionary<(int Layer, string Name), LocalShard[]> shards, string suffix = "")
     {
@@ -21,7 +23,7 @@ internal static class HfFromMegaDs
             tensors.Add(new SourceTensor(name + suffix, from[0].StoredDType, shape, pieces));
 
         LocalShard[] embed = shards[(m.EmbedLayer, WordEmbeddings)];
-        Add(ZeroParams.EmbedTokens, [m.Vocab, m.Hidden], Vocab(m, embed), embed);
+        Add(HfEmbedTokens, [m.Vocab, m.Hidden], Vocab(m, embed), embed);
         for (int i = 0; i < m.Layers; i++)
         {
             int layer = m.TransformerLayer(i);
@@ -43,7 +45,7 @@ internal static class HfFromMegaDs
         if (!m.Tied)
         {
             LocalShard[] head = shards[(m.HeadLayer, LmHead)];
-            Add(ZeroParams.LmHead, [m.Vocab, m.Hidden], Vocab(m, head), head);
+            Add(HfLmHead, [m.Vocab, m.Hidden], Vocab(m, head), head);
         }
         return tensors;
     }
@@ -65,8 +67,8 @@ internal static class HfFromMegaDs
 
     private static (int Layer, string Local) Origin(MegaDsModel m, string hf)
     {
-        if (hf == ZeroParams.EmbedTokens) return (m.EmbedLayer, WordEmbeddings);
-        if (hf == ZeroParams.LmHead) return (m.HeadLayer, LmHead);
+        if (hf == HfEmbedTokens) return (m.EmbedLayer, WordEmbeddings);
+        if (hf == HfLmHead) return (m.HeadLayer, LmHead);
         if (hf == "model.norm.weight") return (m.NormLayer, FinalNorm);
         string[] parts = hf.Split('.');
         int layer = m.TransformerLayer(int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));

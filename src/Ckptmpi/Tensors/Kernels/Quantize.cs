@@ -25,11 +25,7 @@ public static class Quantize
             return;
         }
         if (divisor != 1f) throw new ArgumentException($"the {rule} rule takes no input divisor (got {divisor})");
-        long[] channelShape = (long[])shape.Clone();
-        foreach (int a in reduced) channelShape[a] = 1;
-        int channels = (int)DTypes.ElementCount(channelShape);
-        long[] channelStrides = TensorView.RowMajorStrides(channelShape);
-        foreach (int a in reduced) channelStrides[a] = 0;
+        long[] channelStrides = ChannelStrides(shape, reduced, out int channels);
 
         var absmax = new float[channels];
         Span<long> index = stackalloc long[shape.Length];
@@ -61,6 +57,17 @@ public static class Quantize
         }
     }
 
+    /// <summary>Strides that map an element's index to its channel (0 along the reduced axes), and the channel count.</summary>
+    private static long[] ChannelStrides(long[] shape, int[] reduced, out int channels)
+    {
+        long[] channelShape = (long[])shape.Clone();
+        foreach (int a in reduced) channelShape[a] = 1;
+        channels = (int)DTypes.ElementCount(channelShape);
+        long[] strides = TensorView.RowMajorStrides(channelShape);
+        foreach (int a in reduced) strides[a] = 0;
+        return strides;
+    }
+
     /// <summary>
     /// AQT's order (see <see cref="QuantizeRule.AqtReciprocal"/>): each operation is computed in fp32 from values of the
     /// compute dtype and rounded back to it, as JAX does for a bf16 array (and as NumPy's bf16 type does). Two passes
@@ -69,11 +76,7 @@ public static class Quantize
     private static void Aqt(ReadOnlySpan<float> x, long[] shape, int[] reduced, DType computeDType, bool scales, Span<byte> output, float divisor)
     {
         if (computeDType is not (DType.BF16 or DType.F16 or DType.F32)) throw new ArgumentException($"AQT quantization computes in bf16, f16 or f32, not {computeDType}");
-        long[] channelShape = (long[])shape.Clone();
-        foreach (int a in reduced) channelShape[a] = 1;
-        int channels = (int)DTypes.ElementCount(channelShape);
-        long[] channelStrides = TensorView.RowMajorStrides(channelShape);
-        foreach (int a in reduced) channelStrides[a] = 0;
+        long[] channelStrides = ChannelStrides(shape, reduced, out int channels);
 
         var scale = new float[channels];
         Span<long> index = stackalloc long[shape.Length];
