@@ -24,7 +24,8 @@ to_maxtext() { # out io extra-options [launcher...]
   "$@" dotnet "$dll" convert --from hf --to maxtext --maxtext-model llama3.1-8b --input "$fixtures/hf/l3" --output "$out" \
     --io "$io" --max-buffer 64KiB --maxtext-chunk-size 2KiB --no-report $extra >/dev/null
 }
-outputs_of() { /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/ckptmpi-manifest.json")); [print(o["path"], o["size"], o["checksum"]) for o in sorted(m["outputs"], key=lambda o: o["path"])]' "$1"; }
+# shellcheck source=tests/e2e/lib/same_bytes.sh
+source "$repo/tests/e2e/lib/same_bytes.sh"
 
 status=0
 for kind in bf16 int8; do
@@ -38,11 +39,8 @@ for kind in bf16 int8; do
   for run in $runs; do
     launcher=${run%%:*} io=${run#*:}
     to_maxtext "$tmp/$kind-$launcher-$io" "$io" "$extra" "$launcher" -n 4 2>>"$tmp/stderr.log"
-    if [ -f "$tmp/$kind-$launcher-$io/_METADATA" ] && diff <(outputs_of "$tmp/$kind-$launcher-$io") <(outputs_of "$tmp/$kind-single") >/dev/null; then
-      echo "PASS $launcher -n 4 --io $io ($kind): identical to the single-process run"
-    else
-      echo "FAIL $launcher -n 4 --io $io ($kind) differs:"; diff <(outputs_of "$tmp/$kind-$launcher-$io") <(outputs_of "$tmp/$kind-single") | head; status=1
-    fi
+    [ -f "$tmp/$kind-$launcher-$io/_METADATA" ] || { echo "FAIL $launcher -n 4 --io $io ($kind): no _METADATA"; status=1; }
+    same_as_single "$launcher -n 4 --io $io ($kind)" "$tmp/$kind-$launcher-$io" "$tmp/$kind-single"
   done
 done
 exit $status

@@ -19,7 +19,8 @@ to_meta() { # out io [launcher...]
   local out=$1 io=$2; shift 2
   "$@" dotnet "$dll" convert --from hf --to meta --mp-size 4 --input "$fixtures/hf/l3" --output "$out" --io "$io" --max-buffer 64KiB >/dev/null 2>&1
 }
-outputs_of() { /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/ckptmpi-manifest.json")); [print(o["path"], o["size"], o["checksum"]) for o in sorted(m["outputs"], key=lambda o: o["path"])]' "$1"; }
+# shellcheck source=tests/e2e/lib/same_bytes.sh
+source "$repo/tests/e2e/lib/same_bytes.sh"
 
 to_hf "$tmp/hf-single" direct
 to_meta "$tmp/meta-single" direct
@@ -31,11 +32,7 @@ for launcher in mpiexec.mpich mpiexec.openmpi; do
     to_hf "$tmp/hf-$launcher-$io" "$io" "$launcher" -n 4
     to_meta "$tmp/meta-$launcher-$io" "$io" "$launcher" -n 4
     for kind in hf meta; do
-      if diff <(outputs_of "$tmp/$kind-$launcher-$io") <(outputs_of "$tmp/$kind-single") >/dev/null; then
-        echo "PASS $launcher -n 4 --io $io ($kind): identical to the single-process run"
-      else
-        echo "FAIL $launcher -n 4 --io $io ($kind) differs:"; diff <(outputs_of "$tmp/$kind-$launcher-$io") <(outputs_of "$tmp/$kind-single") | head; status=1
-      fi
+      same_as_single "$launcher -n 4 --io $io ($kind)" "$tmp/$kind-$launcher-$io" "$tmp/$kind-single"
     done
   done
 done

@@ -21,7 +21,8 @@ to_hf() { # nxdt out io [launcher...]
   local nxdt=$1 out=$2 io=$3; shift 3
   "$@" dotnet "$dll" convert --from nxdt --to hf "${layout[@]}" --input "$nxdt" --output "$out" --io "$io" --max-buffer 1MiB --no-report >/dev/null
 }
-outputs_of() { /usr/bin/python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/ckptmpi-manifest.json")); [print(o["path"], o["size"], o["checksum"]) for o in sorted(m["outputs"], key=lambda o: o["path"])]' "$1"; }
+# shellcheck source=tests/e2e/lib/same_bytes.sh
+source "$repo/tests/e2e/lib/same_bytes.sh"
 
 to_nxdt "$tmp/n-single" direct
 to_hf "$tmp/n-single" "$tmp/hf-single" direct
@@ -33,11 +34,7 @@ for launcher in mpiexec.mpich mpiexec.openmpi; do
     to_nxdt "$tmp/n-$launcher-$io" "$io" "$launcher" -n 4
     to_hf "$tmp/n-$launcher-$io" "$tmp/hf-$launcher-$io" "$io" "$launcher" -n 4
     for kind in n hf; do
-      if diff <(outputs_of "$tmp/$kind-$launcher-$io") <(outputs_of "$tmp/$kind-single") >/dev/null; then
-        echo "PASS $launcher -n 4 --io $io ($kind): identical to the single-process run"
-      else
-        echo "FAIL $launcher -n 4 --io $io ($kind) differs:"; diff <(outputs_of "$tmp/$kind-$launcher-$io") <(outputs_of "$tmp/$kind-single") | head; status=1
-      fi
+      same_as_single "$launcher -n 4 --io $io ($kind)" "$tmp/$kind-$launcher-$io" "$tmp/$kind-single"
     done
   done
 done
