@@ -87,6 +87,13 @@ for ranks in 1 2; do
   run "Meta MP8 -> HF" "$ranks" "$work/mback" -- --from meta --to hf --input "$work/meta"
 done
 rm -rf "$work/meta" "$work/mback"
+# NeuronX Distributed Training (tp 8, pp 4; the model's 4 KV heads replicated twice so each tp rank holds one whole head).
+nxdt=(--hw-backend trn1 --tp-size 8 --pp-size 4 --qkv-linear --kv-size-multiplier 2)
+run "HF -> NxDT tp8 pp4" 2 "$work/nxdt" -- --from hf --to nxdt "${nxdt[@]}" --input "$work/hf"
+for ranks in 1 2; do
+  run "NxDT tp8 pp4 -> HF" "$ranks" "$work/nback" -- --from nxdt --to hf "${nxdt[@]}" --input "$work/nxdt"
+done
+rm -rf "$work/nxdt" "$work/nback"
 run "HF -> ZeRO-2 dp48" 2 "$work/z2" -- --from hf --to zero --zero-stage 2 --dp-size 48 "${train[@]}" --input "$work/hf"
 run "ZeRO-2 dp48 -> HF bf16" 2 "$work/back" -- --from zero --to hf --dtype bf16 --input "$work/z2"
 run "HF -> MaxText bf16 scanned (llama3.1 rotary)" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --input "$work/hf"
