@@ -49,9 +49,11 @@ all_stopped() {
   done
   return 1
 }
-# Until every rank of the job writing to OUTPUT either holds a pending SIGTERM (bit 15 of ShdPnd, the process-wide
-# pending set, in /proc/PID/status) or is no longer stopped (a launcher may send SIGCONT with it). A fixed sleep was
-# not enough: on a loaded machine the launcher forwarded the signal after the ranks were thawed and had finished.
+# term_reached_ranks OUTPUT [refreeze]: until every rank of the job writing to OUTPUT holds a pending SIGTERM (bit 15 of
+# ShdPnd, the process-wide pending set, in /proc/PID/status) or runs again. A fixed sleep was not enough: on a loaded machine the
+# launcher forwarded the signal after the ranks were thawed and had finished. And Open MPI's mpirun sends SIGCONT
+# first and SIGTERM about a second later, time enough for a small job on an idle machine to finish: with 'refreeze', a
+# rank the launcher thaws without the signal is frozen again until the signal is there.
 term_reached_ranks() {
   local pid pnd state waiting
   for _ in $(seq 1 400); do
@@ -60,7 +62,10 @@ term_reached_ranks() {
       pnd=$(awk '/^ShdPnd:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
       state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
       [ -n "$pnd" ] || continue
-      if [ "$state" = T ] && [ $(( 0x$pnd & 0x4000 )) -eq 0 ]; then waiting=1; fi
+      [ $(( 0x$pnd & 0x4000 )) -ne 0 ] && continue
+      if [ "$state" = T ]; then waiting=1
+      elif [ "$2" = refreeze ]; then waiting=1; kill -STOP "$pid" 2>/dev/null || true
+      fi
     done
     [ "$waiting" -eq 0 ] && return 0
     sleep 0.05
@@ -89,16 +94,24 @@ for launcher in plain mpiexec.mpich mpiexec.openmpi; do
   all_stopped "$out" || fail "$name: the ranks did not stop within 20 s"
   [ -e "$out/ckptmpi-manifest.json" ] && fail "$name: the job finished before it could be signalled (the check is void)"
   kill -TERM "$job"
-  term_reached_ranks "$out" || fail "$name: the launcher did not forward SIGTERM to every rank within 20 s"
+  # A rank may take the signal in the moment between a launcher's SIGCONT and our freezing it again; then nothing stays
+  # pending and the wait runs out, and what the job did is judged below as usual.
+  refreeze=""; [ "$launcher" = mpiexec.openmpi ] && refreeze=refreeze
+  term_reached_ranks "$out" "$refreeze" || echo "NOTE $name: SIGTERM was not seen pending on every rank within 20 s"
   pkill -CONT -f "^dotnet .*ckptmpi.dll convert.*--output $out" || true
   set +e; wait "$job"; code=$?; set -e
   # Open MPI's mpirun reports its own code (1) for a job it terminated; the ranks' 143 is in the log.
   if [ "$launcher" = mpiexec.openmpi ]; then [ "$code" -ne 0 ] || fail "$name: exit 0"; else [ "$code" -eq 143 ] || fail "$name: exit $code, expected 143"; fi
-  grep -q "interrupted by SIGTERM" "$out.log" || { fail "$name: no 'interrupted by SIGTERM' in the log"; tail -5 "$out.log"; }
+  # Open MPI's mpirun, on SIGTERM, sends the ranks SIGCONT, SIGTERM a second later and SIGKILL a second after that
+  # (strace of mpirun): a rank may be killed before it logs or releases the lock, which --resume takes over as stale.
+  # What must hold with every launcher: nothing that looks complete, and --resume finishing to the clean bytes.
+  if [ "$launcher" != mpiexec.openmpi ]; then
+    grep -q "interrupted by SIGTERM" "$out.log" || { fail "$name: no 'interrupted by SIGTERM' in the log"; tail -5 "$out.log"; }
+    [ -e "$out/ckptmpi.lock" ] && fail "$name: lock left behind by a clean stop"
+  fi
   [ -e "$out/ckptmpi-manifest.json" ] && fail "$name: manifest written"
   [ -e "$out/latest" ] && fail "$name: 'latest' written"
   [ -d "$out/.ckptmpi-journal" ] || fail "$name: journal removed"
-  [ -e "$out/ckptmpi.lock" ] && fail "$name: lock left behind by a clean stop"
   no_rank_left "$out" || fail "$name: ranks still running"
   echo "PASS $name: exit $code, stopped at a safe point"
   resume_and_compare "$launcher" "$out" "$name"
