@@ -1,13 +1,10 @@
 namespace Ckptmpi.Tests.Formats.MegaDs;
 
-/// <summary>The Megatron-DeepSpeed fixtures: the small copy in the repository and, when present, the full set beside it.</summary>
+/// <summary>The Megatron-DeepSpeed fixtures in the repository.</summary>
 public static class MegaDsFixtures
 {
     /// <summary><c>tests/fixtures/megads</c>: tp2_pp2_dp2 (steps 0 and 1 with references) and the tied run's step 0.</summary>
     public static string Repo => Path.Combine(TestPaths.Fixtures, "megads");
-
-    /// <summary>The full set (every TP, PP, DP in {1, 2}, the ZeRO-optimizer run, the tied run's step 1): <c>../shared/fixtures/megads</c>.</summary>
-    public static string Full => Path.GetFullPath(Path.Combine(TestPaths.RepoRoot, "..", "shared", "fixtures", "megads"));
 
     public static string HfDir(string root) => Path.Combine(root, "hf");
 

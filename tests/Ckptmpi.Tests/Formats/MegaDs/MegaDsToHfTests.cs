@@ -149,43 +149,4 @@ public sealed class MegaDsToHfTests
         Assert.That(format.Name, Is.EqualTo(MegaDsFormat.FormatName));
         Assert.That(what, Does.Contain("tp 2, pp 2"));
     }
-
-    public static IEnumerable<TestCaseData> FullSet()
-    {
-        string root = MegaDsFixtures.Full;
-        if (!Directory.Exists(root)) yield break;
-        foreach (string dir in Directory.GetDirectories(root, "tp*").Order(StringComparer.Ordinal))
-        {
-            string name = Path.GetFileName(dir);
-            for (int step = 0; step <= 1; step++)
-            {
-                if (step == 1 && !Directory.Exists(Path.Combine(dir, "refs"))) continue;
-                yield return new TestCaseData(name, step, MegaDsWeightSource.Optimizer).SetName($"Full set {name} step{step} from the masters");
-                yield return new TestCaseData(name, step, MegaDsWeightSource.Module).SetName($"Full set {name} step{step} from the layer files");
-            }
-        }
-    }
-
-    [TestCaseSource(nameof(FullSet))]
-    public void Full_set_matches_its_truth(string fixture, int step, MegaDsWeightSource from)
-    {
-        string root = MegaDsFixtures.Full;
-        string output = Convert(Path.Combine(root, fixture, $"step{step}"), Path.Combine(_dir, "out"), 2, new MegaDsOptions { WeightsFrom = from });
-        if (step == 0)
-        {
-            SourceCatalog actual = SafetensorsCheckpoint.Open(output);
-            Assert.That(CatalogComparer.Compare(Hf(root), actual, ignore: TiedIgnore(fixture)), Is.Empty);
-            return;
-        }
-        MegaDsFixtures.RequireTorch();
-        string verdict = MegaDsFixtures.CheckWithTorch(output, Path.Combine(root, fixture), 1, from == MegaDsWeightSource.Module ? "bfloat16" : "float32", root);
-        Assert.That(verdict, Does.StartWith("OK "));
-    }
-
-    [Test]
-    public void The_full_set_is_used_when_present()
-    {
-        if (!Directory.Exists(MegaDsFixtures.Full)) Assert.Ignore($"the full fixture set is not at {MegaDsFixtures.Full}");
-        Assert.That(FullSet().Count(), Is.GreaterThanOrEqualTo(36), "10 runs x (step 0 + step 1 where refs exist) x 2 weight sources");
-    }
 }

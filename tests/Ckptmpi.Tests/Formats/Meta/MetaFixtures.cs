@@ -16,16 +16,8 @@ namespace Ckptmpi.Tests.Formats.Meta;
 /// </summary>
 public static class MetaFixtures
 {
-    /// <summary>A fixture folder: the repository's copy, else the full set beside the checkout; ignored when neither has it.</summary>
-    public static string Dir(string name)
-    {
-        string local = Path.Combine(TestPaths.Fixtures, "meta", name);
-        if (Directory.Exists(local)) return local;
-        string shared = Path.GetFullPath(Path.Combine(TestPaths.RepoRoot, "..", "shared", "fixtures", "meta", name));
-        if (Directory.Exists(shared)) return shared;
-        Assert.Ignore($"fixture meta/{name} is only in the full fixture set (../shared/fixtures/meta), which is absent");
-        return "";
-    }
+    /// <summary>A fixture folder of the repository's copy (tests/fixtures/meta).</summary>
+    public static string Dir(string name) => Path.Combine(TestPaths.Fixtures, "meta", name);
 
     public static ConversionJob.Outcome[] Convert(string from, string to, string input, string output, int ranks = 2, MetaOptions? options = null, bool dryRun = false) =>
         ThreadCommunicator.Run(ranks, comm => ConversionJob.Run(comm, new ConvertRequest

@@ -32,28 +32,6 @@ public sealed class NxdFixtureTests
     [TestCaseSource(nameof(RepoCases))]
     public void Repository_fixture(string name) => CheckCase(NxdTestSupport.Fixtures, name);
 
-    [Test]
-    public void Every_kept_case_of_the_full_fixture_set()
-    {
-        string root = NxdTestSupport.SharedFixtures;
-        if (!Directory.Exists(Path.Combine(root, "cases"))) Assert.Ignore($"the full NxDT fixture set is not at {root}");
-        var refused = new List<string>();
-        foreach (string c in Directory.EnumerateDirectories(Path.Combine(root, "cases")).Select(Path.GetFileName).Order(StringComparer.Ordinal).Cast<string>())
-        {
-            if (!Directory.Exists(Path.Combine(root, "cases", c, "model"))) continue;
-            try
-            {
-                CheckCase(root, c);
-            }
-            catch (Exception e) when (e.InnerException is UnsupportedCheckpointException || e.Message.Contains("cannot be split over", StringComparison.Ordinal))
-            {
-                refused.Add(c);
-            }
-        }
-        // The converter cuts each of the 2 KV heads in half over 4 ranks there; no model can use it.
-        Assert.That(refused, Is.EqualTo(new[] { "megatron-gqa-tp4-pp1-qkvlinear-xser" }));
-    }
-
     private void CheckCase(string root, string name)
     {
         string caseDir = Path.Combine(root, "cases", name);

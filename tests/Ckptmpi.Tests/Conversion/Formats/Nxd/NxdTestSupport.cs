@@ -15,7 +15,6 @@ internal static class NxdTestSupport
     public static string Fixtures => Path.Combine(TestPaths.Fixtures, "nxdt");
 
     /// <summary>The full set beside the checkout, when present.</summary>
-    public static string SharedFixtures => Path.GetFullPath(Path.Combine(TestPaths.RepoRoot, "..", "shared", "fixtures", "nxdt"));
 
     public static string Convert(string from, string to, string input, string output, NxdOptions options, int ranks = 2, long maxBuffer = 64 << 10)
     {
