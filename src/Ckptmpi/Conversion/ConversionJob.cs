@@ -178,7 +178,7 @@ public static class ConversionJob
             Serilog.Log.Information("input looks like {What}; reading it as --from {Format}", what, source.Name);
         }
         ICheckpointFormat target = FormatRegistry.WriterFor(request.To);
-        SourceMetadata read = source.Reader!.Open(new ReadSettings(request.Input, request.DryRun), FormatRegistry.OptionsFor(request, source));
+        SourceMetadata read = source.Reader!.Open(new ReadSettings(request.Input, request.DryRun, target.Writer!.CarriesTrainingState), FormatRegistry.OptionsFor(request, source));
         var writerFiles = new Dictionary<string, string>();
         var files = new List<string>(read.InputFiles);
         foreach (string path in target.Writer!.InputFiles(FormatRegistry.OptionsFor(request, target)))
@@ -201,6 +201,10 @@ public static class ConversionJob
         TargetLayout layout = writer.Layout(new WriteInput(inputs.Catalog, inputs.Source, request.DType, inputs.WriterFiles), FormatRegistry.OptionsFor(request, target));
         Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Layout.Files.Count, target.Name, clock.Elapsed.TotalSeconds);
         BufferBudget budget = new ExecutionOptions(Io: request.Io, MaxBuffer: request.MaxBuffer).Budget;
-        return (Planner.Build(layout.Layout, inputs.Catalog, new PlanOptions(ranks, budget.ChunkBytes, writer.ConsumesEverything)), layout.Notes);
+        IReadOnlyList<string> notes = layout.Notes;
+        // A target that does not resume training drops the source's optimizer state unless it was asked to write it.
+        if (inputs.Source.Training is TrainingState training && !writer.CarriesTrainingState && training.StateTensors.Count == 0)
+            notes = [.. notes, $"not carried: {training.Description}; the {target.Name} output holds the weights only"];
+        return (Planner.Build(layout.Layout, inputs.Catalog, new PlanOptions(ranks, budget.ChunkBytes, writer.ConsumesEverything) { Redundant = layout.Redundant }), notes);
     }
 }

@@ -14,6 +14,12 @@ public interface IFormatWriter
     /// </summary>
     bool ConsumesEverything { get; }
 
+    /// <summary>
+    /// The target resumes training (a ZeRO checkpoint), so it takes the source's optimizer state when the source has
+    /// some: the job then asks the reader for it (<see cref="ReadSettings.WithTrainingState"/>).
+    /// </summary>
+    bool CarriesTrainingState => false;
+
     /// <summary>Small text files the options name (e.g. <c>--ds-config</c>) that rank 0 reads and broadcasts for <see cref="Layout"/>.</summary>
     IReadOnlyList<string> InputFiles(FormatOptions options);
 

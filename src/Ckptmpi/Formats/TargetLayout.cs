@@ -9,4 +9,11 @@ namespace Ckptmpi.Formats;
 public sealed record TargetLayout(OutputLayout Layout, IReadOnlyList<string> Notes)
 {
     public TargetLayout(OutputLayout layout) : this(layout, []) { }
+
+    /// <summary>
+    /// Source tensors the writer leaves out on purpose because a tensor it does write holds the same value (torch
+    /// Adam keeps one <c>step</c> per parameter; a ZeRO file keeps one per parameter group), so the check that every
+    /// source element is written skips them.
+    /// </summary>
+    public IReadOnlyCollection<string> Redundant { get; init; } = [];
 }

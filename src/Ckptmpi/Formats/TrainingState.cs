@@ -15,6 +15,9 @@ public sealed record TrainingState
     /// <summary>The optimizer step when it is one number for all params; null when per tensor or unknown.</summary>
     public string? Step { get; init; }
 
+    /// <summary>The trainer's counters a resumed run continues from (ZeRO: <c>global_steps</c>, <c>global_samples</c>, <c>skipped_steps</c>).</summary>
+    public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
+
     /// <summary>Catalog tensors that are optimizer state, not weights (read only when asked for, e.g. <c>--with-optimizer-states</c>).</summary>
     public IReadOnlyList<string> StateTensors { get; init; } = [];
 }

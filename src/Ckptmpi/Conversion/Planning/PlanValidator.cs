@@ -13,7 +13,7 @@ namespace Ckptmpi.Conversion.Planning;
 /// </summary>
 internal static class PlanValidator
 {
-    public static void Validate(OutputLayout layout, SourceCatalog catalog, bool requireAllConsumed)
+    public static void Validate(OutputLayout layout, SourceCatalog catalog, bool requireAllConsumed, IReadOnlyCollection<string>? redundant = null)
     {
         layout.Validate();
         foreach (SourceTensor t in catalog.Tensors) ValidatePieces(catalog, t);
@@ -45,7 +45,7 @@ internal static class PlanValidator
             }
         }
 
-        if (consumed is not null) ValidateConsumed(catalog, consumed, viewed);
+        if (consumed is not null) ValidateConsumed(catalog, consumed, viewed, redundant is null ? [] : redundant.ToHashSet(StringComparer.Ordinal));
     }
 
     /// <summary>Same dtype is a copy; between floating-point types the cast kernel rounds to nearest even; anything else is refused.</summary>
@@ -103,11 +103,12 @@ internal static class PlanValidator
     /// Flat spans must cover each tensor; a tensor read by view parts counts as written when their boxes add up to
     /// its element count (a writer lays each element out once: records of a tensor's boxes do not overlap).
     /// </summary>
-    private static void ValidateConsumed(SourceCatalog catalog, Dictionary<string, List<(long First, long Count)>> consumed, Dictionary<string, long> viewed)
+    private static void ValidateConsumed(SourceCatalog catalog, Dictionary<string, List<(long First, long Count)>> consumed, Dictionary<string, long> viewed, HashSet<string> redundant)
     {
         var missing = new List<string>();
         foreach (SourceTensor t in catalog.Tensors)
         {
+            if (redundant.Contains(t.Name)) continue;
             long covered = 0;
             if (consumed.TryGetValue(t.Name, out var spans))
             {

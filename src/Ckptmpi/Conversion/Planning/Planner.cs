@@ -23,7 +23,7 @@ public static class Planner
         ArgumentOutOfRangeException.ThrowIfLessThan(options.RankCount, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.ChunkBytes, BufferBudget.MinChunkBytes);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.ChunkBytes, BufferBudget.Maximum);
-        PlanValidator.Validate(layout, catalog, options.RequireAllSourceTensorsConsumed);
+        PlanValidator.Validate(layout, catalog, options.RequireAllSourceTensorsConsumed, options.Redundant);
 
         var sources = new SourceIndex(catalog);
         IReadOnlyList<OutputFile> files = layout.Files;

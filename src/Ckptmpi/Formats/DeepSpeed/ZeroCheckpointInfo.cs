@@ -29,6 +29,9 @@ public sealed record ZeroCheckpointInfo
     /// <summary>The Adam step when the optimizer keeps it as a Python number (FusedAdam); null when it is a tensor per param or absent.</summary>
     public string? Step { get; init; }
 
+    /// <summary>The engine's counters in the model-state file (<c>global_steps</c>, <c>global_samples</c>, <c>skipped_steps</c>), as saved.</summary>
+    public IReadOnlyDictionary<string, long> Counters { get; init; } = new Dictionary<string, long>();
+
     /// <summary>Catalog tensors that are optimizer state (<c>.exp_avg</c>, <c>.exp_avg_sq</c>, <c>.step</c>), read only when asked for.</summary>
     public IReadOnlyList<string> StateTensors { get; init; } = [];
 }

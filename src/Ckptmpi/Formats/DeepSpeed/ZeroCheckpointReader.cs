@@ -42,6 +42,9 @@ internal sealed partial class ZeroCheckpointReader
         return TorchArchive.Open(path);
     }
 
+    /// <summary>The engine counters a resumed run continues from (its lr schedule and logging read them).</summary>
+    internal static readonly string[] EngineCounters = ["global_steps", "global_samples", "skipped_steps"];
+
     public ZeroSource Read()
     {
         string[] present = Directory.GetFiles(_dir).Select(f => Path.GetFileName(f)!).ToArray();
@@ -104,6 +107,8 @@ internal sealed partial class ZeroCheckpointReader
             Bf16 = bf16Prefix,
             DsVersion = (modelRoot.Get("ds_version") as PyString)?.Value,
             ModuleDType = module?.Items.FirstOrDefault().Value is PyTensor first ? first.DType : null,
+            Counters = EngineCounters.Select(k => (k, v: modelRoot.Get(k))).Where(x => x.v is PyInt)
+                .ToDictionary(x => x.k, x => Int(x.v!, model0.Path, x.k)),
         };
 
         if (kind == ZeroKind.Stage3)

@@ -75,10 +75,11 @@ internal static class ZeroPy
     public static bool DynamicLossScale(ZeroWriteOptions o) => o.DType == DType.F16 && o.StaticLossScale <= 0;
 
     /// <summary>
-    /// The wrapped optimizer's <c>state_dict()</c> at step 0: empty <c>state</c> and one param group whose keys follow
+    /// The wrapped optimizer's <c>state_dict()</c>: empty <c>state</c> at step 0, or <paramref name="state"/> (a trained
+    /// run's, keyed by group index): empty <c>state</c> and one param group whose keys follow
     /// the optimizer class, <c>params</c> last.
     /// </summary>
-    public static PyDict BaseOptimizerState(ZeroOptimizerSettings s, IEnumerable<long> paramIds)
+    public static PyDict BaseOptimizerState(ZeroOptimizerSettings s, IEnumerable<long> paramIds, PyDict? state = null)
     {
         var g = new PyDict();
         g.Add("lr", F(s.Lr));
@@ -98,7 +99,7 @@ internal static class ZeroPy
         }
         g.Add("params", new PyList(paramIds.Select(i => (PyValue)I(i)).ToList()));
         var d = new PyDict();
-        d.Add("state", new PyDict());
+        d.Add("state", state ?? new PyDict());
         d.Add("param_groups", new PyList([g]));
         return d;
     }

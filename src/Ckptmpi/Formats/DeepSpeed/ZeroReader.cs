@@ -33,7 +33,7 @@ internal sealed class ZeroReader : IFormatReader
     public SourceMetadata Open(ReadSettings settings, FormatOptions options)
     {
         var o = (ZeroOptions)options;
-        ZeroSource source = ZeroCheckpoint.Read(settings.Input, o.Tag, o.WithOptimizerStates);
+        ZeroSource source = ZeroCheckpoint.Read(settings.Input, o.Tag, o.WithOptimizerStates || settings.WithTrainingState);
         var files = source.Catalog.Tensors.SelectMany(t => t.Pieces).Select(p => p.File).Distinct().Order(StringComparer.Ordinal)
             .Select(f => Path.Combine(source.Catalog.Root, f)).ToList();
         string latest = Path.Combine(settings.Input, DeepSpeedPaths.Latest);
@@ -60,6 +60,7 @@ internal sealed class ZeroReader : IFormatReader
                 Description = $"the Adam moments (exp_avg, exp_avg_sq){(info.Step is string s ? $" and step {s}" : " and step")} of a ZeRO-{info.Stage} run (dp {info.DpSize}, tag {info.Tag})",
                 Tag = info.Tag,
                 Step = info.Step,
+                Counters = info.Counters,
                 StateTensors = info.StateTensors,
             },
         };

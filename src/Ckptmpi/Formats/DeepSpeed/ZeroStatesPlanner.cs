@@ -109,6 +109,11 @@ internal static class ZeroStatesPlanner
     private static PlannedTorchFile Zero12OptimStates(List<ParamSpec> trainable, FlatGroupPartitioning flat, int rank, ZeroWriteOptions o)
     {
         var storages = new StorageCollector();
+        long pad = flat.Padding(rank);
+        // Pickling order: the Adam state (inside base_optimizer_state) comes before the fp32 partition.
+        PyDict? adam = o.Resume is ZeroResumeState resume
+            ? AdamState(storages, resume, [(trainable[0].Name, Fills(flat.Fragments(rank).Select(f => (trainable[f.ParamIndex].Name, f.ParamOffset, f.Count)), pad))])
+            : null;
         var fills = new List<StorageFill>();
         var mappings = new PyDict(isOrdered: true);
         foreach (PartitionFragment f in flat.Fragments(rank))
@@ -117,7 +122,6 @@ internal static class ZeroStatesPlanner
             fills.Add(new TensorFill(name, f.ParamOffset, f.Count));
             mappings.Add(name, FragmentAddress(f.Count, f.PartitionOffset));
         }
-        long pad = flat.Padding(rank);
         if (pad > 0) fills.Add(new ZeroFill(pad));
         // The saved fp32 tensor is the lean view (padding cut off) of the padded partition's storage, as DeepSpeed saves it.
         PyTensor fp32 = Tensor(storages.Add(DType.F32, fills), 0, [flat.ValidElements(rank)], requiresGrad: true);
@@ -127,7 +131,7 @@ internal static class ZeroStatesPlanner
         osd.Add("dynamic_loss_scale", B(DynamicLossScale(o)));
         osd.Add("overflow", PyBool.False);
         osd.Add("clip_grad", F(o.GradientClipping));
-        osd.Add("base_optimizer_state", BaseOptimizerState(o.Optimizer, [0]));
+        osd.Add("base_optimizer_state", BaseOptimizerState(o.Optimizer, [0], adam));
         osd.Add("single_partition_of_fp32_groups", new PyList([fp32]));
         osd.Add("zero_stage", ZeroStage(o.Stage));
         osd.Add("group_paddings", new PyList([I(pad)]));
@@ -185,6 +189,19 @@ internal static class ZeroStatesPlanner
     private static PlannedTorchFile Zero3OptimStates(List<ParamSpec> trainable, Zero3Partitioning z3, int rank, ZeroWriteOptions o)
     {
         var storages = new StorageCollector();
+        PyDict? adam = null;
+        if (o.Resume is ZeroResumeState resume)
+        {
+            var perGroup = new List<(string, List<StorageFill>)>();
+            for (int g = 0; g < z3.SubGroupCount; g++)
+            {
+                (int first, int count, _) = z3.SubGroup(g);
+                var names = new List<StorageFill>();
+                for (int i = first; i < first + count; i++) AddPartition(names, trainable[i].Name, z3, i, rank);
+                perGroup.Add((trainable[first].Name, names));
+            }
+            adam = AdamState(storages, resume, perGroup);
+        }
         var groups = new PyList();
         for (int g = 0; g < z3.SubGroupCount; g++)
         {
@@ -199,12 +216,45 @@ internal static class ZeroStatesPlanner
         osd.Add("dynamic_loss_scale", B(DynamicLossScale(o)));
         osd.Add("overflow", PyBool.False);
         osd.Add("partition_count", I(o.DpSize));
-        osd.Add("optimizer_state_dict", BaseOptimizerState(o.Optimizer, Enumerable.Range(0, z3.SubGroupCount).Select(i => (long)i)));
+        osd.Add("optimizer_state_dict", BaseOptimizerState(o.Optimizer, Enumerable.Range(0, z3.SubGroupCount).Select(i => (long)i), adam));
         osd.Add("fp32_flat_groups", groups);
         return new PlannedTorchFile(OptimPath(o, rank), OptimRoot(osd, o), storages.Plans);
     }
 
     // ---- shared pieces ----
+
+    private static List<StorageFill> Fills(IEnumerable<(string Name, long First, long Count)> fragments, long pad)
+    {
+        var fills = fragments.Select(f => (StorageFill)new TensorFill(f.Name, f.First, f.Count)).ToList();
+        if (pad > 0) fills.Add(new ZeroFill(pad));
+        return fills;
+    }
+
+    /// <summary>
+    /// A trained optimizer's <c>state</c>: per group, in torch Adam's order, <c>step</c> (a 0-dim fp32 tensor copied
+    /// from the group's first param, or FusedAdam's int), then <c>exp_avg</c> and <c>exp_avg_sq</c> over the group's
+    /// whole padded partition (the padding zero, as it stays in training: its gradients are zero).
+    /// </summary>
+    /// <param name="groups">per group: the param whose step it takes, and the fp32 partition's fills (param names).</param>
+    private static PyDict AdamState(StorageCollector storages, ZeroResumeState resume, IReadOnlyList<(string StepFrom, List<StorageFill> Fills)> groups)
+    {
+        var state = new PyDict();
+        for (int g = 0; g < groups.Count; g++)
+        {
+            (string stepFrom, List<StorageFill> fills) = groups[g];
+            long numel = fills.Sum(f => f.Count);
+            var s = new PyDict();
+            s.Add("step", resume.StepNumber is long n ? I(n)
+                : Tensor(storages.Add(DType.F32, [new TensorFill(stepFrom + ZeroCheckpoint.StepSuffix, 0, 1)]), 0, [], false));
+            s.Add("exp_avg", Tensor(storages.Add(DType.F32, Moments(fills, ZeroCheckpoint.ExpAvgSuffix)), 0, [numel], false));
+            s.Add("exp_avg_sq", Tensor(storages.Add(DType.F32, Moments(fills, ZeroCheckpoint.ExpAvgSqSuffix)), 0, [numel], false));
+            state.Items.Add(new(I(g), s));
+        }
+        return state;
+    }
+
+    private static List<StorageFill> Moments(List<StorageFill> weights, string suffix) =>
+        weights.Select(f => f is TensorFill t ? t with { Tensor = t.Tensor + suffix } : f).ToList();
 
     private static PyDict ShapesDict(IEnumerable<ParamSpec> ps)
     {
@@ -243,9 +293,10 @@ internal static class ZeroStatesPlanner
         d.Add("data_sampler", PyNone.Instance);
         d.Add("random_ltd", PyNone.Instance);
         d.Add("sparse_tensor_module_names", EmptySet());
-        d.Add("skipped_steps", I(0));
-        d.Add("global_steps", I(0));
-        d.Add("global_samples", I(0));
+        IReadOnlyDictionary<string, long> counters = o.Resume?.Counters ?? new Dictionary<string, long>();
+        d.Add("skipped_steps", I(counters.GetValueOrDefault("skipped_steps")));
+        d.Add("global_steps", I(counters.GetValueOrDefault("global_steps")));
+        d.Add("global_samples", I(counters.GetValueOrDefault("global_samples")));
         d.Add("dp_world_size", I(o.DpSize));
         d.Add("mp_world_size", I(1));
         d.Add("ds_config", DsConfig.For(o));

@@ -28,6 +28,9 @@ public sealed record ZeroWriteOptions
 
     public ZeroOptimizerSettings Optimizer { get; init; } = new();
 
+    /// <summary>The trained state carried over (a reshard); null: a fresh step-0 checkpoint with empty Adam state.</summary>
+    internal ZeroResumeState? Resume { get; init; }
+
     /// <summary><c>gradient_clipping</c> (the optimizer file's <c>clip_grad</c>).</summary>
     public double GradientClipping { get; init; }
 

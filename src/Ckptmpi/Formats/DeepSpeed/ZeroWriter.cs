@@ -10,13 +10,16 @@ namespace Ckptmpi.Formats.DeepSpeed;
 /// <summary>
 /// The ZeRO checkpoint of the source's parameters in module order, as DeepSpeed writes it at step 0, for --dp-size and
 /// --zero-stage (or the --ds-config's stage, precision and optimizer); config.json goes beside 'latest' so the reverse
-/// conversion finds it. The fp32 master weights come from the source's tensors; optimizer moments start empty.
+/// conversion finds it. The fp32 master weights come from the source's tensors. From a trained source (a reshard) the
+/// Adam moments, the step, the engine counters and the tag carry over; otherwise the moments start empty at step 0.
 /// </summary>
 internal sealed class ZeroWriter : IFormatWriter
 {
-    public string Description => "DeepSpeed ZeRO 1/2/3 step-0 checkpoint (tag folder, 'latest' last)";
+    public string Description => "DeepSpeed ZeRO 1/2/3 checkpoint (tag folder, 'latest' last): step 0 from weights, or a reshard keeping the Adam state";
 
     public bool ConsumesEverything => true;
+
+    public bool CarriesTrainingState => true;
 
     public IReadOnlyList<string> InputFiles(FormatOptions options)
     {
@@ -28,15 +31,26 @@ internal sealed class ZeroWriter : IFormatWriter
     {
         var o = (ZeroOptions)options;
         TrainingState? training = input.Facts.Training;
-        if (training is { StateTensors.Count: > 0 })
-            throw new FormatOptionException("--with-optimizer-states", "a ZeRO target does not carry optimizer state yet: drop --with-optimizer-states (the fp32 master weights are carried; the moments start empty at step 0)");
         ZeroWriteOptions write = WriteOptions(input, o);
+        IReadOnlyList<ParamSpec> specs = ParamsOf(input, o);
         var notes = new List<string>();
-        if (training is not null)
-            notes.Add($"not carried into the ZeRO target: {training.Description}; the output is a fresh step-0 checkpoint (tag {write.Tag}) whose "
-                      + "optimizer starts with empty Adam moments at step 0 (the fp32 master weights are carried)");
-        OutputLayout layout = ZeroCheckpointLayout.For(ParamsOf(input, o), write);
-        return new TargetLayout(ModelConfigFile.AppendTo(layout, input.Facts), notes);
+        if (training is { StateTensors.Count: > 0 })
+        {
+            // A reshard: the moments, the step, the counters and the tag carry over.
+            var trainable = specs.Where(p => p.TiedTo is null && p.Trainable).ToList();
+            write = write with { Resume = ZeroResumeState.From(training, trainable, write, input.Catalog), Tag = o.Tag ?? training.Tag ?? write.Tag };
+            if (write.DType == DType.F16)
+                notes.Add("the fp16 loss scaler restarts from its initial scale (the source's current scale is not carried)");
+        }
+        else if (training is not null)
+        {
+            notes.Add($"not carried into the ZeRO target: {training.Description} (the source holds no Adam state yet); the output is a fresh step-0 "
+                      + $"checkpoint (tag {write.Tag}) whose optimizer starts with empty Adam moments (the fp32 master weights are carried)");
+        }
+        Serilog.Log.Information("ZeRO settings baked in (from {Source}): {Settings}{Resume}", o.DsConfig is string p ? $"--ds-config {p}" : "the command line", write.Describe(),
+                                write.Resume is null ? "" : "; resharded with the source's Adam moments, step and counters");
+        OutputLayout layout = ZeroCheckpointLayout.For(specs, write);
+        return new TargetLayout(ModelConfigFile.AppendTo(layout, input.Facts), notes) { Redundant = write.Resume?.Redundant ?? [] };
     }
 
     /// <summary>
@@ -85,7 +99,6 @@ internal sealed class ZeroWriter : IFormatWriter
         if (write.DType != DType.F16 && o.Optimizer.SetsLossScale)
             throw new FormatOptionException("--loss-scale", $"the loss-scale options apply to fp16 training only, not {write.DType.TorchName()}");
         write = o.Optimizer.ApplyTo(write);
-        Serilog.Log.Information("ZeRO settings baked in (from {Source}): {Settings}", o.DsConfig is string p ? $"--ds-config {p}" : "the command line", write.Describe());
         return write;
     }
 
@@ -98,6 +111,13 @@ internal sealed class ZeroWriter : IFormatWriter
         string? order = o.ParamOrder is string path
             ? input.Files.TryGetValue(path, out string? text) ? text : throw new InvalidOperationException($"--param-order {path} was not read by rank 0")
             : null;
-        return ZeroParams.For(input.Catalog, input.Facts.ModelConfigJson, Path.Combine(input.Catalog.Root, ModelConfigFile.FileName), order, o.ParamOrder ?? "--param-order");
+        // The params are the weights; optimizer state rides on them (ZeroResumeState) and is not a param of the model.
+        SourceCatalog weights = input.Catalog;
+        if (input.Facts.Training is { StateTensors.Count: > 0 } t)
+        {
+            var state = t.StateTensors.ToHashSet(StringComparer.Ordinal);
+            weights = new SourceCatalog(weights.Root, weights.Tensors.Where(x => !state.Contains(x.Name)).ToList());
+        }
+        return ZeroParams.For(weights, input.Facts.ModelConfigJson, Path.Combine(input.Catalog.Root, ModelConfigFile.FileName), order, o.ParamOrder ?? "--param-order");
     }
 }

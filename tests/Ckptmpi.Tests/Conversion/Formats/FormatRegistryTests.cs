@@ -77,16 +77,17 @@ public sealed class FormatRegistryTests
     }
 
     [Test]
-    public void Zero_to_zero_says_before_starting_which_optimizer_state_is_not_carried_and_refuses_to_drop_read_moments()
+    public void A_target_that_drops_the_optimizer_state_says_so_before_starting_and_a_ZeRO_target_carries_it()
     {
-        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--config", FixtureConfig, "--dry-run", .. TrainingSettingsForTests.Args], timeoutSeconds: 120);
-        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
-        Assert.That(r.Stderr, Does.Contain("not carried into the ZeRO target: the Adam moments (exp_avg, exp_avg_sq) and step of a ZeRO-2 run (dp 2, tag global_step1)")
-            .And.Contain("fp32 master weights are carried"));
+        ProcessResult hf = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "hf", "--input", Zero2, "--config", FixtureConfig, "--dry-run"], timeoutSeconds: 120);
+        Assert.That(hf.ExitCode, Is.EqualTo(0), hf.ToString());
+        Assert.That(hf.Stderr, Does.Contain("not carried: the Adam moments (exp_avg, exp_avg_sq) and step of a ZeRO-2 run (dp 2, tag global_step1); the hf output holds the weights only"));
 
-        ProcessResult states = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--config", FixtureConfig, "--dry-run", "--with-optimizer-states", .. TrainingSettingsForTests.Args], timeoutSeconds: 120);
-        Assert.That(states.ExitCode, Is.EqualTo(ExitCodes.Usage), states.ToString());
-        Assert.That(states.Stderr, Does.Contain("--with-optimizer-states"));
+        ProcessResult zero = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", Zero2, "--zero-stage", "3", "--dp-size", "4", "--config", FixtureConfig, "--dry-run",
+            "--ds-config", Path.Combine(Path.GetDirectoryName(Zero2)!, "z3_w4_bf16", "ds_config.json")], timeoutSeconds: 120);
+        Assert.That(zero.ExitCode, Is.EqualTo(0), zero.ToString());
+        Assert.That(zero.Stderr, Does.Not.Contain("not carried"));
+        Assert.That(zero.Stdout + zero.Stderr, Does.Contain("global_step1"));
     }
 
     [Test]
@@ -118,12 +119,18 @@ public sealed class FormatRegistryTests
         var facts = new SourceFacts
         {
             Format = "zero", ModelConfigJson = "{\"a\": 1}", PreferredDType = DType.F32,
-            Training = new TrainingState { Description = "moments", Tag = "global_step7", Step = "7", StateTensors = ["w.exp_avg"] },
+            Training = new TrainingState
+            {
+                Description = "moments", Tag = "global_step7", Step = "7", StateTensors = ["w.exp_avg"],
+                Counters = new Dictionary<string, long> { ["global_steps"] = 7, ["global_samples"] = 56 },
+            },
         };
         JobInputs back = JobInputs.Deserialize(new JobInputs(catalog, facts, new Dictionary<string, string> { ["ds.json"] = "{}" }).Serialize());
         Assert.That(back.Source with { Training = null }, Is.EqualTo(facts with { Training = null }));
         Assert.That(back.Source.Training!.StateTensors, Is.EqualTo(new[] { "w.exp_avg" }));
-        Assert.That(back.Source.Training with { StateTensors = [] }, Is.EqualTo(facts.Training with { StateTensors = [] }));
+        Assert.That(back.Source.Training.Counters, Is.EquivalentTo(facts.Training.Counters));
+        var none = new Dictionary<string, long>();
+        Assert.That(back.Source.Training with { StateTensors = [], Counters = none }, Is.EqualTo(facts.Training with { StateTensors = [], Counters = none }));
         Assert.That(back.WriterFiles["ds.json"], Is.EqualTo("{}"));
     }
 }
