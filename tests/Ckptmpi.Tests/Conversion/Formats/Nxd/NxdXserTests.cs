@@ -69,6 +69,30 @@ public sealed class NxdXserTests
     }
 
     [Test]
+    public void Overwriting_the_by_reference_form_with_the_inline_one_leaves_no_reference_files()
+    {
+        string output = Path.Combine(_dir, "out");
+        NxdTestSupport.Convert("hf", "nxdt", _hf, output, Options(true, reference: true));
+        string inline = NxdTestSupport.Convert("hf", "nxdt", _hf, Path.Combine(_dir, "inline"), Options(true));
+        var request = new Ckptmpi.Conversion.ConvertRequest { From = "hf", To = "nxdt", Input = _hf, Output = output, MaxBuffer = 64 << 10, Overwrite = true, FormatOptions = [Options(true)] };
+        Ckptmpi.Parallel.ThreadCommunicator.Run(2, comm => Ckptmpi.Conversion.ConversionJob.Run(comm, request), TimeSpan.FromSeconds(180));
+        Assert.That(NxdTestSupport.Tree(Path.Combine(output, "model")), Is.EqualTo(NxdTestSupport.Tree(Path.Combine(inline, "model"))));
+    }
+
+    [Test]
+    public void A_link_planted_where_a_tensor_folder_goes_is_refused_before_writing()
+    {
+        string output = Path.Combine(_dir, "out"), elsewhere = Path.Combine(_dir, "elsewhere");
+        Directory.CreateDirectory(Path.Combine(output, "model"));
+        Directory.CreateDirectory(elsewhere);
+        Directory.CreateSymbolicLink(Path.Combine(output, NxdXser.TensorFolder(NxdPaths.RankFile(1, 1))), elsewhere);
+        var r = TestPaths.RunCkptmpi(["convert", "--from", "hf", "--to", "nxdt", "--input", _hf, "--output", output, "--no-report", .. Layout, "--xser"]);
+        Assert.That(r.ExitCode, Is.Not.EqualTo(0), r.Stdout + r.Stderr);
+        Assert.That(r.Stdout + r.Stderr, Does.Contain("dp_rank_00_tp_rank_01_pp_rank_01.pt.tensors").And.Contain("symbolic link"));
+        Assert.That(Directory.EnumerateFiles(Path.Combine(output, "model")), Is.Empty, "nothing written");
+    }
+
+    [Test]
     public void By_reference_round_trips_and_holds_what_the_plain_files_hold()
     {
         string xser = NxdTestSupport.Convert("hf", "nxdt", _hf, Path.Combine(_dir, "xser"), Options(true, reference: true), ranks: 3);
