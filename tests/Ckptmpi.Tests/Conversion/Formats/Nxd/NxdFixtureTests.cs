@@ -7,8 +7,8 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Tests.Conversion.Formats.Nxd;
 
 /// <summary>
-/// Against checkpoints written by NxD's real converter (tests/fixtures/nxdt; the full set beside the checkout when
-/// present): HF -> NxDT gives the same rank files (names, keys in order, dtypes, shapes, tensor bytes), and the
+/// Against checkpoints written by NxD's real converter (tests/fixtures/nxdt): HF -> NxDT gives the same tree (rank
+/// files, and the empty tensor folders of xser) and rank files (keys in order, dtypes, shapes, tensor bytes), and the
 /// converter's own rank files read back to the HF model they came from, bit for bit. The one case where we write
 /// something else on purpose (trn2 with KV replication) is checked against the layout NxD's trn2 model expects.
 /// </summary>

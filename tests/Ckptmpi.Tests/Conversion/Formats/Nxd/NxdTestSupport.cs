@@ -14,8 +14,6 @@ internal static class NxdTestSupport
     /// <summary>The NxDT fixtures kept in the repository (a few cases written by NxD's real converter, and their HF inputs).</summary>
     public static string Fixtures => Path.Combine(TestPaths.Fixtures, "nxdt");
 
-    /// <summary>The full set beside the checkout, when present.</summary>
-
     public static string Convert(string from, string to, string input, string output, NxdOptions options, int ranks = 2, long maxBuffer = 64 << 10)
     {
         var request = new ConvertRequest { From = from, To = to, Input = input, Output = output, MaxBuffer = maxBuffer, FormatOptions = [options] };
