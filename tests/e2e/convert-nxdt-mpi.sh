@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # HF -> NxDT (tp 8, pp 2, KV replication 2, fused QKV) and back under mpiexec (MPICH and Open MPI, 4 ranks, --io direct
 # and aggregate) writes byte-identical output to a plain one-process run (manifests' per-file sizes and CRC-32), and the
-# round trip equals the source value by value (`ckptmpi verify --against`).
+# round trip equals the source value by value (`ckptmpi verify --against`). Saved with --xser (the converter's inline
+# form: the rank files beside an empty <file>.tensors/ folder each, which rank 0 creates at commit), so every run must
+# also leave exactly those empty folders.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
@@ -11,7 +13,7 @@ tmp=$(mktemp -d /tmp/ckptmpi-e2e-nxdt.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 dotnet "$dll" bench-make-model --output "$tmp/hf" --layers 3 --max-shard-size 2MB >/dev/null
-layout=(--hw-backend trn1 --qkv-linear --kv-size-multiplier 2 --fuse-qkv)
+layout=(--hw-backend trn1 --qkv-linear --kv-size-multiplier 2 --fuse-qkv --xser)
 
 to_nxdt() { # out io [launcher...]
   local out=$1 io=$2; shift 2
@@ -23,16 +25,24 @@ to_hf() { # nxdt out io [launcher...]
 }
 # shellcheck source=tests/e2e/lib/same_bytes.sh
 source "$repo/tests/e2e/lib/same_bytes.sh"
+empty_folders() { # NAME DIR: one empty dp_rank_..._pp_rank_PP.pt.tensors/ per rank file (tp 8 x pp 2), nothing else in them
+  local n
+  n=$(find "$2/model" -name '*.pt.tensors' -type d -empty | wc -l)
+  if [ "$n" -eq 16 ] && [ "$(find "$2/model" -mindepth 2 | wc -l)" -eq 0 ]; then echo "PASS $1: 16 empty .pt.tensors folders"
+  else echo "FAIL $1: $n empty .pt.tensors folders, expected 16"; status=1; fi
+}
 
 to_nxdt "$tmp/n-single" direct
 to_hf "$tmp/n-single" "$tmp/hf-single" direct
 dotnet "$dll" verify "$tmp/hf-single" --against "$tmp/hf" >/dev/null
 echo "single process: $(outputs_of "$tmp/n-single" | wc -l) NxDT files, $(outputs_of "$tmp/hf-single" | wc -l) HF files, round trip verified"
 status=0
+empty_folders "single process" "$tmp/n-single"
 for launcher in mpiexec.mpich mpiexec.openmpi; do
   for io in direct aggregate; do
     to_nxdt "$tmp/n-$launcher-$io" "$io" "$launcher" -n 4
     to_hf "$tmp/n-$launcher-$io" "$tmp/hf-$launcher-$io" "$io" "$launcher" -n 4
+    empty_folders "$launcher -n 4 --io $io" "$tmp/n-$launcher-$io"
     for kind in n hf; do
       same_as_single "$launcher -n 4 --io $io ($kind)" "$tmp/$kind-$launcher-$io" "$tmp/$kind-single"
     done

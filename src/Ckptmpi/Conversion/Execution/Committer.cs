@@ -9,8 +9,8 @@ namespace Ckptmpi.Conversion.Execution;
 
 /// <summary>
 /// Rank 0's part of the commit protocol, once every rank has written and synced its pieces: combine the reported
-/// CRC runs (proving every byte was written), patch the zip CRC slots, rename the temporary files, then write the
-/// commit markers last, each through the same temp-sync-rename path.
+/// CRC runs (proving every byte was written), patch the zip CRC slots, rename the temporary files, create the
+/// layout's folders, then write the commit markers last, each through the same temp-sync-rename path.
 /// </summary>
 internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sources, BufferLedger ledger, IExecutionHooks? hooks = null)
 {
@@ -34,6 +34,7 @@ internal sealed class Committer(Plan plan, OutputFiles outputs, SourceFiles sour
             hooks?.BeforeRename(f);
             File.Move(outputs.TempPath(f), outputs.FinalPath(f), overwrite: true);
         }
+        foreach (string folder in plan.Layout.Directories) outputs.CreateFolder(folder);
 
         // Only now, with every other file in place under its final name, the files a consumer reads first.
         Ckptmpi.Parallel.Interruption.ThrowIfRequested();

@@ -18,6 +18,8 @@ internal static class OutputDirectory
         if (File.Exists(outputDir)) throw new OutputExistsException(outputDir, "is a file, not a directory");
         var finals = new List<string>();
         for (int f = 0; f < plan.Files.Count; f++) finals.Add(OutputFiles.Resolve(outputDir, plan.Files[f].RelativePath));
+        // The layout's folders are created at commit; a link planted where one goes is refused now, before any writing.
+        foreach (string folder in plan.Layout.Directories) OutputFiles.Resolve(outputDir, folder);
         string manifest = Path.Combine(outputDir, Manifest.FileName);
         var existing = finals.Append(manifest).Where(File.Exists).ToList();
         if (existing.Count > 0 && !overwrite)

@@ -47,6 +47,9 @@ internal sealed class OutputFiles(string outputDir, IReadOnlyList<OutputFile> fi
         }
     }
 
+    /// <summary>Creates a folder of the layout (<see cref="OutputLayout.Directories"/>), inside the output directory and through no link.</summary>
+    public void CreateFolder(string relativePath) => Directory.CreateDirectory(Resolve(outputDir, relativePath));
+
     /// <summary>A write handle on the temporary file, opened once per rank.</summary>
     /// <remarks>Thread-safe: the direct executor's write thread and its filling thread (resume checks) may ask at once.</remarks>
     public SafeFileHandle Writer(int file)

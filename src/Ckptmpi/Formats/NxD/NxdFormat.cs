@@ -24,7 +24,12 @@ public sealed class NxdFormat : ICheckpointFormat
     private readonly Option<bool> _qkvLinear = new("--qkv-linear", "--qkv_linear") { Description = "NxDT: GQA attention through GQAQKVColumnParallelLinear (qkv_proj.weight_q/k/v)." };
     private readonly Option<bool> _fuse = new("--fuse-qkv", "--fuse_qkv") { Description = "NxDT: with --qkv-linear, one qkv_proj.weight_qkv per rank." };
     private readonly Option<bool> _coalesce = new("--coalesce-qkv", "--coalesce_qkv") { Description = "NxDT: non-GQA, one qkv_proj.weight = [q; k; v] per rank." };
-    private readonly Option<bool> _xser = new("--xser") { Description = "NxDT: --to nxdt saves, --from nxdt loads torch_xla serialization (--save_xser / --load_xser)." };
+    private readonly Option<string?> _xser = new("--xser")
+    {
+        Description = "NxDT: --to nxdt saves, --from nxdt loads torch_xla serialization (--save_xser / --load_xser). Saving: inline (the default, "
+            + "as the converter writes) or reference (as NxDT training writes: a file per tensor); loading reads both.",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
     private readonly Option<bool> _fromFull = new("--convert-from-full-state", "--convert_from_full_state") { Description = "NxDT: accepted for familiarity (the direction is --from/--to)." };
     private readonly Option<bool> _toFull = new("--convert-to-full-state", "--convert_to_full_state") { Description = "NxDT: accepted for familiarity (the direction is --from/--to)." };
 
@@ -59,6 +64,7 @@ public sealed class NxdFormat : ICheckpointFormat
         if (layers is < 1) throw new FormatOptionException(_layers.Name, $"--n-layers must be positive, got {layers}");
         if (kv is < 1 or > MaxDegree) throw new FormatOptionException(_kv.Name, $"--kv-size-multiplier must be 1..{MaxDegree}, got {kv}");
         bool reads = role.HasFlag(FormatRole.Read), writes = role.HasFlag(FormatRole.Write);
+        var (xser, byReference) = XserForm(parse);
         if ((reads || writes) && hw is null)
             throw new FormatOptionException(_hw.Name, $"--{(writes ? "to" : "from")} nxdt needs --hw-backend trn1 or trn2 (as NxDT's converter does): it decides how KV replicas pair with query heads");
         if (parse.GetValue(_fromFull) && reads) throw new FormatOptionException(_fromFull.Name, "--convert-from-full-state converts HF to NxDT; with --from nxdt use --convert-to-full-state (or neither)");
@@ -67,11 +73,27 @@ public sealed class NxdFormat : ICheckpointFormat
         {
             ModelStyle = modelStyle, Hardware = hw, TpSize = tp, PpSize = pp, NLayers = layers, KvSizeMultiplier = kv,
             QkvLinear = parse.GetValue(_qkvLinear), FuseQkv = parse.GetValue(_fuse), CoalesceQkv = parse.GetValue(_coalesce),
-            Xser = parse.GetValue(_xser), Config = reads || writes ? SharedConfig(parse) : null,
+            Xser = xser, XserByReference = byReference, Config = reads || writes ? SharedConfig(parse) : null,
         };
     }
 
     public FormatOptions Defaults(string? version = null) => new NxdOptions();
+
+    /// <summary>
+    /// <c>--xser</c> alone (or <c>inline</c>, or NxDT's <c>True</c>) means the converter's inline form; <c>reference</c>
+    /// the training writer's; <c>false</c> (NxDT's <c>--save_xser False</c>) plain files.
+    /// </summary>
+    private (bool Xser, bool ByReference) XserForm(ParseResult parse)
+    {
+        if (parse.GetResult(_xser) is not { Implicit: false }) return (false, false);
+        return parse.GetValue(_xser)?.ToLowerInvariant() switch
+        {
+            null or "" or "inline" or "true" => (true, false),
+            "reference" => (true, true),
+            "false" => (false, false),
+            string other => throw new FormatOptionException(_xser.Name, $"--xser takes inline (the default: tensors in the rank file, as NxDT's converter saves) or reference (a file per tensor, as NxDT training saves), got '{other}'"),
+        };
+    }
 
     /// <summary>
     /// <c>--config</c> is one option of the whole command (another format declares it, and option names are unique), so

@@ -44,8 +44,14 @@ public sealed record NxdOptions : FormatOptions
 
     public bool CoalesceQkv { get; init; }
 
-    /// <summary>Write (or read) torch_xla serialization: the direction says which.</summary>
+    /// <summary>Write (or read) torch_xla serialization: the direction says which. Reading accepts both forms.</summary>
     public bool Xser { get; init; }
+
+    /// <summary>
+    /// With <see cref="Xser"/>, write the by-reference form NxDT training saves (<c>--xser reference</c>) instead of the
+    /// inline form the converter saves (<c>--xser</c>, <c>--xser inline</c>).
+    /// </summary>
+    public bool XserByReference { get; init; }
 
     /// <summary>The model's config.json; null: the one beside the input.</summary>
     public string? Config { get; init; }

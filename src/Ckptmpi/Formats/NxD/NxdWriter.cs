@@ -11,7 +11,9 @@ namespace Ckptmpi.Formats.NxD;
 /// <summary>
 /// Writes what NxDT's checkpoint_converter.py writes with <c>--convert_from_full_state</c>: one torch.save dict per
 /// (tp, pp) rank under <c>model/</c>, every tensor a view record of the canonical tensors (row or column slices,
-/// fused QKV as concatenations, KV heads replicated), plus config.json beside <c>model/</c> for the way back.
+/// fused QKV as concatenations, KV heads replicated), plus config.json beside <c>model/</c> for the way back. With
+/// <c>--xser</c> each rank file gets the empty <c>&lt;file&gt;.tensors/</c> folder the converter's xser save leaves;
+/// with <c>--xser reference</c> the rank files are in the by-reference form of <see cref="NxdXserLayout"/>.
 /// </summary>
 internal sealed class NxdWriter : IFormatWriter
 {
@@ -44,16 +46,24 @@ internal sealed class NxdWriter : IFormatWriter
         CheckCatalog(map, catalog, configPath);
 
         var files = new List<OutputFile>(map.Files.Count + 1);
+        var folders = new List<string>();
         DType? dtype = input.DType ?? input.Facts.PreferredDType;
         foreach (NxdRankFile rank in map.Files)
         {
-            if (o.Xser) files.AddRange(NxdXserLayout.RankFiles(rank, catalog, dtype));
-            else files.Add(RankFile(rank, catalog, dtype));
+            if (o.Xser && o.XserByReference)
+            {
+                files.AddRange(NxdXserLayout.RankFiles(rank, catalog, dtype));
+                continue;
+            }
+            files.Add(RankFile(rank, catalog, dtype));
+            // torch_xla's xser save of CPU tensors (the converter's --save_xser) keeps every tensor inline and leaves
+            // the folder it would put device tensors in, empty: the same rank file beside an empty <file>.tensors/.
+            if (o.Xser) folders.Add(NxdXser.TensorFolder(rank.RelativePath));
         }
         var layout = new OutputLayout(files);
         // The next conversion (back to HF) finds the model's config beside model/, as it would beside HF weights.
         var facts = input.Facts with { ModelConfigJson = configText };
-        return new TargetLayout(ModelConfigFile.AppendTo(layout, facts));
+        return new TargetLayout(ModelConfigFile.AppendTo(layout, facts) with { Directories = folders });
     }
 
     /// <summary>Every source tensor must be written and have the shape the config implies (a contradiction names config.json).</summary>

@@ -21,8 +21,11 @@ internal static class NxdXser
 
     public static readonly PyGlobal TensorReference = new("torch_xla.utils.serialization", "TensorReference");
 
+    /// <summary><c>&lt;file&gt;.tensors</c>: the folder of the referenced tensors, empty in the inline form.</summary>
+    public static string TensorFolder(string rankFile) => rankFile + ".tensors";
+
     /// <summary><c>&lt;file&gt;.tensors/tensor_&lt;tid&gt;.pt</c>, relative like <paramref name="rankFile"/>.</summary>
-    public static string TensorFile(string rankFile, long tid) => $"{rankFile}.tensors/tensor_{tid}.pt";
+    public static string TensorFile(string rankFile, long tid) => $"{TensorFolder(rankFile)}/tensor_{tid}.pt";
 
     /// <summary><c>&lt;file&gt;.info.pt</c>: tid -> dtype, shape, expert_model_parallel.</summary>
     public static string InfoFile(string rankFile) => rankFile + ".info.pt";

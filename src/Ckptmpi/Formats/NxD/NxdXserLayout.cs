@@ -10,9 +10,8 @@ namespace Ckptmpi.Formats.NxD;
 /// it: <c>&lt;file&gt;</c> is the dict with every tensor replaced by <c>TensorReference(tid)</c> (tid: the running index in
 /// key order), each tensor is <c>&lt;file&gt;.tensors/tensor_&lt;tid&gt;.pt</c> (a torch.save of that one tensor), and
 /// <c>&lt;file&gt;.info.pt</c> maps each tid to its dtype, shape and <c>expert_model_parallel</c> (False: no experts).
-/// NxD's loader needs the info file whenever references exist. The converter's own xser form (tensors inline beside an
-/// empty <c>.tensors/</c> folder) holds the same bytes as the plain file, so this is the form that gains anything:
-/// every tensor its own file, written in parallel.
+/// NxD's loader needs the info file whenever references exist. Written with <c>--xser reference</c>: a checkpoint laid
+/// out as training saves it, every tensor its own file. Plain <c>--xser</c> writes the converter's inline form.
 /// </summary>
 internal static class NxdXserLayout
 {

@@ -7,8 +7,8 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Tests.Conversion.Formats.Nxd;
 
 /// <summary>
-/// Against checkpoints written by NxD's real converter (tests/fixtures/nxdt; the full set beside the checkout when
-/// present): HF -> NxDT gives the same rank files (names, keys in order, dtypes, shapes, tensor bytes), and the
+/// Against checkpoints written by NxD's real converter (tests/fixtures/nxdt): HF -> NxDT gives the same tree (rank
+/// files, and the empty tensor folders of xser) and rank files (keys in order, dtypes, shapes, tensor bytes), and the
 /// converter's own rank files read back to the HF model they came from, bit for bit. The one case where we write
 /// something else on purpose (trn2 with KV replication) is checked against the layout NxD's trn2 model expects.
 /// </summary>
@@ -50,7 +50,10 @@ public sealed class NxdFixtureTests
         bool trn2 = name == Trn2Replicated;
         Func<string, string, bool>? skip = trn2 ? (_, key) => key.EndsWith("weight_k", StringComparison.Ordinal) || key.EndsWith("weight_v", StringComparison.Ordinal) : null;
         Assert.That(NxdTestSupport.CompareRankFolders(Path.Combine(output, "model"), Path.Combine(caseDir, "model"), skip), Is.Empty, name);
-        Assert.That(Directory.EnumerateFileSystemEntries(Path.Combine(output, "model")).Count(), Is.EqualTo(options.TpSize * options.PpSize), "model/ holds the rank files only");
+        // The same tree: the rank files, and with xser the converter's empty <file>.tensors/ folder beside each.
+        Assert.That(NxdTestSupport.Tree(Path.Combine(output, "model")), Is.EqualTo(NxdTestSupport.Tree(Path.Combine(caseDir, "model"))), "model/ holds what the converter's holds");
+        Assert.That(NxdTestSupport.Tree(Path.Combine(output, "model")).Count, Is.EqualTo(options.TpSize * options.PpSize * (options.Xser ? 2 : 1)));
+        SamePickles(Path.Combine(output, "model"), Path.Combine(caseDir, "model"), trn2);
         if (trn2) KvHeadsAreBlocked(output, model, options);
 
         SourceCatalog reference = PytorchBinCheckpoint.OpenFile(input);
@@ -58,8 +61,32 @@ public sealed class NxdFixtureTests
         CompareHf(reference, NxdTestSupport.Convert("nxdt", "hf", output, Path.Combine(_dir, name + "-back"), options));
         // ... and so do the real converter's (except the trn2 layout we do not write: its replicas are not where trn2 keeps them).
         string theirs = Path.Combine(_dir, name + "-theirs-back");
-        var fromReal = options with { Config = Path.Combine(model, "config.json"), Xser = name.EndsWith("xser", StringComparison.Ordinal) };
+        var fromReal = options with { Config = Path.Combine(model, "config.json") };
         if (!trn2) CompareHf(reference, NxdTestSupport.Convert("nxdt", "hf", caseDir, theirs, fromReal));
+    }
+
+    /// <summary>
+    /// The pickled object graph of every rank file is the converter's, byte for byte (keys, storage keys, dtypes, shapes,
+    /// strides, in order), and so is every storage record. The zip framing may differ: torch 1.13 wrote the fixtures
+    /// (no <c>byteorder</c> record, storages in name order), we write torch 2.1+'s framing; torch.load reads both.
+    /// Cases whose input holds rotary <c>inv_freq</c> buffers are left out: there we write fewer keys on purpose.
+    /// </summary>
+    private static void SamePickles(string ours, string theirs, bool trn2)
+    {
+        foreach (string file in Directory.EnumerateFiles(theirs, "*.pt"))
+        {
+            var expected = NxdTestSupport.ArchiveRecords(file);
+            if (NxdTestSupport.RankTensors(file).Any(t => t.Key.EndsWith("inv_freq", StringComparison.Ordinal))) continue;
+            var actual = NxdTestSupport.ArchiveRecords(Path.Combine(ours, Path.GetFileName(file)));
+            Assert.That(actual["data.pkl"], Is.EqualTo(expected["data.pkl"]), $"{Path.GetFileName(file)}: data.pkl");
+            var storages = expected.Keys.Where(k => k.StartsWith("data/", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+            Assert.That(actual.Keys.Where(k => k.StartsWith("data/", StringComparison.Ordinal)).Order(StringComparer.Ordinal), Is.EqualTo(storages), Path.GetFileName(file));
+            // trn2 with replication: the K/V storages hold the blocked replicas (checked by KvHeadsAreBlocked).
+            if (!trn2)
+            {
+                foreach (string k in storages) Assert.That(actual[k], Is.EqualTo(expected[k]), $"{Path.GetFileName(file)}: {k}");
+            }
+        }
     }
 
     private static void CompareHf(SourceCatalog expected, string back)

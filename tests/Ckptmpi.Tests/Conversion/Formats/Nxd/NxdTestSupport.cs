@@ -14,8 +14,6 @@ internal static class NxdTestSupport
     /// <summary>The NxDT fixtures kept in the repository (a few cases written by NxD's real converter, and their HF inputs).</summary>
     public static string Fixtures => Path.Combine(TestPaths.Fixtures, "nxdt");
 
-    /// <summary>The full set beside the checkout, when present.</summary>
-
     public static string Convert(string from, string to, string input, string output, NxdOptions options, int ranks = 2, long maxBuffer = 64 << 10)
     {
         var request = new ConvertRequest { From = from, To = to, Input = input, Output = output, MaxBuffer = maxBuffer, FormatOptions = [options] };
@@ -36,7 +34,7 @@ internal static class NxdTestSupport
             ModelStyle = f.GetProperty("model_style").GetString() == "megatron" ? NxdModelStyle.Megatron : NxdModelStyle.Hf,
             Hardware = hw == "trn2" ? NxdHardware.Trn2 : NxdHardware.Trn1,
             TpSize = Int("tp_size", 1), PpSize = Int("pp_size", 1), KvSizeMultiplier = Int("kv_size_multiplier", 1),
-            QkvLinear = Flag("qkv_linear"), FuseQkv = Flag("fuse_qkv"), CoalesceQkv = Flag("coalesce_qkv"),
+            QkvLinear = Flag("qkv_linear"), FuseQkv = Flag("fuse_qkv"), CoalesceQkv = Flag("coalesce_qkv"), Xser = Flag("xser"),
         };
         return (options, doc.RootElement.GetProperty("source_model").GetString()!);
     }
@@ -70,6 +68,31 @@ internal static class NxdTestSupport
             }
         }
         return problems;
+    }
+
+    /// <summary>
+    /// What a folder holds, as relative paths (folders end with '/'), sorted; <c>.gitkeep</c> is left out: the fixtures
+    /// keep it only because git cannot store the empty folders the converter makes.
+    /// </summary>
+    public static List<string> Tree(string dir) =>
+        Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories)
+            .Where(p => Path.GetFileName(p) != ".gitkeep")
+            .Select(p => Path.GetRelativePath(dir, p).Replace('\\', '/') + (Directory.Exists(p) ? "/" : ""))
+            .Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>The records of a torch.save zip by name inside its folder (<c>data.pkl</c>, <c>data/0</c>, ...), with their bytes.</summary>
+    public static Dictionary<string, byte[]> ArchiveRecords(string path)
+    {
+        using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+        var records = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var entry in zip.Entries)
+        {
+            using var stream = entry.Open();
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            records[entry.FullName[(entry.FullName.IndexOf('/') + 1)..]] = copy.ToArray();
+        }
+        return records;
     }
 
     public sealed record Stored(string Key, DType DType, long[] Shape, long[] Stride, byte[] Bytes);
