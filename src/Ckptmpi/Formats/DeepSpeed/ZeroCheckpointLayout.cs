@@ -1,5 +1,6 @@
 using System.Text;
 using Ckptmpi.Formats.Torch;
+using Ckptmpi.Formats.Torch.Pickle;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Layout;
 
@@ -30,11 +31,18 @@ public static class ZeroCheckpointLayout
         IReadOnlyList<PlannedTorchFile> planned = ZeroStatesPlanner.Plan(@params, options);
         // Each archive's layout is a pure function of its own object graph (pickling only reads the graph), so the
         // files are laid out in parallel: 405B at dp 96 is ~200 archives and ~110k zip records, seconds on one core.
+        // Files that share one graph (ZeRO-3's model states of ranks 1..dp-1) pickle it once.
+        var graphs = new Dictionary<PyValue, int>(ReferenceEqualityComparer.Instance);
+        foreach (PlannedTorchFile f in planned) graphs.TryAdd(f.Root, graphs.Count);
+        PyValue[] distinct = graphs.Keys.ToArray();
+        var pickles = new (byte[] Pickle, IReadOnlyList<TorchStorage> Storages)[distinct.Length];
+        System.Threading.Tasks.Parallel.For(0, distinct.Length, i => pickles[i] = TorchArchiveLayout.Pickle(distinct[i]));
         var laidOut = new OutputFile[planned.Count];
         System.Threading.Tasks.Parallel.For(0, planned.Count, i =>
         {
             PlannedTorchFile f = planned[i];
-            TorchArchivePlan plan = TorchArchiveLayout.Plan(f.Root, TorchArchiveLayout.ArchiveNameFor(f.RelativePath));
+            var (pickle, storages) = pickles[graphs[f.Root]];
+            TorchArchivePlan plan = TorchArchiveLayout.Plan(pickle, storages, TorchArchiveLayout.ArchiveNameFor(f.RelativePath));
             var byKey = f.Storages.ToDictionary(s => s.Storage.Key, StringComparer.Ordinal);
             laidOut[i] = plan.ToOutputFile(f.RelativePath, (storage, range) => Segments(byKey[storage.Key], range).ToList());
         });

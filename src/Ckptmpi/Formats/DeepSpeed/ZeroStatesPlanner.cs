@@ -28,7 +28,11 @@ internal static class ZeroStatesPlanner
         else
         {
             var z3 = Zero3Partitioning.For(trainable.Select(p => p.ElementCount).ToList(), o.DpSize, o.SubGroupSize);
-            for (int r = 0; r < o.DpSize; r++) files.Add(Zero3ModelStates(specs, trainable, z3, r, o));
+            // Without frozen params the model-state files of ranks 1..dp-1 are the same graph (only rank 0 lists
+            // shared_params): built once and laid out under each name.
+            bool sameAfterRank0 = !specs.Any(p => p.TiedTo is null && !p.Trainable);
+            for (int r = 0; r < o.DpSize; r++)
+                files.Add(sameAfterRank0 && r > 1 ? files[1] with { RelativePath = ModelPath(o, r) } : Zero3ModelStates(specs, trainable, z3, r, o));
             for (int r = 0; r < o.DpSize; r++) files.Add(Zero3OptimStates(trainable, z3, r, o));
         }
         foreach (PlannedTorchFile f in files) f.Validate();

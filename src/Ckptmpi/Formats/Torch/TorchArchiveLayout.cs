@@ -38,9 +38,18 @@ public static class TorchArchiveLayout
     /// <exception cref="ArgumentException">The graph cannot be pickled (cycle, bad storage keys) or the archive name is empty or has '/'.</exception>
     public static TorchArchivePlan Plan(PyValue root, string archiveName)
     {
-        ArgumentException.ThrowIfNullOrEmpty(archiveName);
-        if (archiveName.Contains('/') || archiveName.Contains('\\')) throw new ArgumentException($"archive name '{archiveName}' must not contain a path separator", nameof(archiveName));
+        CheckArchiveName(archiveName);
         var (pickle, storages) = PickleWriter.Write(root);
+        return Plan(pickle, storages, archiveName);
+    }
+
+    /// <summary>
+    /// Plans the file around an object graph already pickled (<see cref="Pickle"/>): files whose graphs are the same
+    /// object (ZeRO-3's model-state files of every rank but 0) pickle it once and differ only in their archive folder.
+    /// </summary>
+    public static TorchArchivePlan Plan(byte[] pickle, IReadOnlyList<TorchStorage> storages, string archiveName)
+    {
+        CheckArchiveName(archiveName);
 
         var records = new List<Record>(storages.Count + 4)
         {
@@ -72,6 +81,16 @@ public static class TorchArchiveLayout
         long cdSize = literal.Position - cdOffset;
         WriteEndRecords(literal, placed.Count, cdOffset, cdSize);
         return new TorchArchivePlan(archiveName, pickle, storages, literal.Segments(), storageData, crc, literal.Position);
+    }
+
+    /// <summary>The pickle of <paramref name="root"/> and its storages in key order (what <see cref="Plan(byte[], IReadOnlyList{TorchStorage}, string)"/> takes).</summary>
+    /// <exception cref="ArgumentException">The graph cannot be pickled (cycle, bad storage keys).</exception>
+    public static (byte[] Pickle, IReadOnlyList<TorchStorage> Storages) Pickle(PyValue root) => PickleWriter.Write(root);
+
+    private static void CheckArchiveName(string archiveName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(archiveName);
+        if (archiveName.Contains('/') || archiveName.Contains('\\')) throw new ArgumentException($"archive name '{archiveName}' must not contain a path separator", nameof(archiveName));
     }
 
     private static Placed PlaceRecord(LiteralBuilder w, string archiveName, Record r)
