@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Conversion benchmark: a synthetic ~1.1B-parameter Llama-shaped HF checkpoint (bf16, 1 GB shards),
-# HF -> ZeRO-3 dp 48 and ZeRO-3 -> HF bf16/fp32, HF -> Meta MP 8 and back, on 1 and 2 ranks (MPICH), --io direct and aggregate; GB/s read
+# HF -> ZeRO-3 dp 48 and ZeRO-3 -> HF bf16/fp32, HF -> Meta MP 8 and back, Meta -> MaxText, HF -> NxDT and back, on 1 and 2 ranks (MPICH), --io direct and aggregate; GB/s read
 # and written, peak RSS per rank (/usr/bin/time -v), and the ratio to a plain copy measured in the same run.
 # Then peak RSS for a model holding a 1 GiB tensor with --max-buffer 64MiB.
 #
@@ -9,6 +9,8 @@
 # cache warm (not dropped: that needs root and disturbs other jobs on a shared node). "vs copy" = copy time /
 # conversion time (1.0 = as fast as copying the bytes it writes). A `cp -r` of the HF checkpoint is shown too.
 # Usage: tests/bench/convert.sh [WORKDIR]   (needs about 10 GB free in WORKDIR; removed at the end)
+# BENCH_ROWS=REGEX measures only the rows whose label matches (the others still run, untimed and without their copy
+# baseline, as later rows read their outputs), e.g. BENCH_ROWS='Meta|MaxText'.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
@@ -25,6 +27,10 @@ rows=()
 run() {
   local label=$1 ranks=$2 out=$3; shift 4
   rm -rf "$out" "$work"/rss.*
+  if [ -n "${BENCH_ROWS:-}" ] && ! [[ "$label" =~ $BENCH_ROWS ]]; then
+    dotnet "$dll" convert "$@" --output "$out" >/dev/null 2>"$work/log" || { cat "$work/log"; return 1; }
+    return 0
+  fi
   local bytes copy_start copy_end start end
   bytes=$(dotnet "$dll" convert "$@" --output "$out" --dry-run --json | py 'import json,sys; print(json.load(sys.stdin)["plan"]["bytes_written"])')
   sync
@@ -86,7 +92,10 @@ run "HF -> Meta MP8" 2 "$work/meta" -- --from hf --to meta --mp-size 8 --input "
 for ranks in 1 2; do
   run "Meta MP8 -> HF" "$ranks" "$work/mback" -- --from meta --to hf --input "$work/meta"
 done
-rm -rf "$work/meta" "$work/mback"
+# Meta's download to MaxText (the seed job of the 405B recipe), bf16 and AQT int8.
+run "Meta MP8 -> MaxText bf16 scanned" 2 "$work/mt" -- --from meta --to maxtext --maxtext-model llama3.1-8b --input "$work/meta"
+run "Meta MP8 -> MaxText AQT int8" 2 "$work/mt" -- --from meta --to maxtext --maxtext-model llama3.1-8b --quantize int8 --input "$work/meta"
+rm -rf "$work/meta" "$work/mback" "$work/mt"
 # NeuronX Distributed Training (tp 8, pp 4; the model's 4 KV heads replicated twice so each tp rank holds one whole head).
 nxdt=(--hw-backend trn1 --tp-size 8 --pp-size 4 --qkv-linear --kv-size-multiplier 2)
 run "HF -> NxDT tp8 pp4" 2 "$work/nxdt" -- --from hf --to nxdt "${nxdt[@]}" --input "$work/hf"
