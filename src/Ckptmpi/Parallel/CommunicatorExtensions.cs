@@ -34,15 +34,7 @@ public static unsafe class CommunicatorExtensions
     /// <summary>Every rank gets every rank's bytes, in rank order.</summary>
     public static byte[][] AllgatherBytes(this ICommunicator comm, ReadOnlySpan<byte> mine)
     {
-        long[] lengths = new long[comm.Size];
-        long myLength = mine.Length;
-        fixed (long* pl = lengths)
-            comm.Allgather(new NativeBuffer((byte*)&myLength, sizeof(long)), new NativeBuffer((byte*)pl, (long)sizeof(long) * comm.Size));
-
-        long[] displacements = new long[comm.Size];
-        long total = 0;
-        for (int r = 0; r < comm.Size; r++) { displacements[r] = total; total = checked(total + lengths[r]); }
-
+        (long[] lengths, long[] displacements, long total) = ExchangeLengths(comm, mine.Length);
         byte[] all = new byte[total];
         fixed (byte* ps = mine)
         fixed (byte* pa = all)
@@ -50,29 +42,36 @@ public static unsafe class CommunicatorExtensions
             comm.Gatherv(new NativeBuffer(ps, mine.Length), new NativeBuffer(pa, total), lengths, displacements, root: 0);
             comm.Bcast(new NativeBuffer(pa, total), root: 0);
         }
-
-        var result = new byte[comm.Size][];
-        for (int r = 0; r < comm.Size; r++) result[r] = all.AsSpan((int)displacements[r], (int)lengths[r]).ToArray();
-        return result;
+        return Split(all, lengths, displacements);
     }
 
     /// <summary>Rank <paramref name="root"/> gets every rank's bytes, in rank order; the other ranks get null.</summary>
     public static byte[][]? GatherBytes(this ICommunicator comm, ReadOnlySpan<byte> mine, int root = 0)
     {
+        (long[] lengths, long[] displacements, long total) = ExchangeLengths(comm, mine.Length);
+        byte[] all = new byte[comm.Rank == root ? total : 0];
+        fixed (byte* ps = mine)
+        fixed (byte* pa = all)
+            comm.Gatherv(new NativeBuffer(ps, mine.Length), new NativeBuffer(pa, all.Length), lengths, displacements, root);
+        return comm.Rank == root ? Split(all, lengths, displacements) : null;
+    }
+
+    /// <summary>Every rank's byte count (an allgather), and where each lands in the concatenation.</summary>
+    private static (long[] Lengths, long[] Displacements, long Total) ExchangeLengths(ICommunicator comm, long myLength)
+    {
         long[] lengths = new long[comm.Size];
-        long myLength = mine.Length;
         fixed (long* pl = lengths)
             comm.Allgather(new NativeBuffer((byte*)&myLength, sizeof(long)), new NativeBuffer((byte*)pl, (long)sizeof(long) * comm.Size));
         long[] displacements = new long[comm.Size];
         long total = 0;
         for (int r = 0; r < comm.Size; r++) { displacements[r] = total; total = checked(total + lengths[r]); }
-        byte[] all = new byte[comm.Rank == root ? total : 0];
-        fixed (byte* ps = mine)
-        fixed (byte* pa = all)
-            comm.Gatherv(new NativeBuffer(ps, mine.Length), new NativeBuffer(pa, all.Length), lengths, displacements, root);
-        if (comm.Rank != root) return null;
-        var result = new byte[comm.Size][];
-        for (int r = 0; r < comm.Size; r++) result[r] = all.AsSpan((int)displacements[r], (int)lengths[r]).ToArray();
+        return (lengths, displacements, total);
+    }
+
+    private static byte[][] Split(byte[] all, long[] lengths, long[] displacements)
+    {
+        var result = new byte[lengths.Length][];
+        for (int r = 0; r < lengths.Length; r++) result[r] = all.AsSpan((int)displacements[r], (int)lengths[r]).ToArray();
         return result;
     }
 
