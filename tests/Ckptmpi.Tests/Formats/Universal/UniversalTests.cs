@@ -1,0 +1,140 @@
+using Ckptmpi.Conversion;
+using Ckptmpi.Conversion.Verify;
+using Ckptmpi.Errors;
+using Ckptmpi.Formats;
+using Ckptmpi.Formats.MegaDs;
+using Ckptmpi.Formats.Safetensors;
+using Ckptmpi.Formats.Universal;
+using Ckptmpi.Parallel;
+using Ckptmpi.Tensors.Layout;
+using Ckptmpi.Tests.Formats.MegaDs;
+
+namespace Ckptmpi.Tests.Formats.Universal;
+
+/// <summary>
+/// DeepSpeed's universal checkpoint against the real <c>ds_to_universal</c> output of the repository's trained
+/// Megatron-DeepSpeed fixture (tp 2, pp 2, dp 2, step 1): ours must be the same files, pickles and tensors; reading
+/// the real one must give the live engine's references; and the round trip through it must lose nothing.
+/// </summary>
+public sealed class UniversalTests
+{
+    private string _dir = null!;
+
+    [SetUp]
+    public void SetUp() => _dir = TestPaths.NewTempDir();
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    private static string Fixture => Path.Combine(MegaDsFixtures.Repo, "tp2_pp2_dp2");
+
+    private static string Step1 => Path.Combine(Fixture, "step1");
+
+    /// <summary>ds_to_universal's output of <see cref="Step1"/>: the save root with <c>latest_universal</c>.</summary>
+    private static string RealUniversal => Path.Combine(Fixture, "step1_universal");
+
+    private static string CompareScript => Path.Combine(TestPaths.RepoRoot, "tests", "Ckptmpi.Tests", "Formats", "Universal", "universal_compare.py");
+
+    private static string Convert(string from, string to, string input, string output, int ranks, FormatOptions options)
+    {
+        var request = new ConvertRequest
+        {
+            From = from, To = to, Input = input, Output = output, MaxBuffer = 64 << 10, FormatOptions = [options], NoReport = true,
+        };
+        ThreadCommunicator.Run(ranks, comm => ConversionJob.Run(comm, request), TimeSpan.FromSeconds(120));
+        return output;
+    }
+
+    private string ToUniversal(int ranks, string name = "universal") =>
+        Convert(MegaDsFormat.FormatName, UniversalFormat.FormatName, Step1, Path.Combine(_dir, name), ranks, new MegaDsOptions { WithOptimizerStates = true });
+
+    [Test]
+    public void Megads_to_universal_equals_ds_to_universal_file_for_file_pickle_for_pickle()
+    {
+        MegaDsFixtures.RequireTorch();
+        string output = ToUniversal(2);
+        Assert.That(File.ReadAllText(Path.Combine(output, UniversalPaths.LatestUniversal)), Is.EqualTo("global_step1_universal"));
+        string verdict = TestPaths.RunPython(File.ReadAllText(CompareScript), Path.Combine(output, "global_step1_universal"),
+            Path.Combine(RealUniversal, "global_step1_universal")).Trim();
+        // 16 parameters x 4 state files, optimizer_state.pt, 4 model-state copies... minus nothing: 65 files.
+        Assert.That(verdict, Is.EqualTo("OK 65 files"));
+    }
+
+    [Test]
+    public void Universal_to_hf_of_the_real_output_equals_the_live_engine_references()
+    {
+        MegaDsFixtures.RequireTorch();
+        string output = Convert(UniversalFormat.FormatName, "hf", RealUniversal, Path.Combine(_dir, "hf"), 2, new UniversalOptions { WithOptimizerStates = true });
+        foreach (string kind in new[] { "fp32", "exp_avg", "exp_avg_sq" })
+            Assert.That(MegaDsFixtures.CheckWithTorch(output, Fixture, 1, "float32", MegaDsFixtures.Repo, kind), Does.StartWith("OK 21 tensors"), kind);
+    }
+
+    [Test]
+    public void Megads_to_universal_to_hf_equals_megads_to_hf_bit_for_bit()
+    {
+        string direct = Convert(MegaDsFormat.FormatName, "hf", Step1, Path.Combine(_dir, "direct"), 2, new MegaDsOptions { WithOptimizerStates = true });
+        string universal = ToUniversal(2);
+        string back = Convert(UniversalFormat.FormatName, "hf", universal, Path.Combine(_dir, "back"), 2, new UniversalOptions { WithOptimizerStates = true });
+        foreach (string sub in new[] { "", "optimizer_states" })
+        {
+            SourceCatalog expected = SafetensorsCheckpoint.Open(Path.Combine(direct, sub)), actual = SafetensorsCheckpoint.Open(Path.Combine(back, sub));
+            Assert.That(actual.Tensors.Select(t => t.Name), Is.EquivalentTo(expected.Tensors.Select(t => t.Name)), sub);
+            Assert.That(CatalogComparer.Compare(expected, actual), Is.Empty, sub);
+        }
+        Assert.That(SafetensorsCheckpoint.Open(Path.Combine(back, "optimizer_states")).Tensors.Count, Is.EqualTo(3 * 21), "exp_avg, exp_avg_sq and step of each HF tensor");
+    }
+
+    [Test]
+    public void Output_is_identical_for_1_2_and_4_conversion_ranks()
+    {
+        Dictionary<string, byte[]>? first = null;
+        foreach (int ranks in new[] { 1, 2, 4 })
+        {
+            string output = ToUniversal(ranks, $"r{ranks}");
+            string tag = Path.Combine(output, "global_step1_universal");
+            var files = Directory.GetFiles(tag, "*", SearchOption.AllDirectories).ToDictionary(f => Path.GetRelativePath(tag, f), File.ReadAllBytes);
+            Assert.That(files, Has.Count.EqualTo(65));
+            if (first is null) { first = files; continue; }
+            Assert.That(files.Keys, Is.EquivalentTo(first.Keys));
+            foreach (var (name, bytes) in files) Assert.That(bytes, Is.EqualTo(first[name]), $"{name} on {ranks} ranks");
+        }
+    }
+
+    [Test]
+    public void Without_the_optimizer_states_the_writer_says_what_to_pass()
+    {
+        var e = Assert.Catch<RankFailedException>(() =>
+            Convert(MegaDsFormat.FormatName, UniversalFormat.FormatName, Step1, Path.Combine(_dir, "u"), 1, new MegaDsOptions()));
+        Assert.That(e!.Message, Does.Contain("--with-optimizer-states"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "u", "global_step1_universal")), Is.False);
+    }
+
+    [TestCase("exp_avg.pt", "")]
+    [TestCase("exp_avg_sq.pt", "--with-optimizer-states")]
+    [TestCase("fp32.pt", "")]
+    public void A_missing_state_file_is_named_with_exit_code_3(string file, string flag)
+    {
+        string copy = Path.Combine(_dir, "copy");
+        MegaDsToHfTests.CopyDir(RealUniversal, copy);
+        string missing = Path.Combine(copy, "global_step1_universal", "zero", "3.mlp.dense_h_to_4h.weight", file);
+        File.Delete(missing);
+        string output = Path.Combine(_dir, "out");
+        var r = TestPaths.RunCkptmpi(["convert", "--from", "universal", "--to", "hf", "--input", copy, "--output", output, "--no-report", .. flag == "" ? Array.Empty<string>() : [flag]]);
+        Assert.That(r.ExitCode, Is.EqualTo(3), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain(Path.Combine("3.mlp.dense_h_to_4h.weight", file)).And.Contain("is missing"));
+        Assert.That(File.Exists(Path.Combine(output, "ckptmpi-manifest.json")), Is.False, "nothing that looks complete");
+    }
+
+    [Test]
+    public void Detect_recognises_the_universal_root_and_its_tag_folder_and_leaves_the_megads_root_alone()
+    {
+        Assert.That(FormatRegistry.Detect(RealUniversal).Format.Name, Is.EqualTo(UniversalFormat.FormatName));
+        Assert.That(FormatRegistry.Detect(Path.Combine(RealUniversal, "global_step1_universal")).What, Does.Contain("global_step1_universal"));
+        Assert.That(FormatRegistry.Detect(Step1).Format.Name, Is.EqualTo(MegaDsFormat.FormatName));
+        // Megatron's save root holds both 'latest' and 'latest_universal' once ds_to_universal ran: megads reads it.
+        string both = Path.Combine(_dir, "both");
+        MegaDsToHfTests.CopyDir(Step1, both);
+        MegaDsToHfTests.CopyDir(RealUniversal, both);
+        Assert.That(FormatRegistry.Detect(both).Format.Name, Is.EqualTo(MegaDsFormat.FormatName));
+    }
+}
