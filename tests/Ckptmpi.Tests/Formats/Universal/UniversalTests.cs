@@ -61,6 +61,23 @@ public sealed class UniversalTests
     }
 
     [Test]
+    public void DeepSpeeds_own_ds_to_universal_run_now_gives_what_we_write()
+    {
+        Peers.DeepSpeedPeer.RequirePresent();
+        MegaDsFixtures.RequireTorch();
+        string save = Path.Combine(_dir, "save"), work = Path.Combine(_dir, "work");
+        MegaDsToHfTests.CopyDir(Step1, save);
+        Directory.CreateDirectory(work);
+        var r = TestPaths.RunProcess(TestPaths.Python, [Path.Combine(TestPaths.RepoRoot, "tests", "peer", "ds_to_universal.py"), Peers.DeepSpeedPeer.Root, work,
+            Path.Combine(save, "global_step1"), Path.Combine(save, "global_step1_universal")], timeoutSeconds: 600);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
+        string ours = ToUniversal(2);
+        string verdict = TestPaths.RunPython(File.ReadAllText(CompareScript), Path.Combine(ours, "global_step1_universal"), Path.Combine(save, "global_step1_universal")).Trim();
+        Assert.That(verdict, Is.EqualTo("OK 65 files"));
+        Assert.That(File.ReadAllText(Path.Combine(save, UniversalPaths.LatestUniversal)), Is.EqualTo(File.ReadAllText(Path.Combine(ours, UniversalPaths.LatestUniversal))));
+    }
+
+    [Test]
     public void Universal_to_hf_of_the_real_output_equals_the_live_engine_references()
     {
         MegaDsFixtures.RequireTorch();
