@@ -4,17 +4,15 @@
 # param_shapes and universal_checkpoint_info rescaled, the optimizer files' structure (flat fp32 partitions,
 # base_optimizer_state, param_slice_mappings) rebuilt for the new shapes with random values. Not a model anyone
 # trained; the layout is the real one.
-# Usage: make_megads.py FIXTURE_STEP1 OUT_SAVE_DIR PEER_DIR WORK_DIR [--layers 8 --hidden 1024 --ffn 2816 --heads 16 --kv 8 --vocab 32000]
+# Usage: make_megads.py FIXTURE_STEP1 OUT_SAVE_DIR [--layers 8 --hidden 1024 --ffn 2816 --heads 16 --kv 8 --vocab 32000]
 import argparse, collections, enum, os, sys, types
 
 ap = argparse.ArgumentParser()
-ap.add_argument('fixture'); ap.add_argument('out'); ap.add_argument('peer'); ap.add_argument('work')
+ap.add_argument('fixture'); ap.add_argument('out')
 ap.add_argument('--layers', type=int, default=8); ap.add_argument('--hidden', type=int, default=1024)
 ap.add_argument('--ffn', type=int, default=2816); ap.add_argument('--heads', type=int, default=16)
 ap.add_argument('--kv', type=int, default=8); ap.add_argument('--vocab', type=int, default=32000)
 a = ap.parse_args()
-sys.path[:0] = [os.path.join(a.work, 'deepspeed-src'), os.path.join(a.peer, 'harness', 'stubs')]
-os.environ.setdefault('DS_ACCELERATOR', 'cpu')
 megatron, core, enums = (types.ModuleType(n) for n in ('megatron', 'megatron.core', 'megatron.core.enums'))
 class ModelType(enum.Enum):
     encoder_or_decoder = 1
@@ -25,8 +23,19 @@ ModelType.__module__ = 'megatron.core.enums'
 enums.ModelType = ModelType
 megatron.core, core.enums = core, enums
 sys.modules.update({'megatron': megatron, 'megatron.core': core, 'megatron.core.enums': enums})
+# DeepSpeed's fragment_address, a plain dataclass: pickled by module and name, so this stand-in writes what it
+# writes and reads the fixture's optimizer files without DeepSpeed installed.
+import dataclasses
+@dataclasses.dataclass
+class fragment_address:
+    numel: int
+    start: int
+fragment_address.__module__ = 'deepspeed.utils.tensor_fragment'
+deepspeed, ds_utils, ds_fragment = (types.ModuleType(n) for n in ('deepspeed', 'deepspeed.utils', 'deepspeed.utils.tensor_fragment'))
+ds_fragment.fragment_address = fragment_address
+deepspeed.utils, ds_utils.tensor_fragment = ds_utils, ds_fragment
+sys.modules.update({'deepspeed': deepspeed, 'deepspeed.utils': ds_utils, 'deepspeed.utils.tensor_fragment': ds_fragment})
 import torch
-from deepspeed.utils.tensor_fragment import fragment_address
 
 TP, PP, DP = 2, 2, 2
 L, H, F, NH, KV, V = a.layers, a.hidden, a.ffn, a.heads, a.kv, a.vocab

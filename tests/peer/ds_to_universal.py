@@ -33,8 +33,7 @@ enums.ModelType = ModelType
 megatron.core, core.enums = core, enums
 sys.modules.update({'megatron': megatron, 'megatron.core': core, 'megatron.core.enums': enums})
 
-sys.argv = ['ds_to_universal.py', '--input_folder', src_tag, '--output_folder', out_tag,
-            '--num_extract_workers', '2', '--num_merge_workers', '2']
+sys.argv = ['ds_to_universal.py', '--input_folder', src_tag, '--output_folder', out_tag]
 # Imported, not run as __main__: its worker processes pickle its functions by module name.
 from deepspeed.checkpoint import ds_to_universal
 ds_to_universal.main(ds_to_universal.parse_arguments())
