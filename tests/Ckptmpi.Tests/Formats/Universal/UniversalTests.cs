@@ -26,7 +26,11 @@ public sealed class UniversalTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
-    private static string Fixture => Path.Combine(MegaDsFixtures.Repo, "tp2_pp2_dp2");
+    private static string Fixture => FixtureOf(Tp2Pp2Dp2);
+
+    private const string Tp2Pp2Dp2 = "tp2_pp2_dp2", Tp1Pp1Dp1 = "tp1_pp1_dp1";
+
+    private static string FixtureOf(string topology) => Path.Combine(MegaDsFixtures.Repo, topology);
 
     private static string Step1 => Path.Combine(Fixture, "step1");
 
@@ -56,7 +60,7 @@ public sealed class UniversalTests
         Assert.That(File.ReadAllText(Path.Combine(output, UniversalPaths.LatestUniversal)), Is.EqualTo("global_step1_universal"));
         string verdict = TestPaths.RunPython(File.ReadAllText(CompareScript), Path.Combine(output, "global_step1_universal"),
             Path.Combine(RealUniversal, "global_step1_universal")).Trim();
-        // 16 parameters x 4 state files, optimizer_state.pt, 4 model-state copies... minus nothing: 65 files.
+        // 15 parameters x 4 state files, optimizer_state.pt and 4 model-state copies: 65 files.
         Assert.That(verdict, Is.EqualTo("OK 65 files"));
     }
 
