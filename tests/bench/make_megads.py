@@ -4,7 +4,7 @@
 # param_shapes and universal_checkpoint_info rescaled, the optimizer files' structure (flat fp32 partitions,
 # base_optimizer_state, param_slice_mappings) rebuilt for the new shapes with random values. Not a model anyone
 # trained; the layout is the real one.
-# Usage: make_megads.py FIXTURE_STEP1 OUT_SAVE_DIR [--layers 8 --hidden 1024 --ffn 2816 --heads 16 --kv 8 --vocab 32000]
+# Usage: make_megads.py FIXTURE_STEP1 OUT_SAVE_DIR [--layers 8 --hidden 1024 --ffn 2816 --heads 16 --kv 8 --vocab 32000 --dp 2]
 import argparse, collections, enum, os, sys, types
 
 ap = argparse.ArgumentParser()
@@ -12,6 +12,10 @@ ap.add_argument('fixture'); ap.add_argument('out')
 ap.add_argument('--layers', type=int, default=8); ap.add_argument('--hidden', type=int, default=1024)
 ap.add_argument('--ffn', type=int, default=2816); ap.add_argument('--heads', type=int, default=16)
 ap.add_argument('--kv', type=int, default=8); ap.add_argument('--vocab', type=int, default=32000)
+ap.add_argument('--dp', type=int, default=2)
+# 'last': as BF16_Optimizer records it (the last data rank holds the whole padding); 'none': 0 everywhere, which
+# DeepSpeed's readers accept even where the padding exceeds a partition (the values are the same).
+ap.add_argument('--group-paddings', choices=['last', 'none'], default='last')
 a = ap.parse_args()
 megatron, core, enums = (types.ModuleType(n) for n in ('megatron', 'megatron.core', 'megatron.core.enums'))
 class ModelType(enum.Enum):
@@ -37,7 +41,7 @@ deepspeed.utils, ds_utils.tensor_fragment = ds_utils, ds_fragment
 sys.modules.update({'deepspeed': deepspeed, 'deepspeed.utils': ds_utils, 'deepspeed.utils.tensor_fragment': ds_fragment})
 import torch
 
-TP, PP, DP = 2, 2, 2
+TP, PP, DP = 2, 2, a.dp
 L, H, F, NH, KV, V = a.layers, a.hidden, a.ffn, a.heads, a.kv, a.vocab
 hd = H // NH
 Vp = -(-V // (128 * TP)) * 128 * TP
@@ -74,6 +78,9 @@ for pp in range(PP):
         for k, v in dict(num_layers=L, hidden_size=H, ffn_hidden_size=F, num_attention_heads=NH, num_key_value_heads=KV,
                          kv_channels=hd, padded_vocab_size=Vp).items():
             setattr(args, k, v)
+        ms['dp_world_size'] = DP
+        if hasattr(args, 'data_parallel_size'): args.data_parallel_size = DP
+        args.world_size = TP * PP * DP
         ms['universal_checkpoint_info']['original_vocab_size'] = V
         ms['universal_checkpoint_info']['padded_vocab_size'] = Vp
         ms['param_shapes'] = [collections.OrderedDict(('%d.%s' % p, torch.Size(local(*p))) for p in grp) for grp in groups]
@@ -96,10 +103,14 @@ for pp in range(PP):
             osd = dict(template['optimizer_state_dict'])
             parts, state, maps, paddings = [], {}, [], []
             for gi, (grp, flat) in enumerate(zip(groups, flats)):
+                # BF16_Optimizer pads each flat group to a multiple of 2 x dp and splits it evenly; the last data rank
+                # records the whole padding, which exceeds its partition when the group is small and dp large.
                 n = flat.numel()
-                size = -(-n // DP)
-                padded = torch.cat([flat, torch.zeros(size * DP - n)])
-                paddings.append(size * DP - n)
+                align = 2 * DP
+                total = -(-n // align) * align
+                size = total // DP
+                padded = torch.cat([flat, torch.zeros(total - n)])
+                paddings.append(total - n if dp == DP - 1 and a.group_paddings == 'last' else 0)
                 lo, hi = dp * size, (dp + 1) * size
                 parts.append(padded[lo:hi].clone().requires_grad_(True))
                 gen = gens[gi] if gi == 0 else torch.Generator().manual_seed(200 + 10 * pp + dp)
@@ -114,7 +125,8 @@ for pp in range(PP):
                 maps.append(m)
             base = dict(template['optimizer_state_dict']['base_optimizer_state'])
             base['state'] = state
-            osd.update(base_optimizer_state=base, single_partition_of_fp32_groups=parts, group_paddings=paddings, param_slice_mappings=maps)
+            osd.update(base_optimizer_state=base, single_partition_of_fp32_groups=parts, group_paddings=paddings, param_slice_mappings=maps,
+                       partition_count=[DP] * len(groups))
             out = dict(template)
             out['optimizer_state_dict'] = osd
             torch.save(out, os.path.join(tag, 'bf16_zero_pp_rank_%d_mp_rank_%02d_optim_states.pt' % (dp, mp)))

@@ -49,19 +49,31 @@ public sealed class UniversalTests
         return output;
     }
 
-    private string ToUniversal(int ranks, string name = "universal") =>
-        Convert(MegaDsFormat.FormatName, UniversalFormat.FormatName, Step1, Path.Combine(_dir, name), ranks, new MegaDsOptions { WithOptimizerStates = true });
+    private string ToUniversal(int ranks, string name = "universal", string topology = Tp2Pp2Dp2) =>
+        Convert(MegaDsFormat.FormatName, UniversalFormat.FormatName, Path.Combine(FixtureOf(topology), "step1"), Path.Combine(_dir, name), ranks,
+            new MegaDsOptions { WithOptimizerStates = true });
 
-    [Test]
-    public void Megads_to_universal_equals_ds_to_universal_file_for_file_pickle_for_pickle()
+    // tp 2 x pp 2: 15 parameters x 4 state files, optimizer_state.pt and 4 model-state copies. tp 1 x pp 1: one
+    // model-state file, and no TP patterns in universal_checkpoint_info, so every marker is cat_dim 0.
+    [TestCase(Tp2Pp2Dp2, 65)]
+    [TestCase(Tp1Pp1Dp1, 62)]
+    public void Megads_to_universal_equals_ds_to_universal_file_for_file_pickle_for_pickle(string topology, int files)
     {
         MegaDsFixtures.RequireTorch();
-        string output = ToUniversal(2);
+        string output = ToUniversal(2, topology: topology);
         Assert.That(File.ReadAllText(Path.Combine(output, UniversalPaths.LatestUniversal)), Is.EqualTo("global_step1_universal"));
         string verdict = TestPaths.RunPython(File.ReadAllText(CompareScript), Path.Combine(output, "global_step1_universal"),
-            Path.Combine(RealUniversal, "global_step1_universal")).Trim();
-        // 15 parameters x 4 state files, optimizer_state.pt and 4 model-state copies: 65 files.
-        Assert.That(verdict, Is.EqualTo("OK 65 files"));
+            Path.Combine(FixtureOf(topology), "step1_universal", "global_step1_universal")).Trim();
+        Assert.That(verdict, Is.EqualTo($"OK {files} files"));
+    }
+
+    [Test]
+    public void Verify_against_the_megads_source_compares_every_value()
+    {
+        string output = ToUniversal(2);
+        var r = TestPaths.RunCkptmpi(["verify", output, "--against", Step1]);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
+        Assert.That(r.Stdout + r.Stderr, Does.Contain("21 tensors").And.Contain("all equal"));
     }
 
     [Test]
@@ -81,13 +93,44 @@ public sealed class UniversalTests
         Assert.That(File.ReadAllText(Path.Combine(save, UniversalPaths.LatestUniversal)), Is.EqualTo(File.ReadAllText(Path.Combine(ours, UniversalPaths.LatestUniversal))));
     }
 
+    /// <summary>
+    /// dp 64 with a flat group of 64 norm elements: BF16_Optimizer pads it to 128, so the last data rank's recorded
+    /// padding (64) exceeds its partition (2), as on large ALCF runs (dp 768). DeepSpeed's ds_to_universal crashes
+    /// there (its narrow gets a negative length); ours converts it, and equals what ds_to_universal writes for the same
+    /// values when no padding is recorded.
+    /// </summary>
     [Test]
-    public void Universal_to_hf_of_the_real_output_equals_the_live_engine_references()
+    public void Padding_that_exceeds_a_partition_converts_where_ds_to_universal_crashes()
+    {
+        Peers.DeepSpeedPeer.RequirePresent();
+        MegaDsFixtures.RequireTorch();
+        string make = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "bench", "make_megads.py"));
+        string[] dims = ["--layers", "2", "--hidden", "32", "--ffn", "48", "--heads", "8", "--kv", "4", "--vocab", "250", "--dp", "64"];
+        string real = Path.Combine(_dir, "real"), unpadded = Path.Combine(_dir, "unpadded"), work = Path.Combine(_dir, "work");
+        Directory.CreateDirectory(work);
+        TestPaths.RunPython(make, [Step1, real, .. dims]);
+        TestPaths.RunPython(make, [Step1, unpadded, .. dims, "--group-paddings", "none"]);
+        ProcessResult Ds(string save) => TestPaths.RunProcess(TestPaths.Python, [Path.Combine(TestPaths.RepoRoot, "tests", "peer", "ds_to_universal.py"),
+            Peers.DeepSpeedPeer.Root, work, Path.Combine(save, "global_step1"), Path.Combine(save, "global_step1_universal")], timeoutSeconds: 600);
+        var crash = Ds(real);
+        Assert.That(crash.ExitCode, Is.Not.EqualTo(0), "DeepSpeed 0.14.4 cannot strip a padding larger than the partition");
+        Assert.That(crash.Stderr, Does.Contain("length (-62)"));
+        var ok = Ds(unpadded);
+        Assert.That(ok.ExitCode, Is.EqualTo(0), ok.Stderr);
+        string ours = Convert(MegaDsFormat.FormatName, UniversalFormat.FormatName, real, Path.Combine(_dir, "ours"), 2, new MegaDsOptions { WithOptimizerStates = true });
+        string verdict = TestPaths.RunPython(File.ReadAllText(CompareScript), Path.Combine(ours, "global_step1_universal"), Path.Combine(unpadded, "global_step1_universal")).Trim();
+        Assert.That(verdict, Is.EqualTo("OK 65 files"));
+    }
+
+    [TestCase(Tp2Pp2Dp2)]
+    [TestCase(Tp1Pp1Dp1)]
+    public void Universal_to_hf_of_the_real_output_equals_the_live_engine_references(string topology)
     {
         MegaDsFixtures.RequireTorch();
-        string output = Convert(UniversalFormat.FormatName, "hf", RealUniversal, Path.Combine(_dir, "hf"), 2, new UniversalOptions { WithOptimizerStates = true });
+        string output = Convert(UniversalFormat.FormatName, "hf", Path.Combine(FixtureOf(topology), "step1_universal"), Path.Combine(_dir, "hf"), 2,
+            new UniversalOptions { WithOptimizerStates = true });
         foreach (string kind in new[] { "fp32", "exp_avg", "exp_avg_sq" })
-            Assert.That(MegaDsFixtures.CheckWithTorch(output, Fixture, 1, "float32", MegaDsFixtures.Repo, kind), Does.StartWith("OK 21 tensors"), kind);
+            Assert.That(MegaDsFixtures.CheckWithTorch(output, FixtureOf(topology), 1, "float32", MegaDsFixtures.Repo, kind), Does.StartWith("OK 21 tensors"), kind);
     }
 
     [Test]
