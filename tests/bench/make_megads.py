@@ -1,4 +1,4 @@
-# A trained-looking Megatron-DeepSpeed checkpoint (tp 2, pp 2, dp 2, iteration 1, BF16_Optimizer with Adam state)
+# A trained-looking Megatron-DeepSpeed checkpoint (tp 2, pp 2, dp --dp, iteration 1, BF16_Optimizer with Adam state)
 # of a larger Llama than the repository's fixture, for timing --from megads --to universal and DeepSpeed's own
 # ds_to_universal on the same files. Made from the fixture's real files: their model-state dicts with args,
 # param_shapes and universal_checkpoint_info rescaled, the optimizer files' structure (flat fp32 partitions,
