@@ -190,6 +190,20 @@ public sealed class UniversalTests
     }
 
     [Test]
+    public void A_state_file_of_another_parameter_is_refused_naming_it()
+    {
+        string copy = Path.Combine(_dir, "copy");
+        MegaDsToHfTests.CopyDir(RealUniversal, copy);
+        string zero = Path.Combine(copy, "global_step1_universal", "zero");
+        File.Copy(Path.Combine(zero, "2.self_attention.dense.weight", "fp32.pt"), Path.Combine(zero, "2.mlp.dense_4h_to_h.weight", "fp32.pt"), overwrite: true);
+        string output = Path.Combine(_dir, "out");
+        var r = TestPaths.RunCkptmpi(["convert", "--from", "universal", "--to", "hf", "--input", copy, "--output", output, "--no-report"]);
+        Assert.That(r.ExitCode, Is.EqualTo(3), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain(Path.Combine("2.mlp.dense_4h_to_h.weight", "fp32.pt")).And.Contain("[32, 48]"));
+        Assert.That(File.Exists(Path.Combine(output, "ckptmpi-manifest.json")), Is.False);
+    }
+
+    [Test]
     public void Detect_recognises_the_universal_root_and_its_tag_folder_and_leaves_the_megads_root_alone()
     {
         Assert.That(FormatRegistry.Detect(RealUniversal).Format.Name, Is.EqualTo(UniversalFormat.FormatName));
