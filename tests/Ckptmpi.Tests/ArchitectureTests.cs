@@ -99,7 +99,12 @@ public sealed class ArchitectureTests
         static string Folder(string ns) => string.Join('.', ns.Split('.').Take(3));
         // A format whose files are another format's files plus its own reads them through that format's reader:
         // a Megatron-DeepSpeed folder holds DeepSpeed ZeRO partitions per model-parallel rank.
-        var buildsOn = new HashSet<(string, string)> { ("Ckptmpi.Formats.MegaDs", "Ckptmpi.Formats.DeepSpeed") };
+        var buildsOn = new HashSet<(string, string)>
+        {
+            ("Ckptmpi.Formats.MegaDs", "Ckptmpi.Formats.DeepSpeed"),
+            // a universal checkpoint is a Megatron-DeepSpeed run's parameters merged by DeepSpeed.
+            ("Ckptmpi.Formats.Universal", "Ckptmpi.Formats.MegaDs"), ("Ckptmpi.Formats.Universal", "Ckptmpi.Formats.DeepSpeed"),
+        };
         foreach (string ns in folders)
         {
             var foreign = g.Uses(ns).Where(u => u.StartsWith("Ckptmpi.Formats.", StringComparison.Ordinal) && Folder(u) != Folder(ns) && Folder(u) != "Ckptmpi.Formats.Torch"

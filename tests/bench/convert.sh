@@ -107,7 +107,23 @@ run "HF -> ZeRO-2 dp48" 2 "$work/z2" -- --from hf --to zero --zero-stage 2 --dp-
 run "ZeRO-2 dp48 -> HF bf16" 2 "$work/back" -- --from zero --to hf --dtype bf16 --input "$work/z2"
 run "HF -> MaxText bf16 scanned (llama3.1 rotary)" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --input "$work/hf"
 run "HF -> MaxText AQT int8" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --quantize int8 --input "$work/hf"
-rm -rf "$work/z2" "$work/back" "$work/z3" "$work/hf" "$work/mt"
+rm -rf "$work/z2" "$work/back" "$work/z3" "$work/mt"
+
+# Megatron-DeepSpeed (tp 2, pp 2, dp 2, iteration 1 with Adam state; ~160M parameters rescaled from the repository's
+# fixture) -> DeepSpeed universal, then DeepSpeed's own ds_to_universal on the same files when the peer is there.
+/usr/bin/python3 "$repo/tests/bench/make_megads.py" "$repo/tests/fixtures/megads/tp2_pp2_dp2/step1" "$work/megads"
+for ranks in 1 2; do
+  run "megads tp2 pp2 dp2 -> universal" "$ranks" "$work/univ" -- --from megads --to universal --with-optimizer-states --input "$work/megads"
+done
+peer="$repo/../shared/peers/deepspeed-0.14.4"
+if [ -f "$peer/src/deepspeed/checkpoint/ds_to_universal.py" ]; then
+  # Its defaults: 4 extract and 2 merge worker processes.
+  start=$(date +%s.%N)
+  (cd "$work" && /usr/bin/python3 "$repo/tests/peer/ds_to_universal.py" "$peer" "$work" "$work/megads/global_step1" "$work/megads/global_step1_universal" >"$work/log" 2>&1)
+  end=$(date +%s.%N)
+  echo "DeepSpeed ds_to_universal on the same checkpoint: $(py "print(f'{$end - $start:.1f}')") s"
+fi
+rm -rf "$work/megads" "$work/univ" "$work/hf"
 
 echo "== a model with a 1 GiB tensor (embed and lm_head 262144 x 2048 bf16), --max-buffer 64MiB"
 dotnet "$dll" bench-make-model --output "$work/big" --vocab 262144 --hidden 2048 --layers 1 --intermediate 256 --heads 16 --kv-heads 4 --max-shard-size 5GB

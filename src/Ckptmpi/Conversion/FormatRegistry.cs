@@ -6,6 +6,7 @@ using Ckptmpi.Formats.Meta;
 using Ckptmpi.Formats.NxD;
 using Ckptmpi.Formats.MegaDs;
 using Ckptmpi.Formats.Safetensors;
+using Ckptmpi.Formats.Universal;
 
 namespace Ckptmpi.Conversion;
 
@@ -25,6 +26,7 @@ public static class FormatRegistry
         new MetaFormat(),
         new NxdFormat(),
         new MegaDsFormat(),
+        new UniversalFormat(),
     ];
 
     public static IEnumerable<ICheckpointFormat> Readers => All.Where(f => f.Reader is not null);

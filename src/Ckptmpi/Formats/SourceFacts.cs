@@ -26,6 +26,13 @@ public sealed record SourceFacts
     /// </summary>
     public IReadOnlyDictionary<string, byte[]>? SideFiles { get; init; }
 
+    /// <summary>
+    /// Small files of the source checkpoint, verbatim, by name, that a writer of a format built on the same training
+    /// framework reuses (a DeepSpeed universal checkpoint copies Megatron-DeepSpeed's model-state files and keeps the
+    /// optimizer's hyperparameters); null when the source offers none. Unlike <see cref="SideFiles"/>, other writers ignore them.
+    /// </summary>
+    public IReadOnlyDictionary<string, byte[]>? NativeFiles { get; init; }
+
     /// <summary>Training state the source holds beyond the weights (optimizer moments, step); null when it holds none.</summary>
     public TrainingState? Training { get; init; }
 }

@@ -78,6 +78,7 @@ internal sealed class MegaDsReader : IFormatReader
             Format = MegaDsFormat.FormatName,
             ModelConfigJson = configText ?? m.ToHfConfigJson(),
             PreferredDType = masters ? DType.F32 : null,
+            NativeFiles = o.WithOptimizerStates && stateTensors.Count > 0 ? MegaDsNativeFiles.Collect(c) : null,
             Training = masters && m.Iteration > 0
                 ? new TrainingState
                 {
