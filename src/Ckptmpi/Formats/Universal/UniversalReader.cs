@@ -36,6 +36,8 @@ internal sealed class UniversalReader : IFormatReader
     {
         var o = (UniversalOptions)options;
         UniversalFolder u = UniversalFolder.Open(settings.Input, o.Tag);
+        // The moments are read when asked for, or when the target resumes training (a ZeRO checkpoint).
+        bool states = o.WithOptimizerStates || settings.WithTrainingState;
         MegaDsModel m = u.Model;
         var byName = new Dictionary<string, SourceTensor>(StringComparer.Ordinal);
         var files = new List<string>(u.FilesRead);
@@ -46,12 +48,12 @@ internal sealed class UniversalReader : IFormatReader
                 string rel = $"{UniversalPaths.Zero}/{p.Name}/{state}.pt", path = Path.Combine(u.Dir, rel);
                 if (!File.Exists(path))
                     throw new CheckpointFormatException(path, null, $"{state}.pt of parameter '{p.Name}' is missing: a universal checkpoint holds the fp32 master and both Adam moments of every parameter");
-                if (state != UniversalPaths.Fp32 && !o.WithOptimizerStates) continue;
+                if (state != UniversalPaths.Fp32 && !states) continue;
                 string suffix = state == UniversalPaths.Fp32 ? "" : "." + state;
                 foreach (SourceTensor t in Tensors(m, p, rel, path, suffix)) byName.Add(t.Name, t);
                 files.Add(path);
             }
-            if (o.WithOptimizerStates)
+            if (states)
             {
                 string rel = $"{UniversalPaths.Zero}/{p.Name}/{UniversalPaths.Step}.pt", path = Path.Combine(u.Dir, rel);
                 if (!File.Exists(path)) throw new CheckpointFormatException(path, null, $"step.pt of parameter '{p.Name}' is missing (--with-optimizer-states)");
@@ -69,7 +71,7 @@ internal sealed class UniversalReader : IFormatReader
         }
         var order = HfOrder(m).ToList();
         var all = new List<SourceTensor>();
-        string[] suffixes = o.WithOptimizerStates ? ["", ZeroCheckpoint.ExpAvgSuffix, ZeroCheckpoint.ExpAvgSqSuffix, ZeroCheckpoint.StepSuffix] : [""];
+        string[] suffixes = states ? ["", ZeroCheckpoint.ExpAvgSuffix, ZeroCheckpoint.ExpAvgSqSuffix, ZeroCheckpoint.StepSuffix] : [""];
         foreach (string suffix in suffixes)
         {
             foreach (string hf in order)
@@ -86,7 +88,10 @@ internal sealed class UniversalReader : IFormatReader
             PreferredDType = DType.F32,
             Training = new TrainingState
             {
-                Description = $"the Adam moments of a universal checkpoint at iteration {m.Iteration} (tag {u.Tag}; {m})", Tag = u.Tag,
+                // A target that resumes training names its tag after the iteration, as the trainer does (not '_universal').
+                Description = $"the Adam moments of a universal checkpoint at iteration {m.Iteration} (tag {u.Tag}; {m})",
+                Tag = $"global_step{m.Iteration.ToString(CultureInfo.InvariantCulture)}",
+                Counters = new Dictionary<string, long> { ["global_steps"] = m.Iteration },
                 Step = m.Iteration.ToString(CultureInfo.InvariantCulture),
                 StateTensors = all.Where(t => !order.Contains(t.Name)).Select(t => t.Name).ToArray(),
             },
