@@ -1,0 +1,151 @@
+using System.Text.Json;
+using Ckptmpi.Errors;
+using Ckptmpi.Formats.DeepSpeed;
+using Ckptmpi.Formats.Torch.Pickle;
+using Ckptmpi.Tensors;
+using Ckptmpi.Tensors.Layout;
+
+namespace Ckptmpi.Formats.MegaDs;
+
+/// <summary>
+/// The Megatron-DeepSpeed checkpoint (GPTModelPipe, bf16, BF16_Optimizer) that a job with --tp-size, --pp-size and
+/// --dp-size saves at --iteration after initialising from a HuggingFace Llama: layer files with the fused QKV and
+/// SwiGLU shards, Megatron's model states with its args, the fp32 master partitions with empty Adam state.
+/// </summary>
+internal sealed class MegaDsWriter : IFormatWriter
+{
+    public string Description => "Megatron-DeepSpeed GPTModelPipe checkpoint (layer files, model states with Megatron's args, BF16_Optimizer partitions; 'latest' last)";
+
+    public bool ConsumesEverything => true;
+
+    public IReadOnlyList<string> InputFiles(FormatOptions options)
+    {
+        var o = (MegaDsOptions)options;
+        return [.. new[] { o.DsConfig, o.MegatronArgs }.OfType<string>()];
+    }
+
+    public TargetLayout Layout(WriteInput input, FormatOptions options)
+    {
+        var o = (MegaDsOptions)options;
+        if (o.TpSize is not int tp || o.PpSize is not int pp || o.DpSize is not int dp)
+            throw new FormatOptionException("--tp-size", "--to megads needs --tp-size, --pp-size and --dp-size");
+        if (input.DType is DType d && d != DType.BF16)
+            throw new FormatOptionException("--dtype", $"--to megads writes bf16 training checkpoints (BF16_Optimizer), not {d.TorchName()}");
+        string configPath = Path.Combine(input.Catalog.Root, ModelConfigFile.FileName);
+        string config = input.Facts.ModelConfigJson
+            ?? throw new UnsupportedCheckpointException(input.Catalog.Root, "the source has no config.json: --to megads builds the model (and Megatron's args) from it");
+        TrainingState? training = input.Facts.Training;
+        if (training is { StateTensors.Count: > 0 })
+            throw new FormatOptionException("--with-optimizer-states", "a megads target starts the Adam moments empty: drop --with-optimizer-states");
+
+        string? userArgs = o.MegatronArgs is string ap ? Text(input, ap, "--megatron-args") : null;
+        PyDict? ds = DsConfigOf(input, o, userArgs);
+        int stage = ZeroStage(o, ds);
+        MegaDsTarget target = MegaDsTarget.For(configPath, config, tp, pp, dp, o.VocabDivisibleBy, o.Tie, o.Iteration);
+        CheckCatalog(input.Catalog, target.Model);
+        MegatronArgs args = MegatronArgs.Build(target, o.MegatronArgs, userArgs, ds, stage, o.VocabDivisibleBy);
+        CheckOptimizer(args.DsConfig, stage, o.DsConfig ?? "the DeepSpeed config built from the Megatron args");
+        CheckBatch(args, target.Model);
+
+        string tag = o.Tag ?? DeepSpeedPaths.DefaultTag(o.Iteration);
+        var files = new MegaDsFiles(target, args, tag).All(optimizerFiles: true);
+        var layout = new OutputLayout(files);
+        layout.Validate();
+        var notes = new List<string>();
+        if (training is not null)
+            notes.Add($"not carried into the megads target: {training.Description}; the output starts with empty Adam moments (the fp32 master weights are carried)");
+        Serilog.Log.Information("megads target: {Model}; ZeRO stage {Stage} with BF16_Optimizer, tag {Tag}", target.Model, stage, tag);
+        return new TargetLayout(layout, notes);
+    }
+
+    private static string Text(WriteInput input, string path, string option) =>
+        input.Files.TryGetValue(path, out string? text) ? text : throw new InvalidOperationException($"{option} {path} was not read by rank 0");
+
+    /// <summary>The training job's DeepSpeed config: --ds-config, else the deepspeed_config_dict of --megatron-args, else null (built from the args).</summary>
+    private static PyDict? DsConfigOf(WriteInput input, MegaDsOptions o, string? userArgs)
+    {
+        try
+        {
+            if (o.DsConfig is string path)
+            {
+                using JsonDocument doc = JsonDocument.Parse(Text(input, path, "--ds-config"));
+                return DeepSpeed.DsConfig.ToPy(doc.RootElement) as PyDict ?? throw new FormatOptionException("--ds-config", $"--ds-config {path}: not a JSON object");
+            }
+            if (userArgs is not null)
+            {
+                using JsonDocument doc = JsonDocument.Parse(userArgs);
+                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("deepspeed_config_dict", out JsonElement e) && e.ValueKind == JsonValueKind.Object)
+                    return (PyDict)DeepSpeed.DsConfig.ToPy(e);
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new FormatOptionException(o.DsConfig is null ? "--megatron-args" : "--ds-config", $"{o.DsConfig ?? o.MegatronArgs}: not valid JSON: {e.Message}");
+        }
+        return null;
+    }
+
+    private static int ZeroStage(MegaDsOptions o, PyDict? ds)
+    {
+        int? fromConfig = ds?.Get("zero_optimization") is PyDict z && z.Get("stage") is PyInt s ? (int)s.AsLong : null;
+        if (o.ZeroStage is int given && fromConfig is int c && c != given)
+            throw new FormatOptionException("--zero-stage", $"--zero-stage {given} but --ds-config says zero_optimization.stage {c}");
+        int stage = o.ZeroStage ?? fromConfig ?? 1;
+        if (stage is not (0 or 1)) throw new FormatOptionException("--ds-config", $"zero_optimization.stage {stage}: Megatron-DeepSpeed pipelines run ZeRO stage 0 or 1");
+        return stage;
+    }
+
+    /// <summary>
+    /// DeepSpeed (0.14.4) picks BF16_Optimizer for bf16 at ZeRO stage 0, and at stage 1 only with
+    /// <c>data_types.grad_accum_dtype</c> fp32; otherwise its ZeRO-1 optimizer, whose layout this writer does not write yet.
+    /// </summary>
+    private static void CheckOptimizer(PyDict ds, int stage, string source)
+    {
+        if (ds.Get("fp16") is PyDict f && f.Get("enabled") is PyBool { Value: true })
+            throw new FormatOptionException("--ds-config", $"{source} enables fp16: --to megads writes bf16 checkpoints");
+        if (ds.Get("bf16") is not PyDict b || b.Get("enabled") is not PyBool { Value: true })
+            throw new FormatOptionException("--ds-config", $"{source} does not enable bf16 (bf16.enabled): --to megads writes bf16 checkpoints");
+        bool fp32Accum = ds.Get("data_types") is PyDict t && t.Get("grad_accum_dtype") is PyString { Value: "fp32" or "float32" or "float" };
+        if (stage == 1 && !fp32Accum)
+            throw new FormatOptionException("--ds-config",
+                $"{source}: bf16 with ZeRO stage 1 and no data_types.grad_accum_dtype fp32 makes DeepSpeed use its ZeRO-1 optimizer, whose file layout --to megads does not write yet; "
+                + "set \"data_types\": {\"grad_accum_dtype\": \"fp32\"} (as ALCF's scripts do, giving BF16_Optimizer) or use --zero-stage 0");
+    }
+
+    private static void CheckBatch(MegatronArgs args, MegaDsModel m)
+    {
+        long micro = args.MicroBatch, gbs = args.GlobalBatch;
+        if (micro < 1 || gbs % (micro * m.Dp) != 0)
+            throw new FormatOptionException("--ds-config", $"the global batch {gbs} is not a multiple of micro-batch {micro} x data-parallel size {m.Dp}");
+    }
+
+    /// <summary>Every HF tensor the model needs, with its shape; a tied target refuses a separate output head.</summary>
+    private static void CheckCatalog(SourceCatalog catalog, MegaDsModel m)
+    {
+        long h = m.Hidden, q = (long)m.Heads * m.HeadDim, kv = (long)m.KvHeads * m.HeadDim;
+        var expected = new List<(string, long[])> { (ShardSplit.HfEmbedTokens, [m.Vocab, h]), (ShardSplit.HfNorm, [h]) };
+        for (int i = 0; i < m.Layers; i++)
+        {
+            string p = $"model.layers.{i}.";
+            expected.Add((p + "input_layernorm.weight", [h]));
+            expected.Add((p + "post_attention_layernorm.weight", [h]));
+            expected.Add((p + "self_attn.q_proj.weight", [q, h]));
+            expected.Add((p + "self_attn.k_proj.weight", [kv, h]));
+            expected.Add((p + "self_attn.v_proj.weight", [kv, h]));
+            expected.Add((p + "self_attn.o_proj.weight", [h, q]));
+            expected.Add((p + "mlp.gate_proj.weight", [m.Ffn, h]));
+            expected.Add((p + "mlp.up_proj.weight", [m.Ffn, h]));
+            expected.Add((p + "mlp.down_proj.weight", [h, m.Ffn]));
+        }
+        if (!m.Tied) expected.Add((ShardSplit.HfLmHead, [m.Vocab, h]));
+        else if (catalog.Contains(ShardSplit.HfLmHead))
+            throw new UnsupportedCheckpointException(catalog.Root, "the source has its own lm_head.weight but the target ties the head to the embeddings (--tie-embeddings): use --tie-embeddings false or auto");
+        foreach (var (name, shape) in expected)
+        {
+            if (!catalog.Contains(name))
+                throw new UnsupportedCheckpointException(catalog.Root, $"the source has no '{name}', which a Llama of {m.Layers} layers has (config.json)");
+            SourceTensor s = catalog[name];
+            if (!s.Shape.SequenceEqual(shape)) throw new ShapeMismatchException(catalog.Root, name, shape, s.Shape.ToArray(), $"the model of config.json is {m}");
+        }
+    }
+}
