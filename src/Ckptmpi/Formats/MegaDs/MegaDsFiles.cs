@@ -18,7 +18,7 @@ namespace Ckptmpi.Formats.MegaDs;
 /// BF16_Optimizer partitions per (model-parallel rank, data rank) with the fp32 masters and empty Adam state, and
 /// the markers at the save root ('latest' last, as the commit marker).
 /// </summary>
-internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string tag)
+internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string tag, bool meanPadding)
 {
     private const string DsVersion = "0.14.4";
     private MegaDsModel M => target.Model;
@@ -96,7 +96,7 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
         var root = new PyDict(isOrdered: true);
         foreach (var (local, shape) in MegaDsLayout.Params(M, layer))
         {
-            List<ShardRun> runs = ShardSplit.Runs(M, layer, local, t);
+            List<ShardRun> runs = ShardSplit.Runs(M, layer, local, t, meanPadding);
             long n = DTypes.ElementCount(shape);
             root.Add(local, Tensor(storages.Add(DType.BF16, n, at => Shard(runs, 0, n, DType.BF16, at)), 0, shape, false));
         }
@@ -203,7 +203,7 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
                 foreach (PartitionFragment f in fragments)
                 {
                     EngineParam p = ps[f.ParamIndex];
-                    at = ShardSplit.Emit(ShardSplit.Runs(M, p.Layer, p.Local, t), f.ParamOffset, f.Count, DType.F32, DType.BF16, at, segs);
+                    at = ShardSplit.Emit(ShardSplit.Runs(M, p.Layer, p.Local, t, meanPadding), f.ParamOffset, f.Count, DType.F32, DType.BF16, at, segs);
                 }
                 long pad = flat.Padding(d);
                 if (pad > 0) segs.Add(new ZeroSegment(at, pad * sizeof(float)));

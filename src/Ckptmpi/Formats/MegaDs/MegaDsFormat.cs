@@ -17,6 +17,7 @@ public sealed class MegaDsFormat : ICheckpointFormat
     private readonly Option<int?> _divisible = new("--make-vocab-size-divisible-by") { Description = "--to megads: Megatron's make_vocab_size_divisible_by; the vocabulary is padded to a multiple of it times --tp-size (default 128)." };
     private readonly Option<string?> _tie = CreateTie();
     private readonly Option<long?> _iteration = new("--iteration") { Description = "--to megads: the iteration the checkpoint is saved at (tag global_stepN; default 0)." };
+    private readonly Option<string?> _padding = CreatePadding();
     private readonly Option<string?> _megatronArgs = new("--megatron-args") { Description = "--to megads: a JSON object of Megatron argument values (e.g. json.dumps of vars(args)) over the built-in template; see docs/formats/megads.md." };
 
     public string Name => FormatName;
@@ -25,7 +26,7 @@ public sealed class MegaDsFormat : ICheckpointFormat
 
     public IFormatWriter? Writer { get; } = new MegaDsWriter();
 
-    public IReadOnlyList<Option> Options => [_weightsFrom, _divisible, _tie, _iteration, _megatronArgs];
+    public IReadOnlyList<Option> Options => [_weightsFrom, _divisible, _tie, _iteration, _padding, _megatronArgs];
 
     public FormatOptions Bind(ParseResult parse, FormatRole role)
     {
@@ -74,12 +75,22 @@ public sealed class MegaDsFormat : ICheckpointFormat
         return options with
         {
             TpSize = Size("--tp-size"), PpSize = Size("--pp-size"), DpSize = Size("--dp-size"), ZeroStage = stage, VocabDivisibleBy = divisible,
-            Tie = tie, Iteration = iteration, MegatronArgs = parse.GetValue(_megatronArgs), DsConfig = parse.GetValue<string?>("--ds-config"),
+            Tie = tie, Iteration = iteration, MeanVocabPadding = parse.GetValue(_padding) is null or "mean", MegatronArgs = parse.GetValue(_megatronArgs), DsConfig = parse.GetValue<string?>("--ds-config"),
             Tag = options.Tag ?? DeepSpeedPaths.DefaultTag(iteration),
         };
     }
 
     public FormatOptions Defaults(string? version = null) => new MegaDsOptions { Tag = version };
+
+    private static Option<string?> CreatePadding()
+    {
+        var o = new Option<string?>("--vocab-padding")
+        {
+            Description = "--to megads: the padded vocabulary rows: 'mean' of the real rows (as Megatron-DeepSpeed's HF converter; the default; needs the vocabulary tensor in one --max-buffer) or 'zero'.",
+        };
+        o.AcceptOnlyFromAmong("mean", "zero");
+        return o;
+    }
 
     private static Option<string?> CreateTie()
     {

@@ -51,6 +51,12 @@ public sealed record MegaDsOptions : FormatOptions
 
     public MegaDsTie Tie { get; init; } = MegaDsTie.Auto;
 
+    /// <summary>
+    /// Writing: fill the padded vocabulary rows with the mean of the real rows (Megatron-DeepSpeed's HF converter; the
+    /// default), or with zeros (bounded memory: the mean needs the whole vocabulary tensor in one buffer).
+    /// </summary>
+    public bool MeanVocabPadding { get; init; } = true;
+
     /// <summary>Writing: the iteration the checkpoint is saved at (tag global_step{N}).</summary>
     public long Iteration { get; init; }
 

@@ -48,7 +48,7 @@ internal sealed class MegaDsWriter : IFormatWriter
         CheckBatch(args, target.Model);
 
         string tag = o.Tag ?? DeepSpeedPaths.DefaultTag(o.Iteration);
-        var files = new MegaDsFiles(target, args, tag).All(optimizerFiles: true);
+        var files = new MegaDsFiles(target, args, tag, o.MeanVocabPadding).All(optimizerFiles: true);
         var layout = new OutputLayout(files);
         layout.Validate();
         var notes = new List<string>();

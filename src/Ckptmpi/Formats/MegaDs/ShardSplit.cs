@@ -14,6 +14,9 @@ internal sealed record FlatRun(long LocalStart, long Count, string Tensor, long 
 /// <summary>Tensor rank <see cref="T"/>'s column block of the HF <c>[Rows, Cols]</c> tensor: the whole row-parallel shard <c>[Rows, Cols / Tp]</c>.</summary>
 internal sealed record ColumnRun(long LocalStart, long Count, string Tensor, long Rows, long Cols, int Tp, int T) : ShardRun(LocalStart, Count);
 
+/// <summary>Padded vocabulary rows left zero (--vocab-padding zero; what a universal checkpoint load gives).</summary>
+internal sealed record ZeroRun(long LocalStart, long Count) : ShardRun(LocalStart, Count);
+
 /// <summary>Padded vocabulary rows: each the mean of the <see cref="VocabRows"/> real rows of the HF <c>[VocabRows, Hidden]</c> tensor.</summary>
 internal sealed record MeanRun(long LocalStart, long Count, string Tensor, long VocabRows, long Hidden) : ShardRun(LocalStart, Count);
 
@@ -28,11 +31,11 @@ internal static class ShardSplit
     public const string HfEmbedTokens = "model.embed_tokens.weight", HfLmHead = "lm_head.weight", HfNorm = "model.norm.weight";
 
     /// <summary>The runs of tensor rank <paramref name="t"/>'s shard of parameter <paramref name="local"/> of pipeline layer <paramref name="layer"/>.</summary>
-    public static List<ShardRun> Runs(MegaDsModel m, int layer, string local, int t)
+    public static List<ShardRun> Runs(MegaDsModel m, int layer, string local, int t, bool meanPadding = true)
     {
         long h = m.Hidden;
-        if (layer == m.EmbedLayer) return Vocab(m, HfEmbedTokens, t);
-        if (!m.Tied && layer == m.HeadLayer) return Vocab(m, HfLmHead, t);
+        if (layer == m.EmbedLayer) return Vocab(m, HfEmbedTokens, t, meanPadding);
+        if (!m.Tied && layer == m.HeadLayer) return Vocab(m, HfLmHead, t, meanPadding);
         if (layer == m.NormLayer) return [new FlatRun(0, h, HfNorm, 0)];
         string p = $"model.layers.{(layer - m.TransformerLayer(0)).ToString(System.Globalization.CultureInfo.InvariantCulture)}.";
         switch (local)
@@ -70,12 +73,12 @@ internal static class ShardSplit
     private static ShardRun Columns(MegaDsModel m, string tensor, long rows, long cols, int t) =>
         m.Tp == 1 ? new FlatRun(0, rows * cols, tensor, 0) : new ColumnRun(0, rows * cols / m.Tp, tensor, rows, cols, m.Tp, t);
 
-    private static List<ShardRun> Vocab(MegaDsModel m, string tensor, int t)
+    private static List<ShardRun> Vocab(MegaDsModel m, string tensor, int t, bool meanPadding)
     {
         long rows = m.PaddedVocab / m.Tp, real = HfFromMegaDs.RealRows(m, t), h = m.Hidden;
         var runs = new List<ShardRun>();
         if (real > 0) runs.Add(new FlatRun(0, real * h, tensor, t * rows * h));
-        if (real < rows) runs.Add(new MeanRun(real * h, (rows - real) * h, tensor, m.Vocab, h));
+        if (real < rows) runs.Add(meanPadding ? new MeanRun(real * h, (rows - real) * h, tensor, m.Vocab, h) : new ZeroRun(real * h, (rows - real) * h));
         return runs;
     }
 
@@ -113,6 +116,10 @@ internal static class ShardSplit
                     }
                     break;
                 }
+                case ZeroRun:
+                    into.Add(new ZeroSegment(at, n * size));
+                    at += n * size;
+                    break;
                 case MeanRun mr:
                     at = Means(mr, rel, n, dtype, heldIn, at, into);
                     break;

@@ -143,6 +143,23 @@ public sealed class HfToMegaDsTests
     }
 
     [Test]
+    public void Zero_vocabulary_padding_fits_a_small_buffer_and_round_trips()
+    {
+        // The mean needs the whole [250, 32] embedding in one buffer pass (64 KB here); zeros do not.
+        string hf = MegaDsFixtures.HfDir(MegaDsFixtures.Repo);
+        Assert.Catch<Ckptmpi.Errors.RankFailedException>(() => Convert(hf, Path.Combine(_dir, "mean"), 1, Options("tp2_pp2_dp2", 2, 2, 2), maxBuffer: 64 << 10));
+        string megads = Convert(hf, Path.Combine(_dir, "megads"), 2, Options("tp2_pp2_dp2", 2, 2, 2) with { MeanVocabPadding = false }, maxBuffer: 64 << 10);
+        TorchArchive layer = TorchArchive.Open(Path.Combine(megads, "global_step0", "layer_01-model_01-model_states.pt"));
+        var w = (PyTensor)((PyDict)layer.Root).Get("word_embeddings.weight")!;
+        var bytes = new byte[w.Storage.ByteLength];
+        using (var src = new FileByteSource(layer.Path)) src.ReadExactly(layer.RangeOf(w.Storage).Start, bytes);
+        Assert.That(bytes.Skip(122 * 32 * 2).All(b => b == 0), "rows 250..255 (local 122..127 of tensor rank 1) are zero");
+        Assert.That(bytes.Take(122 * 32 * 2).Any(b => b != 0));
+        string back = MegaDsToHfTests.Convert(megads, Path.Combine(_dir, "back"), 2, new MegaDsOptions());
+        Assert.That(CatalogComparer.Compare(SafetensorsCheckpoint.Open(hf), SafetensorsCheckpoint.Open(back)), Is.Empty);
+    }
+
+    [Test]
     public void One_two_and_four_ranks_write_the_same_bytes()
     {
         // tp 2, pp 2, dp 3 (the DeepSpeed config built from the args: global batch 6): the data ranks' partitions cut the
