@@ -49,13 +49,26 @@ internal sealed class MegaDsWriter : IFormatWriter
 
         string tag = o.Tag ?? DeepSpeedPaths.DefaultTag(o.Iteration);
         var files = new MegaDsFiles(target, args, tag, o.MeanVocabPadding).All(optimizerFiles: true);
-        var layout = new OutputLayout(files);
+        // config.json (and the source's side files: tokenizer, generation config) beside 'latest', as --to zero keeps
+        // it, so that --from megads gives back the HF config rather than one rebuilt from args.
+        var facts = input.Facts with { ModelConfigJson = WithTie(config, target.Model.Tied) };
+        OutputLayout layout = ModelConfigFile.AppendTo(new OutputLayout(files), facts);
         layout.Validate();
         var notes = new List<string>();
         if (training is not null)
             notes.Add($"not carried into the megads target: {training.Description}; the output starts with empty Adam moments (the fp32 master weights are carried)");
         Serilog.Log.Information("megads target: {Model}; ZeRO stage {Stage} with BF16_Optimizer, tag {Tag}", target.Model, stage, tag);
         return new TargetLayout(layout, notes);
+    }
+
+    /// <summary>The config with tie_word_embeddings as written (--tie-embeddings may differ from the source's).</summary>
+    private static string WithTie(string config, bool tied)
+    {
+        var c = System.Text.Json.Nodes.JsonNode.Parse(config)!.AsObject();
+        bool was = c["tie_word_embeddings"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out bool b) && b;
+        if (was == tied) return config;
+        c["tie_word_embeddings"] = tied;
+        return c.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
     private static string Text(WriteInput input, string path, string option) =>

@@ -103,7 +103,9 @@ public sealed class HfToMegaDsTests
         string hf = fixture.Contains("tied", StringComparison.Ordinal) ? TiedHf() : MegaDsFixtures.HfDir(MegaDsFixtures.Repo);
         string output = Convert(hf, Path.Combine(_dir, "out"), 2, Options(fixture, tp, pp, dp));
         string expected = Path.Combine(MegaDsFixtures.Repo, fixture, "step0");
-        Assert.That(Files(output).Where(f => f != "ckptmpi-manifest.json"), Is.EqualTo(Files(expected)), "the same files");
+        // Beyond Megatron's files: ckptmpi's manifest, and config.json beside 'latest' for the way back.
+        Assert.That(Files(output).Where(f => f is not ("ckptmpi-manifest.json" or "config.json")), Is.EqualTo(Files(expected)), "the same files");
+        Assert.That(File.ReadAllText(Path.Combine(output, "config.json")), Is.EqualTo(File.ReadAllText(Path.Combine(hf, "config.json"))));
         var differences = new List<string>();
         foreach (string f in Files(expected))
         {
@@ -167,7 +169,7 @@ public sealed class HfToMegaDsTests
         var outputs = new[] { 1, 2, 4 }.Select(r => Convert(MegaDsFixtures.HfDir(MegaDsFixtures.Repo), Path.Combine(_dir, $"r{r}"), r,
             Options("tp2_pp2_dp2", 2, 2, 3) with { DsConfig = null })).ToList();
         List<string> files = Files(outputs[0]).Where(f => f != "ckptmpi-manifest.json").ToList();
-        Assert.That(files, Has.Count.EqualTo(10 + 4 + 12 + 3));
+        Assert.That(files, Has.Count.EqualTo(10 + 4 + 12 + 3 + 1));
         foreach (string other in outputs.Skip(1))
         {
             Assert.That(Files(other).Where(f => f != "ckptmpi-manifest.json"), Is.EqualTo(files));
