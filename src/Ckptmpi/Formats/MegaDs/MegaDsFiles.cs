@@ -15,10 +15,11 @@ namespace Ckptmpi.Formats.MegaDs;
 /// <summary>
 /// Every file of the Megatron-DeepSpeed checkpoint saved at the target iteration, from metadata alone: the layer
 /// files per pipeline layer and tensor rank (bf16 weights), Megatron's model-state file per model-parallel rank, the
-/// BF16_Optimizer partitions per (model-parallel rank, data rank) with the fp32 masters and empty Adam state, and
+/// optimizer partitions (BF16_Optimizer's or DeepSpeed's ZeRO-1 optimizer's) per (model-parallel rank, data rank) with
+/// the fp32 masters and empty Adam state, and
 /// the markers at the save root ('latest' last, as the commit marker).
 /// </summary>
-internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string tag, bool meanPadding)
+internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string tag, bool meanPadding, bool bf16Optimizer)
 {
     private const string DsVersion = "0.14.4";
     private MegaDsModel M => target.Model;
@@ -176,9 +177,10 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
     }
 
     /// <summary>
-    /// BF16_Optimizer's state of one (stage, tensor rank, data rank): per param group the data rank's partition of the
-    /// flat fp32 masters (DeepSpeed's 2 x dp alignment, the padding on the last rank), where each param's fragment sits
-    /// in it, and the wrapped torch Adam's state_dict with no moments yet.
+    /// The optimizer state of one (stage, tensor rank, data rank), of BF16_Optimizer or of DeepSpeed's ZeRO-1
+    /// optimizer: per param group the data rank's partition of the flat fp32 masters (DeepSpeed's 2 x dp alignment,
+    /// the padding at the end), where each param's fragment sits in it, and the wrapped torch Adam's state_dict with no
+    /// moments yet.
     /// </summary>
     private OutputFile OptimStates(int stage, int t, int d)
     {
@@ -197,6 +199,7 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
             var fragments = flat.Fragments(d);
             var map = new PyDict(isOrdered: true);
             foreach (PartitionFragment f in fragments) map.Add(ps[f.ParamIndex].Name, FragmentAddress(f.Count, f.PartitionOffset));
+            long pad = flat.Padding(d);
             TorchStorage s = storages.Add(DType.F32, flat.PartitionSize, at =>
             {
                 var segs = new List<OutputSegment>();
@@ -205,12 +208,12 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
                     EngineParam p = ps[f.ParamIndex];
                     at = ShardSplit.Emit(ShardSplit.Runs(M, p.Layer, p.Local, t, meanPadding), f.ParamOffset, f.Count, DType.F32, DType.BF16, at, segs);
                 }
-                long pad = flat.Padding(d);
                 if (pad > 0) segs.Add(new ZeroSegment(at, pad * sizeof(float)));
                 return segs;
             });
-            partitions.Items.Add(Tensor(s, 0, [flat.PartitionSize], requiresGrad: true));
-            paddings.Items.Add(I(flat.Bf16OptimizerPadding(d)));
+            // BF16_Optimizer saves the whole padded partition; DeepSpeed's ZeRO-1 optimizer the lean view of it (padding cut off).
+            partitions.Items.Add(Tensor(s, 0, [bf16Optimizer ? flat.PartitionSize : flat.ValidElements(d)], requiresGrad: true));
+            paddings.Items.Add(I(bf16Optimizer ? flat.Bf16OptimizerPadding(d) : pad));
             counts.Items.Add(I(M.Dp));
             mappings.Items.Add(map);
             paramGroups.Items.Add(ParamGroup(name, wdMult, lr, wd, g));
@@ -219,9 +222,17 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
         baseState.Add("state", new PyDict());
         baseState.Add("param_groups", paramGroups);
         var osd = new PyDict();
+        if (!bf16Optimizer)
+        {
+            // DeepSpeedZeroOptimizer (stage_1_and_2.py): the loss scaler of bf16 (static, scale 1) first.
+            osd.Add("loss_scaler", LossScaler(new ZeroWriteOptions { Stage = 1, DpSize = M.Dp, DType = DType.BF16 }));
+            osd.Add("dynamic_loss_scale", PyBool.False);
+            osd.Add("overflow", PyBool.False);
+        }
         osd.Add("clip_grad", F(args.DsConfig.Get("gradient_clipping") switch { PyFloat x => x.Value, PyInt i => (double)i.Value, _ => 0.0 }));
         osd.Add("base_optimizer_state", baseState);
         osd.Add("single_partition_of_fp32_groups", partitions);
+        if (!bf16Optimizer) osd.Add("zero_stage", ZeroStage(1));
         osd.Add("group_paddings", paddings);
         osd.Add("partition_count", counts);
         osd.Add("ds_version", S(DsVersion));

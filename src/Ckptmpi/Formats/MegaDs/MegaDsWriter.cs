@@ -8,13 +8,13 @@ using Ckptmpi.Tensors.Layout;
 namespace Ckptmpi.Formats.MegaDs;
 
 /// <summary>
-/// The Megatron-DeepSpeed checkpoint (GPTModelPipe, bf16, BF16_Optimizer) that a job with --tp-size, --pp-size and
+/// The Megatron-DeepSpeed checkpoint (GPTModelPipe, bf16, BF16_Optimizer or ZeRO-1) that a job with --tp-size, --pp-size and
 /// --dp-size saves at --iteration after initialising from a HuggingFace Llama: layer files with the fused QKV and
 /// SwiGLU shards, Megatron's model states with its args, the fp32 master partitions with empty Adam state.
 /// </summary>
 internal sealed class MegaDsWriter : IFormatWriter
 {
-    public string Description => "Megatron-DeepSpeed GPTModelPipe checkpoint (layer files, model states with Megatron's args, BF16_Optimizer partitions; 'latest' last)";
+    public string Description => "Megatron-DeepSpeed GPTModelPipe checkpoint (layer files, model states with Megatron's args, BF16_Optimizer or ZeRO-1 partitions; 'latest' last)";
 
     public bool ConsumesEverything => true;
 
@@ -44,11 +44,11 @@ internal sealed class MegaDsWriter : IFormatWriter
         MegaDsTarget target = MegaDsTarget.For(configPath, config, tp, pp, dp, o.VocabDivisibleBy, o.Tie, o.Iteration);
         CheckCatalog(input.Catalog, target.Model);
         MegatronArgs args = MegatronArgs.Build(target, o.MegatronArgs, userArgs, ds, stage, o.VocabDivisibleBy);
-        CheckOptimizer(args.DsConfig, stage, o.DsConfig ?? "the DeepSpeed config built from the Megatron args");
+        bool bf16Optimizer = Bf16Optimizer(args.DsConfig, stage, o.DsConfig ?? "the DeepSpeed config built from the Megatron args");
         CheckBatch(args, target.Model);
 
         string tag = o.Tag ?? DeepSpeedPaths.DefaultTag(o.Iteration);
-        var files = new MegaDsFiles(target, args, tag, o.MeanVocabPadding).All(optimizerFiles: true);
+        var files = new MegaDsFiles(target, args, tag, o.MeanVocabPadding, bf16Optimizer).All(optimizerFiles: true);
         // config.json (and the source's side files: tokenizer, generation config) beside 'latest', as --to zero keeps
         // it, so that --from megads gives back the HF config rather than one rebuilt from args.
         var facts = input.Facts with { ModelConfigJson = WithTie(config, target.Model.Tied) };
@@ -57,7 +57,7 @@ internal sealed class MegaDsWriter : IFormatWriter
         var notes = new List<string>();
         if (training is not null)
             notes.Add($"not carried into the megads target: {training.Description}; the output starts with empty Adam moments (the fp32 master weights are carried)");
-        Serilog.Log.Information("megads target: {Model}; ZeRO stage {Stage} with BF16_Optimizer, tag {Tag}", target.Model, stage, tag);
+        Serilog.Log.Information("megads target: {Model}; ZeRO stage {Stage} with {Optimizer}, tag {Tag}", target.Model, stage, bf16Optimizer ? "BF16_Optimizer" : "DeepSpeed's ZeRO-1 optimizer", tag);
         return new TargetLayout(layout, notes);
     }
 
@@ -109,20 +109,17 @@ internal sealed class MegaDsWriter : IFormatWriter
     }
 
     /// <summary>
-    /// DeepSpeed (0.14.4) picks BF16_Optimizer for bf16 at ZeRO stage 0, and at stage 1 only with
-    /// <c>data_types.grad_accum_dtype</c> fp32; otherwise its ZeRO-1 optimizer, whose layout this writer does not write yet.
+    /// Which optimizer DeepSpeed (0.14.4) builds, whose state the files hold: BF16_Optimizer for bf16 at ZeRO stage 0,
+    /// and at stage 1 when <c>data_types.grad_accum_dtype</c> is fp32; otherwise (stage 1) its ZeRO-1 optimizer.
     /// </summary>
-    private static void CheckOptimizer(PyDict ds, int stage, string source)
+    private static bool Bf16Optimizer(PyDict ds, int stage, string source)
     {
         if (ds.Get("fp16") is PyDict f && f.Get("enabled") is PyBool { Value: true })
             throw new FormatOptionException("--ds-config", $"{source} enables fp16: --to megads writes bf16 checkpoints");
         if (ds.Get("bf16") is not PyDict b || b.Get("enabled") is not PyBool { Value: true })
             throw new FormatOptionException("--ds-config", $"{source} does not enable bf16 (bf16.enabled): --to megads writes bf16 checkpoints");
         bool fp32Accum = ds.Get("data_types") is PyDict t && t.Get("grad_accum_dtype") is PyString { Value: "fp32" or "float32" or "float" };
-        if (stage == 1 && !fp32Accum)
-            throw new FormatOptionException("--ds-config",
-                $"{source}: bf16 with ZeRO stage 1 and no data_types.grad_accum_dtype fp32 makes DeepSpeed use its ZeRO-1 optimizer, whose file layout --to megads does not write yet; "
-                + "set \"data_types\": {\"grad_accum_dtype\": \"fp32\"} (as ALCF's scripts do, giving BF16_Optimizer) or use --zero-stage 0");
+        return stage == 0 || fp32Accum;
     }
 
     private static void CheckBatch(MegatronArgs args, MegaDsModel m)
