@@ -75,7 +75,7 @@ public sealed class MegaDsFormat : ICheckpointFormat
         return options with
         {
             TpSize = Size("--tp-size"), PpSize = Size("--pp-size"), DpSize = Size("--dp-size"), ZeroStage = stage, VocabDivisibleBy = divisible,
-            Tie = tie, Iteration = iteration, MeanVocabPadding = parse.GetValue(_padding) is null or "mean", MegatronArgs = parse.GetValue(_megatronArgs), DsConfig = parse.GetValue<string?>("--ds-config"),
+            Tie = tie, Iteration = iteration, VocabPadding = parse.GetValue(_padding) switch { "mean" => MegaDsVocabPadding.Mean, "zero" => MegaDsVocabPadding.Zero, _ => MegaDsVocabPadding.Auto }, MegatronArgs = parse.GetValue(_megatronArgs), DsConfig = parse.GetValue<string?>("--ds-config"),
             Tag = options.Tag ?? DeepSpeedPaths.DefaultTag(iteration),
         };
     }
@@ -86,9 +86,9 @@ public sealed class MegaDsFormat : ICheckpointFormat
     {
         var o = new Option<string?>("--vocab-padding")
         {
-            Description = "--to megads: the padded vocabulary rows: 'mean' of the real rows (as Megatron-DeepSpeed's HF converter; the default; needs the vocabulary tensor in one --max-buffer) or 'zero'.",
+            Description = "--to megads: the padded vocabulary rows: 'mean' of the real rows (as Megatron-DeepSpeed's HF converter; reads the vocabulary tensor in one buffer pass), 'zero', or 'auto' (mean when one pass can hold it, else zero with a warning; the default).",
         };
-        o.AcceptOnlyFromAmong("mean", "zero");
+        o.AcceptOnlyFromAmong("auto", "mean", "zero");
         return o;
     }
 

@@ -13,6 +13,19 @@ public enum MegaDsWeightSource
     Module,
 }
 
+/// <summary>What the written padded vocabulary rows hold.</summary>
+public enum MegaDsVocabPadding
+{
+    /// <summary><see cref="Mean"/> when one buffer pass can hold the vocabulary tensor, else <see cref="Zero"/> with a warning.</summary>
+    Auto,
+
+    /// <summary>The mean of the real rows, as Megatron-DeepSpeed's HF converter fills them (the vocabulary tensor read in one buffer pass).</summary>
+    Mean,
+
+    /// <summary>Zeros, as a universal checkpoint load leaves them; any buffer.</summary>
+    Zero,
+}
+
 /// <summary>Whether the written GPTModelPipe ties its output head to the word embeddings.</summary>
 public enum MegaDsTie
 {
@@ -51,11 +64,7 @@ public sealed record MegaDsOptions : FormatOptions
 
     public MegaDsTie Tie { get; init; } = MegaDsTie.Auto;
 
-    /// <summary>
-    /// Writing: fill the padded vocabulary rows with the mean of the real rows (Megatron-DeepSpeed's HF converter; the
-    /// default), or with zeros (bounded memory: the mean needs the whole vocabulary tensor in one buffer).
-    /// </summary>
-    public bool MeanVocabPadding { get; init; } = true;
+    public MegaDsVocabPadding VocabPadding { get; init; } = MegaDsVocabPadding.Auto;
 
     /// <summary>Writing: the iteration the checkpoint is saved at (tag global_step{N}).</summary>
     public long Iteration { get; init; }

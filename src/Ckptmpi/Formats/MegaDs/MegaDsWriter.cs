@@ -47,18 +47,38 @@ internal sealed class MegaDsWriter : IFormatWriter
         bool bf16Optimizer = Bf16Optimizer(args.DsConfig, stage, o.DsConfig ?? "the DeepSpeed config built from the Megatron args");
         CheckBatch(args, target.Model);
 
+        var notes = new List<string>();
+        bool mean = MeanPadding(input.Catalog, target.Model, o.VocabPadding, notes);
         string tag = o.Tag ?? DeepSpeedPaths.DefaultTag(o.Iteration);
-        var files = new MegaDsFiles(target, args, tag, o.MeanVocabPadding, bf16Optimizer).All(optimizerFiles: true);
+        var files = new MegaDsFiles(target, args, tag, mean, bf16Optimizer).All(optimizerFiles: true);
         // config.json (and the source's side files: tokenizer, generation config) beside 'latest', as --to zero keeps
         // it, so that --from megads gives back the HF config rather than one rebuilt from args.
         var facts = input.Facts with { ModelConfigJson = WithTie(config, target.Model.Tied) };
         OutputLayout layout = ModelConfigFile.AppendTo(new OutputLayout(files), facts);
         layout.Validate();
-        var notes = new List<string>();
         if (training is not null)
             notes.Add($"not carried into the megads target: {training.Description}; the output starts with empty Adam moments (the fp32 master weights are carried)");
         Serilog.Log.Information("megads target: {Model}; ZeRO stage {Stage} with {Optimizer}, tag {Tag}", target.Model, stage, bf16Optimizer ? "BF16_Optimizer" : "DeepSpeed's ZeRO-1 optimizer", tag);
         return new TargetLayout(layout, notes);
+    }
+
+    /// <summary>The most one buffer pass can hold: half the largest --max-buffer (2 GiB), the direct I/O chunk.</summary>
+    private const long OnePassBytes = 1L << 30;
+
+    /// <summary>
+    /// Whether the padded rows get the real rows' mean: that record reads the whole vocabulary tensor in one pass (fp32
+    /// scratch plus the stored bytes), which the largest buffer may not hold; auto then writes zeros and says so.
+    /// </summary>
+    private static bool MeanPadding(SourceCatalog catalog, MegaDsModel m, MegaDsVocabPadding choice, List<string> notes)
+    {
+        if (choice == MegaDsVocabPadding.Zero || m.PaddedVocab == m.Vocab) return choice != MegaDsVocabPadding.Zero;
+        SourceTensor embed = catalog[ShardSplit.HfEmbedTokens];
+        long need = checked(embed.ElementCount * (sizeof(float) + embed.Pieces.Max(p => p.StoredDType.SizeInBytes())) + (long)(m.PaddedVocab - m.Vocab) * m.Hidden * sizeof(float));
+        if (need <= OnePassBytes) return true;
+        string why = $"the mean of the {m.Vocab} real vocabulary rows reads the [{m.Vocab}, {m.Hidden}] tensor in one buffer pass, {Tensors.ByteSize.Format(need)}, more than one pass can hold ({Tensors.ByteSize.Format(OnePassBytes)})";
+        if (choice == MegaDsVocabPadding.Mean) throw new FormatOptionException("--vocab-padding", $"--vocab-padding mean: {why}; use --vocab-padding zero");
+        notes.Add($"the {m.PaddedVocab - m.Vocab} padded vocabulary rows are written as zeros (as a universal checkpoint load leaves them), not as Megatron-DeepSpeed's converter fills them: {why}");
+        return false;
     }
 
     /// <summary>The config with tie_word_embeddings as written (--tie-embeddings may differ from the source's).</summary>

@@ -152,7 +152,7 @@ public sealed class HfToMegaDsTests
         // The mean needs the whole [250, 32] embedding in one buffer pass (64 KB here); zeros do not.
         string hf = MegaDsFixtures.HfDir(MegaDsFixtures.Repo);
         Assert.Catch<Ckptmpi.Errors.RankFailedException>(() => Convert(hf, Path.Combine(_dir, "mean"), 1, Options("tp2_pp2_dp2", 2, 2, 2), maxBuffer: 64 << 10));
-        string megads = Convert(hf, Path.Combine(_dir, "megads"), 2, Options("tp2_pp2_dp2", 2, 2, 2) with { MeanVocabPadding = false }, maxBuffer: 64 << 10);
+        string megads = Convert(hf, Path.Combine(_dir, "megads"), 2, Options("tp2_pp2_dp2", 2, 2, 2) with { VocabPadding = MegaDsVocabPadding.Zero }, maxBuffer: 64 << 10);
         TorchArchive layer = TorchArchive.Open(Path.Combine(megads, "global_step0", "layer_01-model_01-model_states.pt"));
         var w = (PyTensor)((PyDict)layer.Root).Get("word_embeddings.weight")!;
         var bytes = new byte[w.Storage.ByteLength];
