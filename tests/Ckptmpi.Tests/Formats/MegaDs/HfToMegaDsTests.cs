@@ -164,6 +164,21 @@ public sealed class HfToMegaDsTests
     }
 
     [Test]
+    public void A_vocabulary_too_large_for_one_pass_gets_zero_padding_with_a_warning_or_an_error_when_mean_is_asked()
+    {
+        // Llama-3.1-8B at tp 4: 128256 rows padded to 128512; the [128256, 4096] tensor is more than one pass holds.
+        string config = Path.Combine(TestPaths.Fixtures, "configs", "llama-3.1-8b.json");
+        string[] common = ["convert", "--from", "hf", "--to", "megads", "--input", config, "--output", Path.Combine(_dir, "out"),
+            "--tp-size", "4", "--pp-size", "2", "--dp-size", "2", "--dry-run"];
+        var auto = TestPaths.RunCkptmpi(common);
+        Assert.That(auto.ExitCode, Is.EqualTo(0), auto.Stderr);
+        Assert.That(auto.Stderr, Does.Contain("the 256 padded vocabulary rows are written as zeros"));
+        var mean = TestPaths.RunCkptmpi([.. common, "--vocab-padding", "mean"]);
+        Assert.That(mean.ExitCode, Is.EqualTo(2), mean.Stderr);
+        Assert.That(mean.Stderr, Does.Contain("--vocab-padding mean").And.Contain("use --vocab-padding zero"));
+    }
+
+    [Test]
     public void One_two_and_four_ranks_write_the_same_bytes()
     {
         // tp 2, pp 2, dp 3 (the DeepSpeed config built from the args: global batch 6): the data ranks' partitions cut the
