@@ -11,7 +11,7 @@ namespace Ckptmpi.Formats.MegaDs;
 /// <summary>
 /// Megatron's <c>args</c> Namespace for the target, in the order a real run has its fields: the built-in template
 /// (<see cref="MegatronArgsTemplate"/>), then the --megatron-args values over it (fields the template lacks go last),
-/// then the model, topology and run fields the checkpoint must agree with (<see cref="Derived"/>); the non-JSON fields
+/// then the model, topology and run fields the checkpoint must agree with (<see cref="ApplyTarget"/>); the non-JSON fields
 /// (params_dtype, model_type, deepspeed_config_dict, attn_mask, rotary_pos_emb) are built from those. The learning-rate
 /// schedule, the optimizer's hyper-parameters and the batch sizes are read back from the result.
 /// </summary>
@@ -28,17 +28,6 @@ internal sealed class MegatronArgs
         _fields = fields;
         _target = target;
     }
-
-    /// <summary>The fields the writer sets from the target, whatever the template or --megatron-args say (docs/formats/megads.md lists them).</summary>
-    public static readonly string[] Derived =
-    [
-        "num_layers", "encoder_num_layers", "hidden_size", "ffn_hidden_size", "num_attention_heads", "num_key_value_heads", "kv_channels",
-        "max_position_embeddings", "rope_theta", "layernorm_epsilon", "make_vocab_size_divisible_by", "padded_vocab_size",
-        "untie_embeddings_and_output_weights", "swiglu", "normalization", "add_bias_linear", "use_rotary_position_embeddings", "add_position_embedding",
-        "tensor_model_parallel_size", "pipeline_model_parallel_size", "transformer_pipeline_model_parallel_size", "data_parallel_size",
-        "world_size", "rank", "local_rank", "zero_stage", "bf16", "fp16", "deepspeed", "ds_pipeline_enabled", "global_batch_size",
-        "encoder_seq_length", "iteration", "consumed_train_samples", "consumed_train_tokens",
-    ];
 
     /// <summary>The DeepSpeed config as stored (the same dict object in <c>args</c> and beside it, as Megatron-DeepSpeed pickles it).</summary>
     public PyDict DsConfig { get; private set; } = null!;
