@@ -48,7 +48,7 @@ internal sealed class MegaDsWriter : IFormatWriter
         CheckBatch(args, target.Model);
 
         var notes = new List<string>();
-        bool mean = MeanPadding(input.Catalog, target.Model, o.VocabPadding, notes);
+        bool mean = MeanPadding(input, target.Model, o.VocabPadding, notes);
         string tag = o.Tag ?? DeepSpeedPaths.DefaultTag(o.Iteration);
         var files = new MegaDsFiles(target, args, tag, mean, bf16Optimizer).All(optimizerFiles: true);
         // config.json (and the source's side files: tokenizer, generation config) beside 'latest', as --to zero keeps
@@ -62,22 +62,31 @@ internal sealed class MegaDsWriter : IFormatWriter
         return new TargetLayout(layout, notes);
     }
 
-    /// <summary>The most one buffer pass can hold: half the largest --max-buffer (2 GiB), the direct I/O chunk.</summary>
-    private const long OnePassBytes = 1L << 30;
+    /// <summary>The most one pass can hold when the plan's chunk size is not known: the chunk of the largest --max-buffer.</summary>
+    private const long LargestChunk = 1L << 30;
+
+    /// <summary>Room the planner's staging alignment may take beyond the record's own bytes.</summary>
+    private const long Slack = 64 << 10;
 
     /// <summary>
-    /// Whether the padded rows get the real rows' mean: that record reads the whole vocabulary tensor in one pass (fp32
-    /// scratch plus the stored bytes), which the largest buffer may not hold; auto then writes zeros and says so.
+    /// Whether the padded rows get the real rows' mean: that record reads the whole vocabulary tensor in one chunk (fp32
+    /// scratch plus the stored bytes, plus the rows written), which the buffer may not hold; auto then writes zeros and
+    /// says so before the job starts.
     /// </summary>
-    private static bool MeanPadding(SourceCatalog catalog, MegaDsModel m, MegaDsVocabPadding choice, List<string> notes)
+    private static bool MeanPadding(WriteInput input, MegaDsModel m, MegaDsVocabPadding choice, List<string> notes)
     {
         if (choice == MegaDsVocabPadding.Zero || m.PaddedVocab == m.Vocab) return choice != MegaDsVocabPadding.Zero;
-        SourceTensor embed = catalog[ShardSplit.HfEmbedTokens];
-        long need = checked(embed.ElementCount * (sizeof(float) + embed.Pieces.Max(p => p.StoredDType.SizeInBytes())) + (long)(m.PaddedVocab - m.Vocab) * m.Hidden * sizeof(float));
-        if (need <= OnePassBytes) return true;
-        string why = $"the mean of the {m.Vocab} real vocabulary rows reads the [{m.Vocab}, {m.Hidden}] tensor in one buffer pass, {Tensors.ByteSize.Format(need)}, more than one pass can hold ({Tensors.ByteSize.Format(OnePassBytes)})";
-        if (choice == MegaDsVocabPadding.Mean) throw new FormatOptionException("--vocab-padding", $"--vocab-padding mean: {why}; use --vocab-padding zero");
-        notes.Add($"the {m.PaddedVocab - m.Vocab} padded vocabulary rows are written as zeros (as a universal checkpoint load leaves them), not as Megatron-DeepSpeed's converter fills them: {why}");
+        SourceTensor embed = input.Catalog[ShardSplit.HfEmbedTokens];
+        long padded = (long)(m.PaddedVocab - m.Vocab) * m.Hidden;
+        long need = checked(embed.ElementCount * (sizeof(float) + embed.Pieces.Max(p => p.StoredDType.SizeInBytes())) + padded * sizeof(float) + Slack);
+        long chunk = input.ChunkBytes ?? LargestChunk;
+        if (need <= chunk) return true;
+        string why = $"the mean of the {m.Vocab} real vocabulary rows reads the [{m.Vocab}, {m.Hidden}] tensor in one pass, {Tensors.ByteSize.Format(need)}, "
+                     + $"more than one chunk holds ({Tensors.ByteSize.Format(chunk)}, half of --max-buffer; at most {Tensors.ByteSize.Format(LargestChunk)})";
+        if (choice == MegaDsVocabPadding.Mean)
+            throw new FormatOptionException("--vocab-padding", $"--vocab-padding mean: {why}; {(2 * need <= 2 * LargestChunk ? $"use --max-buffer {Tensors.ByteSize.Format(2 * need)} or " : "use ")}--vocab-padding zero");
+        notes.Add($"the {m.PaddedVocab - m.Vocab} padded vocabulary rows are written as zeros (as a universal checkpoint load leaves them), not as Megatron-DeepSpeed's converter fills them"
+                  + $" (the mean of the real rows): {why}{(need <= LargestChunk ? $"; --max-buffer {Tensors.ByteSize.Format(2 * need)} would give the mean" : "")}");
         return false;
     }
 

@@ -147,12 +147,18 @@ public sealed class HfToMegaDsTests
     }
 
     [Test]
-    public void Zero_vocabulary_padding_fits_a_small_buffer_and_round_trips()
+    public void Zero_vocabulary_padding_fits_a_small_buffer_is_the_default_there_and_round_trips()
     {
-        // The mean needs the whole [250, 32] embedding in one buffer pass (64 KB here); zeros do not.
+        // The mean needs the whole [250, 32] fp32 embedding in one pass, more than a 64 KiB buffer's 32 KiB chunk; zeros
+        // do not. Asked for, the mean is refused; by default (auto) the padding is zero.
         string hf = MegaDsFixtures.HfDir(MegaDsFixtures.Repo);
-        Assert.Catch<Ckptmpi.Errors.RankFailedException>(() => Convert(hf, Path.Combine(_dir, "mean"), 1, Options("tp2_pp2_dp2", 2, 2, 2), maxBuffer: 64 << 10));
-        string megads = Convert(hf, Path.Combine(_dir, "megads"), 2, Options("tp2_pp2_dp2", 2, 2, 2) with { VocabPadding = MegaDsVocabPadding.Zero }, maxBuffer: 64 << 10);
+        var e = Assert.Catch<Ckptmpi.Errors.RankFailedException>(() => Convert(hf, Path.Combine(_dir, "mean"), 1,
+            Options("tp2_pp2_dp2", 2, 2, 2) with { VocabPadding = MegaDsVocabPadding.Mean }, maxBuffer: 64 << 10));
+        Assert.That(e!.Message, Does.Contain("--vocab-padding mean").And.Contain("--max-buffer"));
+        string zero = Convert(hf, Path.Combine(_dir, "zero"), 1, Options("tp2_pp2_dp2", 2, 2, 2) with { VocabPadding = MegaDsVocabPadding.Zero }, maxBuffer: 64 << 10);
+        string megads = Convert(hf, Path.Combine(_dir, "megads"), 2, Options("tp2_pp2_dp2", 2, 2, 2), maxBuffer: 64 << 10);
+        foreach (string f in Files(zero).Where(f => f != "ckptmpi-manifest.json"))
+            Assert.That(File.ReadAllBytes(Path.Combine(megads, f)), Is.EqualTo(File.ReadAllBytes(Path.Combine(zero, f))), $"auto is zero here: {f}");
         TorchArchive layer = TorchArchive.Open(Path.Combine(megads, "global_step0", "layer_01-model_01-model_states.pt"));
         var w = (PyTensor)((PyDict)layer.Root).Get("word_embeddings.weight")!;
         var bytes = new byte[w.Storage.ByteLength];
