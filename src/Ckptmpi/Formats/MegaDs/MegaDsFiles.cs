@@ -246,8 +246,8 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
 
     /// <summary>
     /// One param group of the wrapped optimizer's state_dict: Megatron's keys (name, wd_mult, lr_mult), then the
-    /// optimizer's defaults with the scheduler's lr and weight decay, params last. Megatron's 'adam' is torch's AdamW
-    /// (torch 1.13 keys) unless ds_fused_adam selects DeepSpeed's FusedAdam.
+    /// optimizer's defaults with the scheduler's lr and weight decay, params last. Megatron's 'adam' is torch's Adam
+    /// ('adamw' torch's AdamW; the same torch 1.13 keys) unless ds_fused_adam selects DeepSpeed's FusedAdam.
     /// </summary>
     private PyDict ParamGroup(string name, double wdMult, double lr, double wd, int index)
     {

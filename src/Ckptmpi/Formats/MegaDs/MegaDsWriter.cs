@@ -46,6 +46,7 @@ internal sealed class MegaDsWriter : IFormatWriter
         MegatronArgs args = MegatronArgs.Build(target, o.MegatronArgs, userArgs, ds, stage, o.VocabDivisibleBy);
         bool bf16Optimizer = Bf16Optimizer(args.DsConfig, stage, o.DsConfig ?? "the DeepSpeed config built from the Megatron args");
         CheckBatch(args, target.Model);
+        CheckOptimizerClass(args);
 
         var notes = new List<string>();
         bool mean = MeanPadding(input, target.Model, o.VocabPadding, notes);
@@ -149,6 +150,18 @@ internal sealed class MegaDsWriter : IFormatWriter
             throw new FormatOptionException("--ds-config", $"{source} does not enable bf16 (bf16.enabled): --to megads writes bf16 checkpoints");
         bool fp32Accum = ds.Get("data_types") is PyDict t && t.Get("grad_accum_dtype") is PyString { Value: "fp32" or "float32" or "float" };
         return stage == 0 || fp32Accum;
+    }
+
+    /// <summary>
+    /// The param-group keys written are those of torch's Adam/AdamW (Megatron's 'adam' and 'adamw') or DeepSpeed's
+    /// FusedAdam ('adam' with ds_fused_adam); another optimizer class would find keys it does not have.
+    /// </summary>
+    private static void CheckOptimizerClass(MegatronArgs args)
+    {
+        string optimizer = args.Str("optimizer") ?? "adam";
+        bool cpuAdam = args.Flag("cpu_optimizer") && !args.Flag("cpu_torch_adam");
+        if (optimizer is not ("adam" or "adamw") || cpuAdam || (optimizer == "adamw" && args.Flag("ds_fused_adam")))
+            throw new FormatOptionException("--megatron-args", $"Megatron optimizer '{optimizer}'{(cpuAdam ? " with DeepSpeedCPUAdam" : "")}: --to megads writes the state of torch's Adam/AdamW ('adam', 'adamw') or DeepSpeed's FusedAdam ('adam' with ds_fused_adam)");
     }
 
     private static void CheckBatch(MegatronArgs args, MegaDsModel m)
