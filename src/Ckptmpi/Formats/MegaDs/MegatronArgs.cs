@@ -151,6 +151,12 @@ internal sealed class MegatronArgs
         Set("iteration", I(iteration));
         Set("consumed_train_samples", I(iteration * gbs));
         Set("consumed_train_tokens", I(iteration * gbs * SeqLength));
+        if (iteration > 0)
+        {
+            // A run that trained sets these in its train loop (the last iteration index, the sequence length it ran), after the others.
+            Set("curr_iteration", I(iteration - 1));
+            Set("actual_seq_length", I(SeqLength));
+        }
     }
 
     /// <summary>
@@ -248,7 +254,8 @@ internal sealed class MegatronArgs
         d.Add("lr_warmup_steps", new PyInt(LrWarmupSteps));
         d.Add("lr_warmup_tokens", Get("lr_warmup_tokens") ?? PyNone.Instance);
         d.Add("num_steps", new PyInt(iteration * GlobalBatch));
-        d.Add("num_tokens", new PyInt(iteration * GlobalBatch * SeqLength));
+        // Megatron's train step advances the scheduler by samples only (step(increment=...)): its token count stays 0.
+        d.Add("num_tokens", new PyInt(0));
         d.Add("lr_decay_style", new PyString(Str("lr_decay_style") ?? "linear"));
         d.Add("lr_decay_steps", new PyInt(LrDecaySteps));
         d.Add("lr_decay_tokens", Get("lr_decay_tokens") ?? PyNone.Instance);
