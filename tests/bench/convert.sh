@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Conversion benchmark: a synthetic ~1.1B-parameter Llama-shaped HF checkpoint (bf16, 1 GB shards),
-# HF -> ZeRO-3 dp 48 and ZeRO-3 -> HF bf16/fp32, HF -> Meta MP 8 and back, Meta -> MaxText, HF -> NxDT and back, on 1 and 2 ranks (MPICH), --io direct and aggregate; GB/s read
+# HF -> ZeRO-3 dp 48 and ZeRO-3 -> HF bf16/fp32, HF -> Meta MP 8 and back, Meta -> MaxText, HF -> NxDT and back, HF -> megads tp 2 pp 2 dp 4 and back, megads -> universal, on 1 and 2 ranks (MPICH), --io direct and aggregate; GB/s read
 # and written, peak RSS per rank (/usr/bin/time -v), and the ratio to a plain copy measured in the same run.
 # Then peak RSS for a model holding a 1 GiB tensor with --max-buffer 64MiB.
 #
@@ -103,6 +103,13 @@ for ranks in 1 2; do
   run "NxDT tp8 pp4 -> HF" "$ranks" "$work/nback" -- --from nxdt --to hf "${nxdt[@]}" --input "$work/nxdt"
 done
 rm -rf "$work/nxdt" "$work/nback"
+# Megatron-DeepSpeed (GPTModelPipe tp 2, pp 2, dp 4; BF16_Optimizer) and back from its fp32 masters.
+megads=(--tp-size 2 --pp-size 2 --dp-size 4)
+run "HF -> megads tp2 pp2 dp4" 2 "$work/megads" -- --from hf --to megads "${megads[@]}" --input "$work/hf"
+for ranks in 1 2; do
+  run "megads tp2 pp2 dp4 -> HF bf16" "$ranks" "$work/megback" -- --from megads --to hf --dtype bf16 --input "$work/megads"
+done
+rm -rf "$work/megads" "$work/megback"
 run "HF -> ZeRO-2 dp48" 2 "$work/z2" -- --from hf --to zero --zero-stage 2 --dp-size 48 "${train[@]}" --input "$work/hf"
 run "ZeRO-2 dp48 -> HF bf16" 2 "$work/back" -- --from zero --to hf --dtype bf16 --input "$work/z2"
 run "HF -> MaxText bf16 scanned (llama3.1 rotary)" 2 "$work/mt" -- --from hf --to maxtext --maxtext-model llama3.1-8b --input "$work/hf"

@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# --from megads --to hf of the real Megatron-DeepSpeed fixture (tp 2, pp 2, dp 2, after one training step) under
-# mpiexec -n 4 with Open MPI and with MPICH gives the same bytes as one plain process.
+# --from megads --to hf of the real Megatron-DeepSpeed fixture (tp 2, pp 2, dp 2, after one training step), and
+# --from hf --to megads of the HF model it started from (tp 2, pp 2, dp 2), under mpiexec -n 4 with Open MPI and with
+# MPICH give the same bytes as one plain process.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
 [ -f "$dll" ] || dll="$repo/src/Ckptmpi/bin/Debug/net10.0/ckptmpi.dll"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-in="$repo/tests/fixtures/megads/tp2_pp2_dp2/step1"
+fixtures="$repo/tests/fixtures/megads"
+in="$fixtures/tp2_pp2_dp2/step1"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/e2e/lib/same_bytes.sh
+source "$repo/tests/e2e/lib/same_bytes.sh"
 dotnet "$dll" convert --from megads --to hf --input "$in" --output "$tmp/one" --no-report >/dev/null
+to_megads=(convert --from hf --to megads --input "$fixtures/hf" --tp-size 2 --pp-size 2 --dp-size 2
+  --ds-config "$fixtures/tp2_pp2_dp2/ds_config.json" --max-buffer 1MiB --no-report)
+dotnet "$dll" "${to_megads[@]}" --output "$tmp/m-one" >/dev/null
+status=0
 for mpi in openmpi mpich; do
     mpiexec.$mpi -n 4 dotnet "$dll" convert --from megads --to hf --input "$in" --output "$tmp/$mpi" --no-report >/dev/null
     cmp "$tmp/one/model.safetensors" "$tmp/$mpi/model.safetensors"
     cmp "$tmp/one/config.json" "$tmp/$mpi/config.json"
+    mpiexec.$mpi -n 4 dotnet "$dll" "${to_megads[@]}" --output "$tmp/m-$mpi" >/dev/null
+    same_as_single "hf -> megads under mpiexec.$mpi -n 4" "$tmp/m-$mpi" "$tmp/m-one"
 done
-echo "PASS megads -> hf under mpiexec.openmpi -n 4 and mpiexec.mpich -n 4 equals one process"
+[ "$status" = 0 ] || exit 1
+echo "PASS megads -> hf and hf -> megads under mpiexec.openmpi -n 4 and mpiexec.mpich -n 4 equal one process"

@@ -198,9 +198,10 @@ public static class ConversionJob
         var clock = System.Diagnostics.Stopwatch.StartNew();
         ICheckpointFormat target = FormatRegistry.WriterFor(request.To);
         IFormatWriter writer = target.Writer!;
-        TargetLayout layout = writer.Layout(new WriteInput(inputs.Catalog, inputs.Source, request.DType, inputs.WriterFiles), FormatRegistry.OptionsFor(request, target));
-        Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Layout.Files.Count, target.Name, clock.Elapsed.TotalSeconds);
         BufferBudget budget = new ExecutionOptions(Io: request.Io, MaxBuffer: request.MaxBuffer).Budget;
+        var input = new WriteInput(inputs.Catalog, inputs.Source, request.DType, inputs.WriterFiles) { ChunkBytes = budget.ChunkBytes };
+        TargetLayout layout = writer.Layout(input, FormatRegistry.OptionsFor(request, target));
+        Serilog.Log.Debug("layout of {Files} files by the {Writer} writer in {Seconds:0.000} s", layout.Layout.Files.Count, target.Name, clock.Elapsed.TotalSeconds);
         IReadOnlyList<string> notes = layout.Notes;
         // A target that does not resume training drops the source's optimizer state unless it was asked to write it.
         if (inputs.Source.Training is TrainingState training && !writer.CarriesTrainingState && training.StateTensors.Count == 0)

@@ -44,6 +44,12 @@ internal static class ChunkFiller
         {
             int n = (int)DTypes.ElementCount(r.Shape);
             ReadOnlySpan<float> values = MemoryMarshal.Cast<byte, float>(buffer.Slice(r.ScratchOffset, n * sizeof(float)));
+            if (r.Op.Kind == TensorOpKind.MeanRows)
+            {
+                long length = DTypes.ElementCount(r.Op.RecordShape(r.Shape)) * r.DType.SizeInBytes();
+                RowMean.Run(values, r.Shape, r.Op.Repeat, r.Op.ScaleDType, r.DType, buffer.Slice(r.BufferOffset, (int)length));
+                continue;
+            }
             bool scales = r.Op.Kind == TensorOpKind.QuantizeScales;
             int bytes = scales ? (int)DTypes.ElementCount(r.Op.RecordShape(r.Shape)) * r.Op.ScaleDType.SizeInBytes() : n;
             Quantize.Run(values, r.Shape, r.Op.ReducedAxes ?? [], r.Op.ScaleDType, scales, buffer.Slice(r.BufferOffset, bytes), r.Op.Rule, r.Op.Factor);

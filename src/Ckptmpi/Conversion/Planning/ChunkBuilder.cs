@@ -153,10 +153,10 @@ internal sealed class ChunkBuilder
             {
                 if (_outUsed > 0) return 0;
                 throw new UnsupportedCheckpointException(_sources.Root,
-                    $"output file '{_files[_file].RelativePath}': record {v} must be assembled in one buffer pass (it quantizes over axes) and needs a buffer of {need + StagingAlignment - 1} bytes; --max-buffer is {_budget}");
+                    $"output file '{_files[_file].RelativePath}': record {v} must be assembled in one buffer pass (it reduces over axes) and needs a buffer of {need + StagingAlignment - 1} bytes; --max-buffer is {_budget}");
             }
             Commit(whole, readsAt);
-            _reduces.Add(new ReduceStep(stageAt, v.Shape, v.Op, _outUsed));
+            _reduces.Add(new ReduceStep(stageAt, v.Shape, v.Op, _outUsed, v.DType));
             return v.Length;
         }
         // Each take reads every overlapping shard once: a nearly full chunk closes rather than taking a sliver.

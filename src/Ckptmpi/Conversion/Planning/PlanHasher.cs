@@ -91,6 +91,8 @@ internal static class PlanHasher
     {
         w.Write((int)op.Kind); w.Write(op.Factor); w.Write((int)op.ScaleDType); w.Write((int)op.Rule);
         Write(w, (op.ReducedAxes ?? []).Select(a => (long)a).ToArray());
+        // Only the row mean has a repeat count; other ops keep the hashes of plans made before it existed.
+        if (op.Kind == TensorOpKind.MeanRows) w.Write(op.Repeat);
     }
 
     private static void Write(BinaryWriter w, long[] values)

@@ -55,7 +55,13 @@ internal static class ViewValidator
             int[] reduced = v.Op.ReducedAxes ?? [];
             if (reduced.Any(a => a < 0 || a >= rank) || reduced.Distinct().Count() != reduced.Length)
                 throw new UnsupportedCheckpointException(catalog.Root, $"{where}: reduced axes [{string.Join(", ", reduced)}] of a rank-{rank} record");
-            DType expected = v.Op.Kind == TensorOpKind.QuantizeValues ? DType.I8 : v.Op.ScaleDType;
+            if (v.Op.Kind == TensorOpKind.MeanRows)
+            {
+                if (rank < 2 || v.Op.Repeat < 1 || !Tensors.Kernels.Cast.IsSupported(DType.F32, v.Op.ScaleDType)
+                    || !Tensors.Kernels.Cast.IsSupported(v.Op.ScaleDType, DType.F32) || !Tensors.Kernels.Cast.IsSupported(DType.F32, v.DType))
+                    throw new UnsupportedCheckpointException(catalog.Root, $"{where}: {v.Op} of a rank-{rank} record written as {v.DType}");
+            }
+            DType expected = v.Op.Kind switch { TensorOpKind.QuantizeValues => DType.I8, TensorOpKind.MeanRows => v.DType, _ => v.Op.ScaleDType };
             if (v.DType != expected || !Tensors.Kernels.Cast.IsSupported(DType.F32, v.Op.ScaleDType))
                 throw new UnsupportedCheckpointException(catalog.Root, $"{where}: {v.Op} writes {expected}, not {v.DType}");
         }

@@ -9,6 +9,9 @@ public static partial class MegaDsPaths
     /// <summary>Megatron's own marker beside DeepSpeed's 'latest': the iteration number, no newline.</summary>
     public const string LatestIteration = "latest_checkpointed_iteration.txt";
 
+    /// <summary>ALCF's marker at the save root: <c>{iteration, lr}</c> as YAML, whose lr a resumed run takes over args.lr.</summary>
+    public const string LrStateYaml = "lr_state_dict.yaml";
+
     /// <summary>One pipeline layer's weights on one tensor rank: <c>layer_{idx:02}-model_{tp:02}-model_states.pt</c>.</summary>
     public static string LayerFile(int layer, int tpRank) =>
         $"layer_{layer.ToString("00", CultureInfo.InvariantCulture)}-model_{tpRank.ToString("00", CultureInfo.InvariantCulture)}-model_states.pt";

@@ -32,7 +32,10 @@ internal sealed class MegaDsReader : IFormatReader
     public SourceMetadata Open(ReadSettings settings, FormatOptions options)
     {
         var o = (MegaDsOptions)options;
-        MegaDsCheckpoint c = MegaDsCheckpoint.Open(settings.Input, o.Tag, o.Config);
+        // --config wins; else the config.json ckptmpi's writer (or the user) left beside 'latest'.
+        string beside = Path.Combine(settings.Input, ModelConfigFile.FileName);
+        string? configPath = o.Config ?? (File.Exists(beside) ? beside : null);
+        MegaDsCheckpoint c = MegaDsCheckpoint.Open(settings.Input, o.Tag, configPath);
         MegaDsModel m = c.Model;
         bool masters = o.WeightsFrom switch
         {
@@ -65,7 +68,7 @@ internal sealed class MegaDsReader : IFormatReader
 
         string? configText = null;
         var files = c.FilesRead.Distinct(StringComparer.Ordinal).ToList();
-        if (o.Config is string config)
+        if (configPath is string config)
         {
             ConfigShapeCheck.Check(catalog, config);
             configText = InputFiles.ReadText(config);

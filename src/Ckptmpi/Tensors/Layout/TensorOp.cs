@@ -12,7 +12,7 @@ namespace Ckptmpi.Tensors.Layout;
 /// the input by <see cref="Factor"/> first (see <see cref="QuantizeRule"/>).
 /// </summary>
 public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? ReducedAxes = null, DType ScaleDType = DType.BF16,
-                              QuantizeRule Rule = QuantizeRule.Fp32Divide)
+                              QuantizeRule Rule = QuantizeRule.Fp32Divide, long Repeat = 1)
 {
     public static TensorOp Copy { get; } = new(TensorOpKind.Copy);
 
@@ -27,8 +27,16 @@ public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? Reduc
     public static TensorOp QuantizeScales(int[] reducedAxes, DType scaleDType, QuantizeRule rule = QuantizeRule.Fp32Divide, float divisor = 1f) =>
         new(TensorOpKind.QuantizeScales, Factor: divisor, ReducedAxes: reducedAxes, ScaleDType: scaleDType, Rule: rule);
 
+    /// <summary>
+    /// Per column, the mean of the rows of a <c>[rows, cols]</c> record (a tensor's real vocabulary rows, whose mean Megatron
+    /// puts in the padded ones): summed in fp64 in row order, divided by the row count, rounded to fp32, then to
+    /// <paramref name="heldIn"/> (the dtype the value lives in, e.g. bf16 weights whose fp32 masters copy them), then to
+    /// the record's dtype; the record is <c>[repeat, cols]</c>, every row that mean.
+    /// </summary>
+    public static TensorOp MeanRows(long repeat, DType heldIn) => new(TensorOpKind.MeanRows, ReducedAxes: [0], ScaleDType: heldIn, Repeat: repeat);
+
     /// <summary>Whether an output element depends on other elements: such a record is assembled in one buffer pass.</summary>
-    public bool Reduces => Kind is TensorOpKind.QuantizeValues or TensorOpKind.QuantizeScales;
+    public bool Reduces => Kind is TensorOpKind.QuantizeValues or TensorOpKind.QuantizeScales or TensorOpKind.MeanRows;
 
     /// <summary>The shape of the record in the file for parts filling <paramref name="shape"/>: the scales drop the reduced axes to 1.</summary>
     public long[] RecordShape(IReadOnlyList<long> shape)
@@ -38,6 +46,7 @@ public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? Reduc
         {
             foreach (int a in ReducedAxes ?? []) s[a] = 1;
         }
+        if (Kind == TensorOpKind.MeanRows) s[0] = Repeat;
         return s;
     }
 
@@ -45,6 +54,7 @@ public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? Reduc
     {
         TensorOpKind.Scale => $"scale({Factor:R})",
         TensorOpKind.Divide => $"divide({Factor:R})",
+        TensorOpKind.MeanRows => $"mean-rows(x{Repeat}, held in {ScaleDType})",
         TensorOpKind.QuantizeValues or TensorOpKind.QuantizeScales =>
             $"{Kind}(reduce [{string.Join(", ", ReducedAxes ?? [])}], {ScaleDType}{(Rule == QuantizeRule.Fp32Divide ? "" : $", {Rule}")}{(Factor == 1f ? "" : $", input / {Factor:R}")})",
         _ => "copy",

@@ -17,4 +17,10 @@ public enum TensorOpKind
 
     /// <summary>The per-channel scales of a symmetric absmax quantization (see <see cref="TensorOp"/>).</summary>
     QuantizeScales,
+
+    /// <summary>
+    /// The mean over axis 0 of a <c>[rows, cols]</c> record's gathered elements, per column (see <see cref="TensorOp.MeanRows"/>),
+    /// written <see cref="TensorOp.Repeat"/> times as the rows of a <c>[repeat, cols]</c> record.
+    /// </summary>
+    MeanRows,
 }

@@ -21,6 +21,7 @@ public sealed class FormatPairRoundTripTests
     private static readonly Dictionary<string, FormatOptions> RequiredWriteOptions = new()
     {
         ["zero"] = TrainingSettingsForTests.Zero(3, 3),
+        ["megads"] = new Ckptmpi.Formats.MegaDs.MegaDsOptions { TpSize = 1, PpSize = 1, DpSize = 3 },
     };
 
     /// <summary>
@@ -42,8 +43,8 @@ public sealed class FormatPairRoundTripTests
     [OneTimeTearDown]
     public void TearDown() => Directory.Delete(_dir, recursive: true);
 
-    // A reader without a writer (megads for now) cannot have its source written by the generic path; its own tests
-    // convert the real tools' checkpoints instead.
+    // A reader without a writer cannot have its source written by the generic path; its own tests convert the real
+    // tools' checkpoints instead.
     private static IEnumerable<ICheckpointFormat> RoundTripReaders => FormatRegistry.Readers.Where(f => f.Writer is not null);
 
     public static IEnumerable<TestCaseData> Pairs() =>

@@ -3,7 +3,7 @@ namespace Ckptmpi.Tests.Formats.MegaDs;
 /// <summary>The Megatron-DeepSpeed fixtures in the repository.</summary>
 public static class MegaDsFixtures
 {
-    /// <summary><c>tests/fixtures/megads</c>: tp2_pp2_dp2 (steps 0 and 1 with references) and the tied run's step 0.</summary>
+    /// <summary><c>tests/fixtures/megads</c>: tp2_pp2_dp2 (steps 0 and 1 with references), the tied run's step 0 and tp1_pp1_dp1's step 0.</summary>
     public static string Repo => Path.Combine(TestPaths.Fixtures, "megads");
 
     public static string HfDir(string root) => Path.Combine(root, "hf");
