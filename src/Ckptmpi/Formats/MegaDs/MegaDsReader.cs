@@ -46,7 +46,9 @@ internal sealed class MegaDsReader : IFormatReader
         };
         if (o.WithOptimizerStates && !masters)
             throw new CheckpointFormatException(c.TagDir, null, "--with-optimizer-states needs the optimizer files (--weights-from optimizer or auto on a checkpoint that has them)");
-        var (shards, states) = masters ? c.MasterShards(o.WithOptimizerStates) : (c.ModuleShards(), new());
+        // The moments are read when asked for, or when the target resumes training (a ZeRO checkpoint) from the masters.
+        bool withStates = o.WithOptimizerStates || (settings.WithTrainingState && masters);
+        var (shards, states) = masters ? c.MasterShards(withStates) : (c.ModuleShards(), new());
         var tensors = HfFromMegaDs.Build(m, shards);
         var weightNames = tensors.Select(t => t.Name).ToList();
         var stateTensors = new List<SourceTensor>();
@@ -87,6 +89,7 @@ internal sealed class MegaDsReader : IFormatReader
                 {
                     Description = $"the Adam moments of a Megatron-DeepSpeed run at iteration {m.Iteration} (tag {c.Tag}; {m})", Tag = c.Tag,
                     Step = m.Iteration.ToString(System.Globalization.CultureInfo.InvariantCulture), StateTensors = stateTensors.Select(t => t.Name).ToArray(),
+                    Counters = new Dictionary<string, long> { ["global_steps"] = m.Iteration },
                 }
                 : null,
         };

@@ -3,16 +3,19 @@ using Ckptmpi.Formats.Safetensors;
 using Ckptmpi.Tests.Formats.MegaDs;
 using Ckptmpi.Tests.Peers;
 
-namespace Ckptmpi.Tests.Formats.Universal;
+namespace Ckptmpi.Tests.Formats.DeepSpeed;
 
 /// <summary>
-/// DeepSpeed's universal checkpoint (ds_to_universal's real output of a trained Megatron-DeepSpeed run) into a ZeRO
-/// checkpoint at any stage and data-parallel size: the masters, both Adam moments and the step carry over, so
-/// universal -> zero -> hf equals universal -> hf tensor for tensor, and DeepSpeed's engine resumes from it.
+/// A trained checkpoint of another trainer into a ZeRO checkpoint at any stage and data-parallel size: DeepSpeed's
+/// universal checkpoint (ds_to_universal's real output) and the real Megatron-DeepSpeed run it came from. The masters,
+/// both Adam moments and the step carry over, so X -> zero -> hf equals X -> hf tensor for tensor, and DeepSpeed's
+/// engine resumes from it.
 /// </summary>
-public sealed class UniversalToZeroTests
+public sealed class TrainedToZeroTests
 {
     private static string RealUniversal => Path.Combine(MegaDsFixtures.Repo, "tp2_pp2_dp2", "step1_universal");
+
+    private static string Input(string format) => format == "universal" ? RealUniversal : Path.Combine(MegaDsFixtures.Repo, "tp2_pp2_dp2", "step1");
 
     private static string DsConfig(string fixture) => Path.Combine(TestPaths.Fixtures, "deepspeed", fixture, "ds_config.json");
 
@@ -43,15 +46,16 @@ public sealed class UniversalToZeroTests
         return all;
     }
 
-    [TestCase(1, 2, "z1_w2_bf16")]
-    [TestCase(3, 4, "z3_w4_bf16")]
-    public void Universal_to_zero_keeps_masters_moments_and_step(int stage, int dp, string like)
+    [TestCase("universal", 1, 2, "z1_w2_bf16")]
+    [TestCase("universal", 3, 4, "z3_w4_bf16")]
+    [TestCase("megads", 2, 4, "z2_w4_bf16")]
+    public void A_trained_checkpoint_into_zero_keeps_masters_moments_and_step(string from, int stage, int dp, string like)
     {
-        string zero = Run("--from", "universal", "--to", "zero", "--input", RealUniversal, "--zero-stage", $"{stage}", "--dp-size", $"{dp}", "--ds-config", DsConfig(like));
+        string zero = Run("--from", from, "--to", "zero", "--input", Input(from), "--zero-stage", $"{stage}", "--dp-size", $"{dp}", "--ds-config", DsConfig(like));
         ZeroSource z = ZeroCheckpoint.Read(zero, withOptimizerStates: true);
         Assert.That((z.Info.Stage, z.Info.DpSize, z.Info.Tag, z.Info.Counters["global_steps"]), Is.EqualTo((stage, dp, "global_step1", 1L)));
 
-        string direct = Run("--from", "universal", "--to", "hf", "--with-optimizer-states", "--dtype", "fp32", "--input", RealUniversal);
+        string direct = Run("--from", from, "--to", "hf", "--with-optimizer-states", "--dtype", "fp32", "--input", Input(from));
         string through = Run("--from", "zero", "--to", "hf", "--with-optimizer-states", "--dtype", "fp32", "--input", zero);
         Dictionary<string, string> a = Tensors(direct), b = Tensors(through);
         Assert.That(b.Keys, Is.EquivalentTo(a.Keys));
