@@ -56,10 +56,14 @@ internal static class ZarrArray
         {
             long rest = DTypes.ElementCount(chunk) / Math.Max(1, chunk[a]);
             if (rest * chunk[a] <= maxElements) break;
+            // Divisors come in pairs (n, extent / n): a search up to the square root sees them all.
             long best = 1;
-            for (long n = 1; n <= shape[a]; n++)
+            for (long n = 1; n * n <= shape[a]; n++)
             {
-                if (shape[a] % n == 0 && n * rest <= maxElements) best = n;
+                if (shape[a] % n != 0) continue;
+                if (n * rest <= maxElements) best = Math.Max(best, n);
+                long m = shape[a] / n;
+                if (m * rest <= maxElements) best = Math.Max(best, m);
             }
             chunk[a] = Math.Min(best, shape[a]);
         }
