@@ -54,7 +54,11 @@ internal static class ViewValidator
         if (v.Op.Reduces)
         {
             int[] reduced = v.Op.ReducedAxes ?? [];
-            if (reduced.Any(a => a < 0 || a >= rank) || reduced.Distinct().Count() != reduced.Length)
+            bool distinct = true;
+            for (int i = 0; i < reduced.Length; i++)
+            for (int j = i + 1; j < reduced.Length; j++)
+                distinct &= reduced[i] != reduced[j];
+            if (!distinct || Array.Exists(reduced, a => a < 0 || a >= rank))
                 throw new UnsupportedCheckpointException(catalog.Root, $"{Where()}: reduced axes [{string.Join(", ", reduced)}] of a rank-{rank} record");
             DType expected = v.Op.Kind == TensorOpKind.QuantizeValues ? DType.I8 : v.Op.ScaleDType;
             if (v.DType != expected || !Tensors.Kernels.Cast.IsSupported(DType.F32, v.Op.ScaleDType))
