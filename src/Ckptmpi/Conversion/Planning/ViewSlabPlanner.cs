@@ -200,44 +200,80 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
     }
 
     /// <summary>Adds the repeated axes of a broadcasting part: source stride 0, destination stride of the record axis.</summary>
+    /// <remarks>Returns its inputs when nothing repeats: <see cref="Normalize"/> copies them into the gather it makes.</remarks>
     private static (long[] Shape, long[] Src, long[] Dst) WithBroadcast(ViewPart part, Box e, long[] shape, long[] src, long[] dst, long[] oStrides)
     {
-        var s = new List<long>(shape);
-        var a = new List<long>(src);
-        var b = new List<long>(dst);
+        int extra = 0;
+        for (int i = 0; i < part.Permutation.Length; i++)
+        {
+            if (part.Broadcasts(i)) extra++;
+        }
+        if (extra == 0) return (shape, src, dst);
+        long[] s = new long[shape.Length + extra], a = new long[shape.Length + extra], b = new long[shape.Length + extra];
+        shape.CopyTo(s, 0);
+        src.CopyTo(a, 0);
+        dst.CopyTo(b, 0);
+        int at = shape.Length;
         for (int i = 0; i < part.Permutation.Length; i++)
         {
             if (!part.Broadcasts(i)) continue;
-            s.Add(e.Length[i]);
-            a.Add(0);
-            b.Add(oStrides[i]);
+            s[at] = e.Length[i];
+            a[at] = 0;
+            b[at++] = oStrides[i];
         }
-        return (s.ToArray(), a.ToArray(), b.ToArray());
+        return (s, a, b);
     }
 
     /// <summary>Drops size-1 axes, orders axes by destination stride (outermost first) and merges axes that are one run on both sides.</summary>
+    /// <remarks>Without LINQ or lists: a 405B plan normalizes 10^5 gathers. The insertion sort is stable, as an ordering by keys is.</remarks>
     internal static GatherOp Normalize(GatherOp g)
     {
-        var axes = Enumerable.Range(0, g.Shape.Length).Where(i => g.Shape[i] != 1)
-            .OrderByDescending(i => g.DestinationStrides[i]).ThenByDescending(i => g.SourceStrides[i]).ToList();
-        var shape = new List<long>();
-        var src = new List<long>();
-        var dst = new List<long>();
-        foreach (int i in axes)
+        int n = g.Shape.Length, count = 0;
+        Span<int> axes = stackalloc int[n];
+        for (int i = 0; i < n; i++)
         {
-            if (shape.Count > 0 && src[^1] == g.SourceStrides[i] * g.Shape[i] && dst[^1] == g.DestinationStrides[i] * g.Shape[i])
+            if (g.Shape[i] != 1) axes[count++] = i;
+        }
+        for (int k = 1; k < count; k++)
+        {
+            int x = axes[k], j = k - 1;
+            while (j >= 0 && Before(g, x, axes[j]))
             {
-                shape[^1] *= g.Shape[i];
-                src[^1] = g.SourceStrides[i];
-                dst[^1] = g.DestinationStrides[i];
+                axes[j + 1] = axes[j];
+                j--;
+            }
+            axes[j + 1] = x;
+        }
+        var shape = new long[count];
+        var src = new long[count];
+        var dst = new long[count];
+        int m = 0;
+        for (int k = 0; k < count; k++)
+        {
+            int i = axes[k];
+            if (m > 0 && src[m - 1] == g.SourceStrides[i] * g.Shape[i] && dst[m - 1] == g.DestinationStrides[i] * g.Shape[i])
+            {
+                shape[m - 1] *= g.Shape[i];
+                src[m - 1] = g.SourceStrides[i];
+                dst[m - 1] = g.DestinationStrides[i];
                 continue;
             }
-            shape.Add(g.Shape[i]);
-            src.Add(g.SourceStrides[i]);
-            dst.Add(g.DestinationStrides[i]);
+            shape[m] = g.Shape[i];
+            src[m] = g.SourceStrides[i];
+            dst[m++] = g.DestinationStrides[i];
         }
-        return g with { Shape = shape.ToArray(), SourceStrides = src.ToArray(), DestinationStrides = dst.ToArray() };
+        if (m < count)
+        {
+            Array.Resize(ref shape, m);
+            Array.Resize(ref src, m);
+            Array.Resize(ref dst, m);
+        }
+        return g with { Shape = shape, SourceStrides = src, DestinationStrides = dst };
     }
+
+    /// <summary>Axis <paramref name="x"/> goes before axis <paramref name="y"/>: larger destination stride, then larger source stride.</summary>
+    private static bool Before(GatherOp g, int x, int y) =>
+        g.DestinationStrides[x] > g.DestinationStrides[y] || (g.DestinationStrides[x] == g.DestinationStrides[y] && g.SourceStrides[x] > g.SourceStrides[y]);
 
     private PieceInR[] Pieces(ViewPart part)
     {
