@@ -213,6 +213,30 @@ internal sealed class ChunkBuilder
 
     private static long AlignLong(long n) => (n + StagingAlignment - 1) / StagingAlignment * StagingAlignment;
 
+    /// <summary>Orders reads by source file, then offset, keeping the planned order of equal keys.</summary>
+    private static void SortStable(SourceRead[] reads)
+    {
+        if (reads.Length > 16)
+        {
+            // The planned index breaks ties, so the unstable array sort gives the stable order.
+            var keys = new (int Source, long Offset, int Index)[reads.Length];
+            for (int i = 0; i < reads.Length; i++) keys[i] = (reads[i].Source, reads[i].SourceOffset, i);
+            Array.Sort(keys, reads);
+            return;
+        }
+        for (int k = 1; k < reads.Length; k++)
+        {
+            SourceRead x = reads[k];
+            int j = k - 1;
+            while (j >= 0 && (reads[j].Source > x.Source || (reads[j].Source == x.Source && reads[j].SourceOffset > x.SourceOffset)))
+            {
+                reads[j + 1] = reads[j];
+                j--;
+            }
+            reads[j + 1] = x;
+        }
+    }
+
     private static void AddRead(List<SourceRead> reads, SourceRead r)
     {
         if (reads.Count > 0 && reads[^1] is var last && !last.IsStrided && !r.IsStrided && last.Source == r.Source && last.SourceEnd == r.SourceOffset
@@ -225,24 +249,31 @@ internal sealed class ChunkBuilder
     private Chunk Close(long end)
     {
         int stagingBase = _stageUsed == 0 ? _outUsed : (_outUsed + StagingAlignment - 1) / StagingAlignment * StagingAlignment;
-        SourceRead[] reads = _outReads
-            .Concat(_stageReads.Select(r => r with { BufferOffset = r.BufferOffset + stagingBase }))
-            .OrderBy(r => r.Source).ThenBy(r => r.SourceOffset).ToArray();
-        CastOp[] casts = _casts.Select(c => c with { StagingOffset = c.StagingOffset + stagingBase }).ToArray();
-        GatherOp[] gathers = _gathers.Select(g => g with
+        // Plain loops, no LINQ: a 405B plan closes 10^5 chunks. Reads in source order, ties in the order they were planned.
+        var reads = new SourceRead[_outReads.Count + _stageReads.Count];
+        _outReads.CopyTo(reads);
+        for (int i = 0; i < _stageReads.Count; i++) reads[_outReads.Count + i] = _stageReads[i] with { BufferOffset = _stageReads[i].BufferOffset + stagingBase };
+        SortStable(reads);
+        var casts = new CastOp[_casts.Count];
+        for (int i = 0; i < casts.Length; i++) casts[i] = _casts[i] with { StagingOffset = _casts[i].StagingOffset + stagingBase };
+        var gathers = new GatherOp[_gathers.Count];
+        for (int i = 0; i < gathers.Length; i++)
         {
-            SourceOffset = g.SourceOffset + stagingBase,
-            DestinationOffset = g.DestinationOffset + (g.ToScratch ? stagingBase : 0),
-        }).ToArray();
-        ReduceStep[] reduces = _reduces.Select(r => r with
+            GatherOp g = _gathers[i];
+            gathers[i] = g with { SourceOffset = g.SourceOffset + stagingBase, DestinationOffset = g.DestinationOffset + (g.ToScratch ? stagingBase : 0) };
+        }
+        var reduces = new ReduceStep[_reduces.Count];
+        for (int i = 0; i < reduces.Length; i++)
         {
-            ScratchOffset = r.ScratchOffset + stagingBase,
-            BufferOffset = r.BufferOffset + (r.ToStaging ? stagingBase : 0),
-        }).ToArray();
+            ReduceStep r = _reduces[i];
+            reduces[i] = r with { ScratchOffset = r.ScratchOffset + stagingBase, BufferOffset = r.BufferOffset + (r.ToStaging ? stagingBase : 0) };
+        }
+        var companions = new CompanionWrite[_companionWrites.Count];
+        for (int i = 0; i < companions.Length; i++) companions[i] = _companionWrites[i] with { BufferOffset = _companionWrites[i].BufferOffset + stagingBase };
         var chunk = new Chunk(_file, _start, _outUsed, stagingBase + _stageUsed, reads, _literals.ToArray(), _zeros.ToArray(), casts,
                               _marks[_file].Runs(_start, end), gathers, reduces)
         {
-            Companions = _companionWrites.Select(c => c with { BufferOffset = c.BufferOffset + stagingBase }).ToArray(),
+            Companions = companions,
         };
         _outReads.Clear(); _stageReads.Clear(); _literals.Clear(); _zeros.Clear(); _casts.Clear(); _gathers.Clear(); _reduces.Clear(); _companionWrites.Clear();
         _start = end;

@@ -81,11 +81,25 @@ internal static class ZarrArray
         {
             var start = new long[rank];
             for (int i = 0; i < rank; i++) start[i] = index[i] * chunk[i];
-            yield return (rank == 0 ? "0" : string.Join(".", index), new Box(start, (long[])chunk.Clone()));
+            yield return (rank == 0 ? "0" : Name(index), new Box(start, (long[])chunk.Clone()));
             int a = rank - 1;
             while (a >= 0 && ++index[a] == grid[a]) index[a--] = 0;
             if (a < 0) yield break;
         }
+    }
+
+    /// <summary>Grid indices joined with dots, without boxing each index (a 405B tree has 10^5 chunk files).</summary>
+    private static string Name(long[] index)
+    {
+        Span<char> text = stackalloc char[index.Length * 21];
+        int at = 0;
+        for (int i = 0; i < index.Length; i++)
+        {
+            if (i > 0) text[at++] = '.';
+            index[i].TryFormat(text[at..], out int n, default, System.Globalization.CultureInfo.InvariantCulture);
+            at += n;
+        }
+        return new string(text[..at]);
     }
 
     private static void Numbers(Utf8JsonWriter w, string name, long[] values)
