@@ -42,6 +42,19 @@ public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? Reduc
         return s;
     }
 
+    /// <summary>The element count of <see cref="RecordShape"/>, without building it (asked for every record, often).</summary>
+    public long RecordElementCount(IReadOnlyList<long> shape)
+    {
+        long n = 1;
+        for (int i = 0; i < shape.Count; i++)
+        {
+            if (Kind == TensorOpKind.QuantizeScales && ReducedAxes is not null && Array.IndexOf(ReducedAxes, i) >= 0) continue;
+            ArgumentOutOfRangeException.ThrowIfNegative(shape[i]);
+            n = checked(n * shape[i]);
+        }
+        return n;
+    }
+
     public override string ToString() => Kind switch
     {
         TensorOpKind.Scale => $"scale({Factor:R})",
