@@ -17,7 +17,24 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
     /// <summary>A piece seen through the common refinement R of its split shape and a part's split shape.</summary>
     private sealed record PieceInR(SourcePiece Piece, int File, long[] R, (int First, int Count)[] PartGroups, List<Box> Boxes, long[] StridesInR, long Base);
 
-    private readonly Dictionary<(string Tensor, string Split), PieceInR[]> _cache = [];
+    private readonly Dictionary<(string Tensor, long[] Split), PieceInR[]> _cache = new(PartKeyComparer.Instance);
+
+    /// <summary>Tensor name and split shape by value, without formatting the shape: looked up once per planned part.</summary>
+    private sealed class PartKeyComparer : IEqualityComparer<(string Tensor, long[] Split)>
+    {
+        public static readonly PartKeyComparer Instance = new();
+
+        public bool Equals((string Tensor, long[] Split) x, (string Tensor, long[] Split) y) =>
+            x.Tensor == y.Tensor && x.Split.AsSpan().SequenceEqual(y.Split);
+
+        public int GetHashCode((string Tensor, long[] Split) k)
+        {
+            var h = new HashCode();
+            h.Add(k.Tensor);
+            foreach (long d in k.Split) h.Add(d);
+            return h.ToHashCode();
+        }
+    }
 
     /// <summary>
     /// Reads and gathers for the elements of box <paramref name="slab"/> of <paramref name="v"/>'s shape, written as
@@ -277,7 +294,7 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
 
     private PieceInR[] Pieces(ViewPart part)
     {
-        var key = (part.Tensor, string.Join(",", part.Split));
+        var key = (part.Tensor, part.Split);
         if (_cache.TryGetValue(key, out PieceInR[]? cached)) return cached;
         long numel = sources.ElementCount(part.Tensor);
         var list = new List<PieceInR>();
@@ -302,6 +319,6 @@ internal sealed class ViewSlabPlanner(SourceIndex sources)
             list.Add(new PieceInR(p, file, r, SplitShapes.Groups(part.Split, r), SplitShapes.Decompose(split, p.Box, r), strides, stored.Offset));
         }
         // Pieces sharing a refinement next to each other, so Plan decomposes the part's box once per refinement.
-        return _cache[key] = list.GroupBy(x => x.R).SelectMany(g => g).ToArray();
+        return _cache[(part.Tensor, (long[])part.Split.Clone())] = list.GroupBy(x => x.R).SelectMany(g => g).ToArray();
     }
 }
