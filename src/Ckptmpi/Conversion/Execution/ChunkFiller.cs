@@ -56,7 +56,7 @@ internal static class ChunkFiller
         }
     }
 
-    /// <summary>Appends the CRC of each run of the chunk to <paramref name="report"/>.</summary>
+    /// <summary>Appends the CRC of each run of the chunk, then of its companions' runs, to <paramref name="report"/>.</summary>
     public static void Checksum(Chunk chunk, ReadOnlySpan<byte> buffer, List<RunCrc> report)
     {
         foreach (CrcRun run in chunk.Crcs)
@@ -64,8 +64,19 @@ internal static class ChunkFiller
             uint crc = Crc32.Hash(buffer.Slice((int)(run.FileOffset - chunk.Start), run.Length));
             report.Add(new RunCrc(chunk.File, run.FileOffset, run.Length, run.Field, crc));
         }
+        foreach (CompanionWrite c in chunk.Companions)
+        foreach (CrcRun run in c.Crcs)
+        {
+            uint crc = Crc32.Hash(buffer.Slice(c.BufferOffset + (int)(run.FileOffset - c.Start), run.Length));
+            report.Add(new RunCrc(c.File, run.FileOffset, run.Length, run.Field, crc));
+        }
     }
 
-    public static void Write(Chunk chunk, ReadOnlySpan<byte> buffer, OutputFiles outputs) =>
+    /// <summary>The chunk's bytes, then its companions' (each at its place in its own file).</summary>
+    public static void Write(Chunk chunk, ReadOnlySpan<byte> buffer, OutputFiles outputs)
+    {
         RandomAccess.Write(outputs.Writer(chunk.File), buffer[..chunk.Length], chunk.Start);
+        foreach (CompanionWrite c in chunk.Companions)
+            RandomAccess.Write(outputs.Writer(c.File), buffer.Slice(c.BufferOffset, c.Length), c.Start);
+    }
 }

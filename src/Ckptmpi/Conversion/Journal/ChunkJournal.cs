@@ -132,36 +132,48 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
     public bool TryReuse(Chunk chunk, OutputFiles outputs, Span<byte> buffer, List<RunCrc> report)
     {
         if (_entries.Count == 0) return false;
-        string file = _plan!.Files[chunk.File].RelativePath;
-        if (!_entries.TryGetValue((file, chunk.Start), out JournalEntry? entry) || entry.Length != chunk.Length || entry.Runs.Count != chunk.Crcs.Length)
-            return false;
-        for (int i = 0; i < chunk.Crcs.Length; i++)
+        // A chunk that also writes other files (a quantization's scales) is reused only if every file it writes proves complete.
+        var runs = new List<RunCrc>();
+        if (!Proven(chunk.File, chunk.Start, chunk.Length, chunk.Crcs, outputs, buffer, runs)) return false;
+        foreach (CompanionWrite c in chunk.Companions)
         {
-            CrcRun run = chunk.Crcs[i];
+            if (!Proven(c.File, c.Start, c.Length, c.Crcs, outputs, buffer, runs)) return false;
+        }
+        report.AddRange(runs);
+        ReusedPieces++;
+        return true;
+    }
+
+    /// <summary>Bytes <c>[start, start + length)</c> of output <paramref name="file"/> are journaled with these runs and still give their CRCs.</summary>
+    private bool Proven(int file, long start, int length, CrcRun[] crcs, OutputFiles outputs, Span<byte> buffer, List<RunCrc> runs)
+    {
+        string path = _plan!.Files[file].RelativePath;
+        if (!_entries.TryGetValue((path, start), out JournalEntry? entry) || entry.Length != length || entry.Runs.Count != crcs.Length)
+            return false;
+        for (int i = 0; i < crcs.Length; i++)
+        {
+            CrcRun run = crcs[i];
             JournalRun j = entry.Runs[i];
             if (j.Offset != run.FileOffset || j.Length != run.Length || j.Field != run.Field) return false;
         }
 
         // Proof: the bytes on disk still have the journaled CRCs.
-        var handle = outputs.Writer(chunk.File);
-        if (RandomAccess.GetLength(handle) != _plan.Files[chunk.File].Length) return false;
-        Span<byte> bytes = buffer[..chunk.Length];
+        var handle = outputs.Writer(file);
+        if (RandomAccess.GetLength(handle) != _plan.Files[file].Length) return false;
+        Span<byte> bytes = buffer[..length];
         for (int done = 0; done < bytes.Length;)
         {
-            int n = RandomAccess.Read(handle, bytes[done..], chunk.Start + done);
+            int n = RandomAccess.Read(handle, bytes[done..], start + done);
             if (n <= 0) return false;
             done += n;
         }
-        var runs = new RunCrc[chunk.Crcs.Length];
-        for (int i = 0; i < runs.Length; i++)
+        for (int i = 0; i < crcs.Length; i++)
         {
-            CrcRun run = chunk.Crcs[i];
-            uint crc = Crc32.Hash(bytes.Slice((int)(run.FileOffset - chunk.Start), run.Length));
+            CrcRun run = crcs[i];
+            uint crc = Crc32.Hash(bytes.Slice((int)(run.FileOffset - start), run.Length));
             if (crc.ToString("x8") != entry.Runs[i].Crc) return false;
-            runs[i] = new RunCrc(chunk.File, run.FileOffset, run.Length, run.Field, crc);
+            runs.Add(new RunCrc(file, run.FileOffset, run.Length, run.Field, crc));
         }
-        report.AddRange(runs);
-        ReusedPieces++;
         return true;
     }
 
@@ -172,19 +184,21 @@ internal sealed class ChunkJournal : IExecutionHooks, IDisposable
 
     public void Completed(Chunk chunk, List<RunCrc> report, int runCount)
     {
-        var runs = new JournalRun[runCount];
-        for (int i = 0; i < runCount; i++)
+        // One line per file the chunk wrote: its own runs, then each companion's (the runs name their file).
+        List<RunCrc> mine = report.GetRange(report.Count - runCount, runCount);
+        var lines = new List<(int File, long Start, int Length)> { (chunk.File, chunk.Start, chunk.Length) };
+        lines.AddRange(chunk.Companions.Select(c => (c.File, c.Start, c.Length)));
+        foreach (var (file, start, length) in lines)
         {
-            RunCrc r = report[report.Count - runCount + i];
-            runs[i] = new JournalRun(r.Offset, r.Length, r.Field, r.Crc.ToString("x8"));
+            JournalRun[] runs = mine.Where(r => chunk.Companions.Length == 0 || r.File == file)
+                .Select(r => new JournalRun(r.Offset, r.Length, r.Field, r.Crc.ToString("x8"))).ToArray();
+            var entry = new JournalEntry(_plan!.Files[file].RelativePath, start, length, runs);
+            _stream!.Write(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(entry, JournalJson.Options) + "\n"));
         }
-        var entry = new JournalEntry(_plan!.Files[chunk.File].RelativePath, chunk.Start, chunk.Length, runs);
-        byte[] line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(entry, JournalJson.Options) + "\n");
-        _stream!.Write(line);
         // Every line reaches the OS at once (a killed rank loses nothing); fsync is grouped: on ext4 (data=ordered) each
         // fsync also forces out the output data written so far, which doubled the write time when done per piece.
         bool sync = _sinceSync.Elapsed >= SyncInterval;
-        _stream.Flush(flushToDisk: sync);
+        _stream!.Flush(flushToDisk: sync);
         if (sync) _sinceSync.Restart();
         _written++;
     }

@@ -22,6 +22,12 @@ public sealed record Chunk(
 {
     public long End => Start + Length;
 
+    /// <summary>Other files' bytes this chunk also computes (a quantization's scales beside its values), written after its own.</summary>
+    public CompanionWrite[] Companions { get; init; } = [];
+
+    /// <summary>Bytes written: the chunk's own and its companions'.</summary>
+    public long BytesWritten => Length + Companions.Sum(c => (long)c.Length);
+
     public long BytesRead => Reads.Sum(r => (long)r.TotalBytes);
 }
 
@@ -47,6 +53,16 @@ public readonly record struct SourceRead(int Source, long SourceOffset, int Buff
     public long SourceEnd => SourceOffset + (Count - 1) * Stride + Length;
 
     public bool IsStrided => Count > 1;
+}
+
+/// <summary>
+/// Bytes <c>[Start, Start + Length)</c> of output file <see cref="File"/> that a chunk of another file computes in the
+/// same buffer pass (<see cref="Tensors.Layout.OutputFile.WrittenWith"/>), assembled at <see cref="BufferOffset"/> of the
+/// buffer (past the chunk's output area), with the CRC runs of those bytes.
+/// </summary>
+public sealed record CompanionWrite(int File, long Start, int Length, int BufferOffset, CrcRun[] Crcs)
+{
+    public long End => Start + Length;
 }
 
 /// <summary>Copy bytes <c>[SegmentOffset, SegmentOffset + Length)</c> of the file's literal segment number <see cref="Segment"/> to the buffer.</summary>

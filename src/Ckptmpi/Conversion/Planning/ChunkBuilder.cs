@@ -11,7 +11,9 @@ namespace Ckptmpi.Conversion.Planning;
 /// at the start of the buffer; source elements of the output dtype are read straight into place, others are
 /// staged after the output area (64-byte aligned) and cast. Contiguous reads and casts are merged. View records
 /// (and tensor segments of tensors stored as boxes) are cut into row-major slabs whose sources are staged and
-/// gathered (see <see cref="ViewSlabPlanner"/>); a reducing record is one slab.
+/// gathered (see <see cref="ViewSlabPlanner"/>); a reducing record is one slab, and the scales a file written with it
+/// holds (<see cref="OutputFile.WrittenWith"/>) are computed from the same staged values into the buffer past the
+/// staging and written by the same chunk (<see cref="Chunk.Companions"/>): one read of the source for both.
 /// </summary>
 internal sealed class ChunkBuilder
 {
@@ -22,6 +24,7 @@ internal sealed class ChunkBuilder
     private readonly CrcMarks[] _marks;
     private readonly int _budget;
     private readonly ViewSlabPlanner _views;
+    private readonly int[][] _companions;
 
     // State of the chunk being built.
     private int _file;
@@ -35,9 +38,12 @@ internal sealed class ChunkBuilder
     private readonly List<CastOp> _casts = [];
     private readonly List<GatherOp> _gathers = [];
     private readonly List<ReduceStep> _reduces = [];
+    private readonly List<CompanionWrite> _companionWrites = [];
 
-    public ChunkBuilder(IReadOnlyList<OutputFile> files, SourceIndex sources, CrcMarks[] marks, int budget)
+    /// <param name="companions">For each file, the files its reducing record's chunk also writes (<see cref="CompanionFiles"/>).</param>
+    public ChunkBuilder(IReadOnlyList<OutputFile> files, SourceIndex sources, CrcMarks[] marks, int budget, int[][]? companions = null)
     {
+        _companions = companions ?? CompanionFiles.Of(files);
         _files = files;
         _sources = sources;
         _marks = marks;
@@ -148,7 +154,11 @@ internal sealed class ChunkBuilder
             int scratch = checked((int)(DTypes.ElementCount(v.Shape) * sizeof(float)));
             SlabPlan whole = _views.Plan(v, Box.Full(v.Shape), 0, stageAt, DType.F32, toScratch: true);
             int readsAt = Align(stageAt + scratch);
-            long need = v.Length + (readsAt - _stageUsed) + whole.StagingBytes;
+            // The scales of this quantization that other files hold are computed from the same scratch, past the reads.
+            int[] companions = v.Op.Kind == TensorOpKind.QuantizeValues ? _companions[_file] : [];
+            long stagedEnd = (long)readsAt + whole.StagingBytes;
+            foreach (int c in companions) stagedEnd = AlignLong(stagedEnd) + _files[c].Length;
+            long need = v.Length + (stagedEnd - _stageUsed);
             if (need > free)
             {
                 if (_outUsed > 0) return 0;
@@ -157,6 +167,14 @@ internal sealed class ChunkBuilder
             }
             Commit(whole, readsAt);
             _reduces.Add(new ReduceStep(stageAt, v.Shape, v.Op, _outUsed, v.DType));
+            foreach (int c in companions)
+            {
+                var scales = (ViewSegment)_files[c].Segments[0];
+                int into = Align(_stageUsed), length = checked((int)scales.Length);
+                _reduces.Add(new ReduceStep(stageAt, v.Shape, scales.Op, into, scales.DType) { ToStaging = true });
+                _companionWrites.Add(new CompanionWrite(c, 0, length, into, _marks[c].Runs(0, length)));
+                _stageUsed = into + length;
+            }
             return v.Length;
         }
         // Each take reads every overlapping shard once: a nearly full chunk closes rather than taking a sliver.
@@ -193,6 +211,32 @@ internal sealed class ChunkBuilder
 
     private static int Align(int n) => (n + StagingAlignment - 1) / StagingAlignment * StagingAlignment;
 
+    private static long AlignLong(long n) => (n + StagingAlignment - 1) / StagingAlignment * StagingAlignment;
+
+    /// <summary>Orders reads by source file, then offset, keeping the planned order of equal keys.</summary>
+    private static void SortStable(SourceRead[] reads)
+    {
+        if (reads.Length > 16)
+        {
+            // The planned index breaks ties, so the unstable array sort gives the stable order.
+            var keys = new (int Source, long Offset, int Index)[reads.Length];
+            for (int i = 0; i < reads.Length; i++) keys[i] = (reads[i].Source, reads[i].SourceOffset, i);
+            Array.Sort(keys, reads);
+            return;
+        }
+        for (int k = 1; k < reads.Length; k++)
+        {
+            SourceRead x = reads[k];
+            int j = k - 1;
+            while (j >= 0 && (reads[j].Source > x.Source || (reads[j].Source == x.Source && reads[j].SourceOffset > x.SourceOffset)))
+            {
+                reads[j + 1] = reads[j];
+                j--;
+            }
+            reads[j + 1] = x;
+        }
+    }
+
     private static void AddRead(List<SourceRead> reads, SourceRead r)
     {
         if (reads.Count > 0 && reads[^1] is var last && !last.IsStrided && !r.IsStrided && last.Source == r.Source && last.SourceEnd == r.SourceOffset
@@ -205,19 +249,33 @@ internal sealed class ChunkBuilder
     private Chunk Close(long end)
     {
         int stagingBase = _stageUsed == 0 ? _outUsed : (_outUsed + StagingAlignment - 1) / StagingAlignment * StagingAlignment;
-        SourceRead[] reads = _outReads
-            .Concat(_stageReads.Select(r => r with { BufferOffset = r.BufferOffset + stagingBase }))
-            .OrderBy(r => r.Source).ThenBy(r => r.SourceOffset).ToArray();
-        CastOp[] casts = _casts.Select(c => c with { StagingOffset = c.StagingOffset + stagingBase }).ToArray();
-        GatherOp[] gathers = _gathers.Select(g => g with
+        // Plain loops, no LINQ: a 405B plan closes 10^5 chunks. Reads in source order, ties in the order they were planned.
+        var reads = new SourceRead[_outReads.Count + _stageReads.Count];
+        _outReads.CopyTo(reads);
+        for (int i = 0; i < _stageReads.Count; i++) reads[_outReads.Count + i] = _stageReads[i] with { BufferOffset = _stageReads[i].BufferOffset + stagingBase };
+        SortStable(reads);
+        var casts = new CastOp[_casts.Count];
+        for (int i = 0; i < casts.Length; i++) casts[i] = _casts[i] with { StagingOffset = _casts[i].StagingOffset + stagingBase };
+        var gathers = new GatherOp[_gathers.Count];
+        for (int i = 0; i < gathers.Length; i++)
         {
-            SourceOffset = g.SourceOffset + stagingBase,
-            DestinationOffset = g.DestinationOffset + (g.ToScratch ? stagingBase : 0),
-        }).ToArray();
-        ReduceStep[] reduces = _reduces.Select(r => r with { ScratchOffset = r.ScratchOffset + stagingBase }).ToArray();
+            GatherOp g = _gathers[i];
+            gathers[i] = g with { SourceOffset = g.SourceOffset + stagingBase, DestinationOffset = g.DestinationOffset + (g.ToScratch ? stagingBase : 0) };
+        }
+        var reduces = new ReduceStep[_reduces.Count];
+        for (int i = 0; i < reduces.Length; i++)
+        {
+            ReduceStep r = _reduces[i];
+            reduces[i] = r with { ScratchOffset = r.ScratchOffset + stagingBase, BufferOffset = r.BufferOffset + (r.ToStaging ? stagingBase : 0) };
+        }
+        var companions = new CompanionWrite[_companionWrites.Count];
+        for (int i = 0; i < companions.Length; i++) companions[i] = _companionWrites[i] with { BufferOffset = _companionWrites[i].BufferOffset + stagingBase };
         var chunk = new Chunk(_file, _start, _outUsed, stagingBase + _stageUsed, reads, _literals.ToArray(), _zeros.ToArray(), casts,
-                              _marks[_file].Runs(_start, end), gathers, reduces);
-        _outReads.Clear(); _stageReads.Clear(); _literals.Clear(); _zeros.Clear(); _casts.Clear(); _gathers.Clear(); _reduces.Clear();
+                              _marks[_file].Runs(_start, end), gathers, reduces)
+        {
+            Companions = companions,
+        };
+        _outReads.Clear(); _stageReads.Clear(); _literals.Clear(); _zeros.Clear(); _casts.Clear(); _gathers.Clear(); _reduces.Clear(); _companionWrites.Clear();
         _start = end;
         _outUsed = 0;
         _stageUsed = 0;

@@ -14,6 +14,13 @@ internal sealed class CrcMarks
 
     public CrcMarks(OutputFile file)
     {
+        if (file.Crc32Fields.Count == 0)
+        {
+            // Most files have no CRC fields: one run per range, nothing to sort (a 405B layout has 10^5 files).
+            _marks = [];
+            Slots = [];
+            return;
+        }
         var marks = new List<(long Start, long End, int Field)>();
         var slots = new List<CrcSlot>();
         for (int i = 0; i < file.Crc32Fields.Count; i++)

@@ -11,7 +11,8 @@ internal static class PlanHasher
                               IReadOnlyList<RankPlan> ranks, IReadOnlyList<WorkItem> commitItems)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var stream = new HashStream(hash);
+        // Buffered: the writer emits a few bytes at a time, and feeding SHA-256 in such pieces cost more than hashing.
+        using var stream = new BufferedStream(new HashStream(hash), 1 << 16);
         using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(maxBuffer);
@@ -42,6 +43,7 @@ internal static class PlanHasher
             foreach (RankPlan r in ranks) Write(w, r.Items);
             Write(w, commitItems);
         }
+        stream.Flush();
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
@@ -72,7 +74,14 @@ internal static class PlanHasher
                     w.Write((int)g.From); w.Write((int)g.To); w.Write((int)g.Op); w.Write(g.Factor);
                 }
                 w.Write(c.Reduces.Length);
-                foreach (ReduceStep r in c.Reduces) { w.Write(r.ScratchOffset); w.Write(r.BufferOffset); Write(w, r.Shape); Write(w, r.Op); }
+                foreach (ReduceStep r in c.Reduces) { w.Write(r.ScratchOffset); w.Write(r.BufferOffset); Write(w, r.Shape); Write(w, r.Op); if (r.ToStaging) w.Write(true); }
+                // Only chunks that have companions add to the hash: every other plan hashes as it always did.
+                if (c.Companions.Length > 0) w.Write(c.Companions.Length);
+                foreach (CompanionWrite x in c.Companions)
+                {
+                    w.Write(x.File); w.Write(x.Start); w.Write(x.Length); w.Write(x.BufferOffset); w.Write(x.Crcs.Length);
+                    foreach (var k in x.Crcs) { w.Write(k.FileOffset); w.Write(k.Length); w.Write(k.Field); }
+                }
             }
         }
     }

@@ -20,7 +20,8 @@ public sealed record PlanSummary(
     {
         var perRank = plan.Ranks.Select(r => new RankSummary(r.Rank, r.FileCount, r.BytesRead, r.BytesWritten, r.PeakBuffer)
         {
-            Writes = r.Items.Select(i => Describe(plan, i)).ToList(),
+            // A file written in another file's pass (a quantization's scales) follows that file.
+            Writes = r.Items.SelectMany(i => i.Chunks.SelectMany(c => c.Companions).Select(c => plan.Files[c.File].RelativePath).Prepend(Describe(plan, i))).ToList(),
             Reads = r.Items.SelectMany(i => i.Chunks).SelectMany(c => c.Reads).Select(x => x.Source).Distinct().Order().Select(s => plan.Sources[s]).ToList(),
         }).ToList();
         // Commit markers are written by rank 0 at the end; count them there.

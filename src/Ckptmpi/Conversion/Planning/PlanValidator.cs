@@ -78,6 +78,7 @@ internal static class PlanValidator
 
     private static void ValidateCrcFields(OutputFile f)
     {
+        if (f.Crc32Fields.Count == 0) return;
         var marks = new List<(long Start, long End, string What)>();
         foreach (Crc32Field field in f.Crc32Fields)
         {

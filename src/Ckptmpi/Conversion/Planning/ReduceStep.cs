@@ -8,4 +8,8 @@ namespace Ckptmpi.Conversion.Planning;
 /// <see cref="Shape"/>): the int8 values, or the per-channel scales, of <see cref="Op"/>, written at <see cref="BufferOffset"/>;
 /// or the row mean of <see cref="TensorOpKind.MeanRows"/>, written as <see cref="DType"/>.
 /// </summary>
-public sealed record ReduceStep(int ScratchOffset, long[] Shape, TensorOp Op, int BufferOffset, DType DType = DType.F32);
+public sealed record ReduceStep(int ScratchOffset, long[] Shape, TensorOp Op, int BufferOffset, DType DType = DType.F32)
+{
+    /// <summary><see cref="BufferOffset"/> lies past the output area (a companion file's bytes), rebased with the staging area.</summary>
+    public bool ToStaging { get; init; }
+}

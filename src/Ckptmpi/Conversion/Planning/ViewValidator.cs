@@ -48,39 +48,44 @@ internal static class ViewValidator
     /// <summary>One view record; returns the (tensor, elements) each part consumes, for the "everything written" check.</summary>
     public static IEnumerable<(string Tensor, long Elements)> ValidateSegment(SourceCatalog catalog, OutputFile f, ViewSegment v)
     {
-        string where = $"output file '{f.RelativePath}', record at byte {v.Offset}";
+        // Only an error formats the location: a layout has tens of thousands of records.
+        string Where() => $"output file '{f.RelativePath}', record at byte {v.Offset}";
         int rank = v.Shape.Length;
         if (v.Op.Reduces)
         {
             int[] reduced = v.Op.ReducedAxes ?? [];
-            if (reduced.Any(a => a < 0 || a >= rank) || reduced.Distinct().Count() != reduced.Length)
-                throw new UnsupportedCheckpointException(catalog.Root, $"{where}: reduced axes [{string.Join(", ", reduced)}] of a rank-{rank} record");
+            bool distinct = true;
+            for (int i = 0; i < reduced.Length; i++)
+            for (int j = i + 1; j < reduced.Length; j++)
+                distinct &= reduced[i] != reduced[j];
+            if (!distinct || Array.Exists(reduced, a => a < 0 || a >= rank))
+                throw new UnsupportedCheckpointException(catalog.Root, $"{Where()}: reduced axes [{string.Join(", ", reduced)}] of a rank-{rank} record");
             if (v.Op.Kind == TensorOpKind.MeanRows)
             {
                 if (rank < 2 || v.Op.Repeat < 1 || !Tensors.Kernels.Cast.IsSupported(DType.F32, v.Op.ScaleDType)
                     || !Tensors.Kernels.Cast.IsSupported(v.Op.ScaleDType, DType.F32) || !Tensors.Kernels.Cast.IsSupported(DType.F32, v.DType))
-                    throw new UnsupportedCheckpointException(catalog.Root, $"{where}: {v.Op} of a rank-{rank} record written as {v.DType}");
+                    throw new UnsupportedCheckpointException(catalog.Root, $"{Where()}: {v.Op} of a rank-{rank} record written as {v.DType}");
             }
             DType expected = v.Op.Kind switch { TensorOpKind.QuantizeValues => DType.I8, TensorOpKind.MeanRows => v.DType, _ => v.Op.ScaleDType };
             if (v.DType != expected || !Tensors.Kernels.Cast.IsSupported(DType.F32, v.Op.ScaleDType))
-                throw new UnsupportedCheckpointException(catalog.Root, $"{where}: {v.Op} writes {expected}, not {v.DType}");
+                throw new UnsupportedCheckpointException(catalog.Root, $"{Where()}: {v.Op} writes {expected}, not {v.DType}");
         }
         long covered = 0;
         var used = new List<(string, long)>();
         foreach (ViewPart p in v.Parts)
         {
             if (!catalog.Contains(p.Tensor))
-                throw new UnsupportedCheckpointException(catalog.Root, $"{where} needs tensor '{p.Tensor}', which the source does not have ({catalog.Tensors.Count} tensors)");
+                throw new UnsupportedCheckpointException(catalog.Root, $"{Where()} needs tensor '{p.Tensor}', which the source does not have ({catalog.Tensors.Count} tensors)");
             SourceTensor src = catalog[p.Tensor];
             if (DTypes.ElementCount(p.Split) != src.ElementCount || !p.Box.FitsIn(p.Split) || p.Permutation.Length != rank
                 || !p.Destination.FitsIn(v.Shape) || p.Split.Length != rank)
-                throw new ShapeMismatchException(catalog.Root, p.Tensor, src.Shape, src.Shape, $"{where}: part {p} does not fit the tensor or the record [{string.Join(", ", v.Shape)}]");
+                throw new ShapeMismatchException(catalog.Root, p.Tensor, src.Shape, src.Shape, $"{Where()}: part {p} does not fit the tensor or the record [{string.Join(", ", v.Shape)}]");
             TensorView.CheckPermutation(p.Permutation, rank);
             for (int i = 0; i < rank; i++)
             {
                 long from = p.Box.Length[p.Permutation[i]], to = p.Destination.Length[i];
                 if (from != to && from != 1)
-                    throw new ShapeMismatchException(catalog.Root, p.Tensor, src.Shape, src.Shape, $"{where}: part {p} maps {from} elements of split axis {p.Permutation[i]} onto {to} of record axis {i}");
+                    throw new ShapeMismatchException(catalog.Root, p.Tensor, src.Shape, src.Shape, $"{Where()}: part {p} maps {from} elements of split axis {p.Permutation[i]} onto {to} of record axis {i}");
             }
             foreach (SourcePiece piece in src.Pieces)
             {
@@ -95,10 +100,10 @@ internal static class ViewValidator
         for (int j = i + 1; j < v.Parts.Count; j++)
         {
             if (v.Parts[i].Destination.Intersect(v.Parts[j].Destination) is not null)
-                throw new InvalidOperationException($"{where}: parts {v.Parts[i]} and {v.Parts[j]} fill the same elements");
+                throw new InvalidOperationException($"{Where()}: parts {v.Parts[i]} and {v.Parts[j]} fill the same elements");
         }
         if (covered != DTypes.ElementCount(v.Shape))
-            throw new InvalidOperationException($"{where}: parts fill {covered} of the record's {DTypes.ElementCount(v.Shape)} elements");
+            throw new InvalidOperationException($"{Where()}: parts fill {covered} of the record's {DTypes.ElementCount(v.Shape)} elements");
         return used;
     }
 }

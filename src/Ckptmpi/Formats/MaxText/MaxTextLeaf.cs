@@ -14,6 +14,12 @@ namespace Ckptmpi.Formats.MaxText;
 /// </summary>
 internal sealed record MaxTextLeaf(object[] Path, long[] Shape, DType DType, long[] RecordShape, TensorOp Op, IReadOnlyList<ViewPart> Parts, int[] SplitOrder, int? LayerAxis)
 {
+    /// <summary>
+    /// For a quantization's scales: the folder of the int8 values array of the same kernel. Both are chunked alike, and
+    /// each scales chunk file is computed in the pass that writes the values chunk file, from one read of the source.
+    /// </summary>
+    public string? ValuesFolder { get; init; }
+
     /// <summary>The stored array: a quantization's scales keep the reduced axes at 1.</summary>
     public long[] ArrayShape => Op.Kind == TensorOpKind.QuantizeScales ? Op.RecordShape(Shape) : Shape;
 

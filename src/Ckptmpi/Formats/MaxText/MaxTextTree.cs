@@ -60,10 +60,11 @@ internal static class MaxTextTree
                     // The kernel's module keeps an empty dict; the arrays go under params/aqt, beside its path's module.
                     object[] frozen = ["params", "aqt", .. path[..^1], Aqt, "qrhs", "frozen"];
                     float pre = k.ScaleQuery ? divisor : 1f;
-                    leaves.Add(new MaxTextLeaf([.. frozen, "qvalue"], k.Shape, DType.I8, k.Record,
-                        TensorOp.QuantizeValues(contract, dtype, QuantizeRule.AqtReciprocal, pre), [part], k.SplitOrder, null));
+                    var values = new MaxTextLeaf([.. frozen, "qvalue"], k.Shape, DType.I8, k.Record,
+                        TensorOp.QuantizeValues(contract, dtype, QuantizeRule.AqtReciprocal, pre), [part], k.SplitOrder, null);
+                    leaves.Add(values);
                     leaves.Add(new MaxTextLeaf([.. frozen, "scale", 0], k.Shape, dtype, k.Record,
-                        TensorOp.QuantizeScales(contract, dtype, QuantizeRule.AqtReciprocal, pre), [part], k.SplitOrder, null));
+                        TensorOp.QuantizeScales(contract, dtype, QuantizeRule.AqtReciprocal, pre), [part], k.SplitOrder, null) { ValuesFolder = values.FolderName });
                     continue;
                 }
                 leaves.Add(new MaxTextLeaf(["params", "params", .. path], k.Shape, dtype, k.Record, Op(k, divisor), [part], k.SplitOrder, null));

@@ -56,14 +56,20 @@ internal sealed class MaxTextWriter : IFormatWriter
 
         List<MaxTextLeaf> leaves = MaxTextTree.Build(config, o.Scanned, interleaved, o.Int8, dtype);
         var files = new List<OutputFile>();
-        foreach (MaxTextLeaf leaf in leaves) files.AddRange(Files(leaf, o.ChunkBytes));
+        var valuesRecords = new Dictionary<string, ViewSegment>(StringComparer.Ordinal);
+        foreach (MaxTextLeaf leaf in leaves) files.AddRange(Files(leaf, o.ChunkBytes, valuesRecords));
         byte[] metadata = OrbaxMetadata.Json(leaves.Select(l => l.Path).OrderBy(p => OrbaxMetadata.PythonTuple(p), StringComparer.Ordinal));
         files.Add(new OutputFile(OrbaxMetadata.FileName, metadata.Length, [new LiteralSegment(0, metadata)], []) { IsCommitMarker = true });
         return new TargetLayout(new OutputLayout(files), notes);
     }
 
     /// <summary>The array's <c>.zarray</c> and one file per chunk; a chunk is sized by the bytes it is computed in (fp32 for a quantization).</summary>
-    private static IEnumerable<OutputFile> Files(MaxTextLeaf leaf, long chunkBytes)
+    /// <remarks>
+    /// A quantization's values chunks are remembered in <paramref name="valuesRecords"/> by file name, and the scales
+    /// chunk of the same name is that record with the scales' op: the planner pairs the two files and computes both
+    /// from one read of the source.
+    /// </remarks>
+    private static IEnumerable<OutputFile> Files(MaxTextLeaf leaf, long chunkBytes, Dictionary<string, ViewSegment> valuesRecords)
     {
         int elementBytes = leaf.Op.Reduces ? sizeof(float) : leaf.DType.SizeInBytes();
         long[] chunk = ZarrArray.ChunkShape(leaf.Shape, leaf.SplitOrder, leaf.LayerAxis, Math.Max(1, chunkBytes / elementBytes));
@@ -73,8 +79,18 @@ internal sealed class MaxTextWriter : IFormatWriter
         yield return new OutputFile($"{folder}/{ZarrArray.MetadataFile}", zarray.Length, [new LiteralSegment(0, zarray)], []);
         foreach ((string name, Tensors.Views.Box box) in ZarrArray.Chunks(leaf.Shape, chunk))
         {
+            string path = $"{folder}/{name}";
+            if (leaf.ValuesFolder is string values)
+            {
+                // A scales chunk is computed with the values chunk of the same name: one read of the source for both.
+                string with = $"{values}/{name}";
+                ViewSegment scales = valuesRecords.Remove(with, out ViewSegment? v) ? v with { DType = leaf.DType, Op = leaf.Op } : leaf.Record(box);
+                yield return new OutputFile(path, scales.Length, [scales], []) { WrittenWith = with };
+                continue;
+            }
             ViewSegment record = leaf.Record(box);
-            yield return new OutputFile($"{folder}/{name}", record.Length, [record], []);
+            if (leaf.Op.Kind == TensorOpKind.QuantizeValues) valuesRecords[path] = record;
+            yield return new OutputFile(path, record.Length, [record], []);
         }
     }
 }

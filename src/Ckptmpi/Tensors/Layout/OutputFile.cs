@@ -13,6 +13,13 @@ public sealed record OutputFile(string RelativePath, long Length, IReadOnlyList<
     /// </summary>
     public bool IsCommitMarker { get; init; }
 
+    /// <summary>
+    /// The path of the file computed in the same buffer pass as this one: set on a file that is exactly the
+    /// per-channel scales record of a quantization whose values record is that whole other file (same parts, same
+    /// arithmetic). The planner then reads the source once for both, and the values' chunk writes this file too.
+    /// </summary>
+    public string? WrittenWith { get; init; }
+
     /// <summary>Proves the segments tile the file exactly, in order, with no gap or overlap.</summary>
     public void Validate()
     {

@@ -3,7 +3,8 @@ namespace Ckptmpi.Tensors.Layout;
 /// <summary>
 /// The operation a <see cref="ViewSegment"/> applies to the gathered elements. Quantization is int8 symmetric absmax
 /// with one scale per channel, a channel being an index of the axes not in <see cref="ReducedAxes"/>; the values
-/// and the scales are two records with the same parts. Arithmetic, in this order, all in fp32:
+/// and the scales are two records with the same parts (which a layout may pair, <see cref="OutputFile.WrittenWith"/>, to
+/// compute both from one read). Arithmetic, in this order, all in fp32:
 /// <c>absmax = max |x|</c> over the channel (x exact in fp32 from bf16/f16/f32);
 /// <c>scale = absmax / 127.5f</c>, rounded to nearest even to <see cref="ScaleDType"/> (the stored scale);
 /// <c>q = x / (float)stored_scale</c>, rounded half to even, clamped to [-127, 127] (0 where the scale is 0).
@@ -48,6 +49,20 @@ public sealed record TensorOp(TensorOpKind Kind, float Factor = 1f, int[]? Reduc
         }
         if (Kind == TensorOpKind.MeanRows) s[0] = Repeat;
         return s;
+    }
+
+    /// <summary>The element count of <see cref="RecordShape"/>, without building it (asked for every record, often).</summary>
+    public long RecordElementCount(IReadOnlyList<long> shape)
+    {
+        long n = 1;
+        for (int i = 0; i < shape.Count; i++)
+        {
+            if (Kind == TensorOpKind.QuantizeScales && ReducedAxes is not null && Array.IndexOf(ReducedAxes, i) >= 0) continue;
+            ArgumentOutOfRangeException.ThrowIfNegative(shape[i]);
+            // As RecordShape: the row mean writes Repeat rows of the mean.
+            n = checked(n * (Kind == TensorOpKind.MeanRows && i == 0 ? Repeat : shape[i]));
+        }
+        return n;
     }
 
     public override string ToString() => Kind switch

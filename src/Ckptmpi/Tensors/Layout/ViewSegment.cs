@@ -11,7 +11,7 @@ public sealed record ViewSegment(long Offset, long[] Shape, DType DType, TensorO
     /// <summary>The record's shape in the file (the scales of a quantization have the reduced axes at 1).</summary>
     public long[] RecordShape => Op.RecordShape(Shape);
 
-    public long ElementCount => DTypes.ElementCount(RecordShape);
+    public long ElementCount => Op.RecordElementCount(Shape);
 
     public override long Length => checked(ElementCount * DType.SizeInBytes());
 

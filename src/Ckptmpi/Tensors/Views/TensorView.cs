@@ -158,8 +158,16 @@ public sealed class TensorView
 
     internal static void CheckPermutation(IReadOnlyList<int> order, int rank)
     {
-        if (order.Count != rank || order.Distinct().Count() != rank || order.Any(a => a < 0 || a >= rank))
-            throw new ArgumentException($"[{string.Join(", ", order)}] is not a permutation of {rank} axes");
+        // Without LINQ: a plan checks one permutation per view part, and a 405B layout has 10^5 parts.
+        bool ok = order.Count == rank && rank <= 64;
+        ulong seen = 0;
+        for (int i = 0; ok && i < rank; i++)
+        {
+            int a = order[i];
+            ok = a >= 0 && a < rank && (seen & (1UL << a)) == 0;
+            seen |= ok ? 1UL << a : 0;
+        }
+        if (!ok) throw new ArgumentException($"[{string.Join(", ", order)}] is not a permutation of {rank} axes");
     }
 
     private void CheckAxis(int axis)

@@ -91,19 +91,22 @@ public sealed class MaxTextConversionTests
         Assert.That(Directory.GetFiles(output, "*", SearchOption.AllDirectories), Is.Empty);
     }
 
-    [Test]
-    public void A_rank_killed_mid_way_leaves_no_METADATA_and_resume_completes_the_same_checkpoint()
+    /// <remarks>int8: a pass writes a values chunk file and its scales file, journaled per file and reused only together.</remarks>
+    [TestCase(false), TestCase(true)]
+    public void A_rank_killed_mid_way_leaves_no_METADATA_and_resume_completes_the_same_checkpoint(bool int8)
     {
         string output = Path.Combine(_dir, "out");
         Assert.Throws<RankFailedException>(() => ThreadCommunicator.Run(2, comm =>
         {
             var faults = new InjectedFaults { KillAfterPieces = 5, KillRank = 1 };
-            ConversionJob.Run(comm, Request(output, int8: false), journal => new FaultInjectingHooks(journal, faults));
+            ConversionJob.Run(comm, Request(output, int8), journal => new FaultInjectingHooks(journal, faults));
         }, TimeSpan.FromSeconds(60)));
         Assert.That(File.Exists(Path.Combine(output, "_METADATA")), Is.False);
-        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Request(output, int8: false) with { Resume = true }), TimeSpan.FromSeconds(60));
+        ThreadCommunicator.Run(2, comm => ConversionJob.Run(comm, Request(output, int8) with { Resume = true }), TimeSpan.FromSeconds(60));
         Assert.That(File.Exists(Path.Combine(output, "_METADATA")), Is.True);
-        MaxTextFixtureTests.Check(output, "l3_llama3.1-8b_scanned.npz");
+        MaxTextFixtureTests.Check(output, int8 ? "l3_llama3.1-8b_unscanned_int8.npz" : "l3_llama3.1-8b_scanned.npz");
+        foreach (var o in Manifest.Read(output).Outputs)
+            Assert.That(Ckptmpi.Tensors.Checksums.Crc32.Hash(File.ReadAllBytes(Path.Combine(output, o.Path))).ToString("x8"), Is.EqualTo(o.Checksum), o.Path);
     }
 
     [Test]

@@ -55,6 +55,39 @@ public sealed class ViewPlannerTests
     }
 
     [Test]
+    public void Scales_written_with_their_values_are_computed_in_the_values_pass_from_one_read()
+    {
+        SourceCatalog catalog = Sharded(64, 64);
+        IReadOnlyList<ViewPart> parts = [ViewPart.Whole("w", [64, 64], Box.Full([64, 64]))];
+        var values = new ViewSegment(0, [64, 64], DType.I8, TensorOp.QuantizeValues([0], DType.BF16), parts);
+        var scales = new ViewSegment(0, [64, 64], DType.BF16, TensorOp.QuantizeScales([0], DType.BF16), parts);
+        OutputFile Values() => new("q/0.0", values.Length, [values], []);
+        OutputFile Scales(ViewSegment s) => new("s/0.0", s.Length, [s], []) { WrittenWith = "q/0.0" };
+
+        Plan plan = Planner.Build(new OutputLayout([Values(), Scales(scales)]), catalog, new PlanOptions(2, BufferBudget.Minimum));
+        Chunk[] chunks = plan.Ranks.SelectMany(r => r.Items).SelectMany(i => i.Chunks).ToArray();
+        Chunk pass = chunks.Single();
+        Assert.That(plan.Files[pass.File].RelativePath, Is.EqualTo("q/0.0"));
+        Assert.That(pass.Companions.Select(c => plan.Files[c.File].RelativePath), Is.EqualTo(new[] { "s/0.0" }));
+        Assert.That(pass.Companions[0].Length, Is.EqualTo(64 * 2), "one bf16 scale per column");
+        Assert.That(pass.BytesRead, Is.EqualTo(64 * 64 * 2), "the source once, for values and scales");
+        Assert.That(pass.Reduces.Select(r => r.Op.Kind), Is.EqualTo(new[] { TensorOpKind.QuantizeValues, TensorOpKind.QuantizeScales }));
+        Assert.That(pass.Companions[0].BufferOffset + pass.Companions[0].Length, Is.LessThanOrEqualTo(pass.BufferBytes));
+        int owner = plan.Ranks.Single(r => r.Items.Count > 0).Rank;
+        Assert.That(plan.FileOwners, Is.EqualTo(new[] { owner, owner }), "the rank of the pass creates both files");
+        Assert.That(plan.Ranks[owner].BytesWritten, Is.EqualTo(values.Length + scales.Length));
+
+        // Scales of other parts, or another arithmetic, are a writer bug: refused before a byte is read.
+        var shifted = scales with { Parts = [ViewPart.Whole("w", [64, 64], Box.Full([64, 64])) with { Permutation = [1, 0] }] };
+        var otherAxis = scales with { Op = TensorOp.QuantizeScales([1], DType.BF16) };
+        foreach (ViewSegment wrong in new[] { shifted, otherAxis })
+            Assert.That(() => Planner.Build(new OutputLayout([Values(), Scales(wrong)]), catalog, new PlanOptions(1, BufferBudget.Minimum)),
+                Throws.InvalidOperationException.With.Message.Contains("plan bug").And.Message.Contains("s/0.0"));
+        Assert.That(() => Planner.Build(new OutputLayout([Scales(scales)]), catalog, new PlanOptions(1, BufferBudget.Minimum)),
+            Throws.InvalidOperationException.With.Message.Contains("q/0.0"));
+    }
+
+    [Test]
     public void Parts_that_overlap_or_leave_a_gap_or_do_not_match_are_refused()
     {
         SourceCatalog catalog = Sharded(8, 8);
