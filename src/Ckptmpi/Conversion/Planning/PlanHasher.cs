@@ -11,43 +11,39 @@ internal static class PlanHasher
                               IReadOnlyList<RankPlan> ranks, IReadOnlyList<WorkItem> commitItems)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        // Buffered: the writer emits a few bytes at a time, and feeding SHA-256 in such pieces cost more than hashing.
-        using var stream = new BufferedStream(new HashStream(hash), 1 << 16);
-        using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        var w = new HashWriter(hash);
+        w.Write(maxBuffer);
+        w.Write(files.Count);
+        foreach (OutputFile f in files)
         {
-            w.Write(maxBuffer);
-            w.Write(files.Count);
-            foreach (OutputFile f in files)
+            w.Write(f.RelativePath); w.Write(f.Length); w.Write(f.IsCommitMarker); w.Write(f.Segments.Count);
+            foreach (OutputSegment s in f.Segments)
             {
-                w.Write(f.RelativePath); w.Write(f.Length); w.Write(f.IsCommitMarker); w.Write(f.Segments.Count);
-                foreach (OutputSegment s in f.Segments)
+                w.Write(s.Offset);
+                switch (s)
                 {
-                    w.Write(s.Offset);
-                    switch (s)
-                    {
-                        case LiteralSegment l: w.Write((byte)1); w.Write(l.Bytes.Length); w.Write(l.Bytes); break;
-                        case ZeroSegment z: w.Write((byte)2); w.Write(z.ZeroLength); break;
-                        case TensorSegment t: w.Write((byte)3); w.Write(t.Tensor); w.Write(t.FirstElement); w.Write(t.ElementCount); w.Write((int)t.DType); break;
-                        case ViewSegment v: w.Write((byte)4); Write(w, v); break;
-                    }
-                }
-                foreach (Crc32Field c in f.Crc32Fields)
-                {
-                    w.Write(c.Covered.Start); w.Write(c.Covered.End);
-                    foreach (long at in c.WriteAt) w.Write(at);
+                    case LiteralSegment l: w.Write((byte)1); w.Write(l.Bytes.Length); w.Write(l.Bytes); break;
+                    case ZeroSegment z: w.Write((byte)2); w.Write(z.ZeroLength); break;
+                    case TensorSegment t: w.Write((byte)3); w.Write(t.Tensor); w.Write(t.FirstElement); w.Write(t.ElementCount); w.Write((int)t.DType); break;
+                    case ViewSegment v: w.Write((byte)4); Write(w, v); break;
                 }
             }
-            w.Write(sources.Count);
-            foreach (string s in sources) w.Write(s);
-            w.Write(ranks.Count);
-            foreach (RankPlan r in ranks) Write(w, r.Items);
-            Write(w, commitItems);
+            foreach (Crc32Field c in f.Crc32Fields)
+            {
+                w.Write(c.Covered.Start); w.Write(c.Covered.End);
+                foreach (long at in c.WriteAt) w.Write(at);
+            }
         }
-        stream.Flush();
+        w.Write(sources.Count);
+        foreach (string s in sources) w.Write(s);
+        w.Write(ranks.Count);
+        foreach (RankPlan r in ranks) Write(w, r.Items);
+        Write(w, commitItems);
+        w.Flush();
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
-    private static void Write(BinaryWriter w, IReadOnlyList<WorkItem> items)
+    private static void Write(HashWriter w, IReadOnlyList<WorkItem> items)
     {
         w.Write(items.Count);
         foreach (WorkItem item in items)
@@ -86,7 +82,7 @@ internal static class PlanHasher
         }
     }
 
-    private static void Write(BinaryWriter w, ViewSegment v)
+    private static void Write(HashWriter w, ViewSegment v)
     {
         Write(w, v.Shape); w.Write((int)v.DType); Write(w, v.Op); w.Write(v.Parts.Count);
         foreach (ViewPart p in v.Parts)
@@ -96,7 +92,7 @@ internal static class PlanHasher
         }
     }
 
-    private static void Write(BinaryWriter w, TensorOp op)
+    private static void Write(HashWriter w, TensorOp op)
     {
         w.Write((int)op.Kind); w.Write(op.Factor); w.Write((int)op.ScaleDType); w.Write((int)op.Rule);
         Write(w, (op.ReducedAxes ?? []).Select(a => (long)a).ToArray());
@@ -104,25 +100,9 @@ internal static class PlanHasher
         if (op.Kind == TensorOpKind.MeanRows) w.Write(op.Repeat);
     }
 
-    private static void Write(BinaryWriter w, long[] values)
+    private static void Write(HashWriter w, long[] values)
     {
         w.Write(values.Length);
         foreach (long v in values) w.Write(v);
-    }
-
-    /// <summary>A write-only stream that feeds a hash, so the plan is never materialised as one byte array.</summary>
-    private sealed class HashStream(IncrementalHash hash) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => hash.AppendData(buffer, offset, count);
-        public override void Write(ReadOnlySpan<byte> buffer) => hash.AppendData(buffer);
     }
 }

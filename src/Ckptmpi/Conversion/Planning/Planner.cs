@@ -38,21 +38,27 @@ public static class Planner
         double tBalance = clock.Elapsed.TotalSeconds;
         var owners = Enumerable.Repeat(-1, files.Count).ToArray();
         var ranks = new RankPlan[options.RankCount];
-        for (int r = 0; r < ranks.Length; r++)
-        {
-            var items = new List<WorkItem>();
-            foreach ((int file, ByteRange range) in assignment[r].OrderBy(p => p.File).ThenBy(p => p.Range.Start))
+        // Ranks' work items are independent (a chunk depends only on its file and range, and each file's start belongs to
+        // one rank), so they are built in parallel, one builder per thread (a builder reuses its lists and caches).
+        System.Threading.Tasks.Parallel.For(0, ranks.Length,
+            () => new ChunkBuilder(files, sources, marks, (int)options.ChunkBytes, companions),
+            (r, _, local) =>
             {
-                if (range.Start == 0) owners[file] = r;
-                WorkItem item = builder.Build(file, range);
-                // A file computed in another file's pass is created by the rank that writes it.
-                foreach (Chunk c in item.Chunks)
-                foreach (CompanionWrite w in c.Companions)
-                    if (w.Start == 0) owners[w.File] = r;
-                items.Add(item);
-            }
-            ranks[r] = new RankPlan(r, items);
-        }
+                var items = new List<WorkItem>();
+                foreach ((int file, ByteRange range) in assignment[r].OrderBy(p => p.File).ThenBy(p => p.Range.Start))
+                {
+                    if (range.Start == 0) owners[file] = r;
+                    WorkItem item = local.Build(file, range);
+                    // A file computed in another file's pass is created by the rank that writes it.
+                    foreach (Chunk c in item.Chunks)
+                    foreach (CompanionWrite w in c.Companions)
+                        if (w.Start == 0) owners[w.File] = r;
+                    items.Add(item);
+                }
+                ranks[r] = new RankPlan(r, items);
+                return local;
+            },
+            _ => { });
         var commitItems = new List<WorkItem>();
         for (int f = 0; f < files.Count; f++)
         {
