@@ -39,26 +39,24 @@ public static class Planner
         var owners = Enumerable.Repeat(-1, files.Count).ToArray();
         var ranks = new RankPlan[options.RankCount];
         // Ranks' work items are independent (a chunk depends only on its file and range, and each file's start belongs to
-        // one rank), so they are built in parallel, one builder per thread (a builder reuses its lists and caches).
-        System.Threading.Tasks.Parallel.For(0, ranks.Length,
-            () => new ChunkBuilder(files, sources, marks, (int)options.ChunkBytes, companions),
+        // one rank), so they are built in parallel, one builder per thread (a builder reuses its lists and caches). An
+        // error is that of the lowest rank, so every process reports the same one whatever the threads' timing.
+        var errors = new Exception?[ranks.Length];
+        ChunkBuilder NewBuilder() => new(files, sources, marks, (int)options.ChunkBytes, companions);
+        System.Threading.Tasks.Parallel.For(0, ranks.Length, NewBuilder,
             (r, _, local) =>
             {
-                var items = new List<WorkItem>();
-                foreach ((int file, ByteRange range) in assignment[r].OrderBy(p => p.File).ThenBy(p => p.Range.Start))
+                try { ranks[r] = BuildRank(r, assignment[r], local, owners); }
+                catch (Exception e)
                 {
-                    if (range.Start == 0) owners[file] = r;
-                    WorkItem item = local.Build(file, range);
-                    // A file computed in another file's pass is created by the rank that writes it.
-                    foreach (Chunk c in item.Chunks)
-                    foreach (CompanionWrite w in c.Companions)
-                        if (w.Start == 0) owners[w.File] = r;
-                    items.Add(item);
+                    errors[r] = e;
+                    return NewBuilder(); // the failed one may hold a half-built chunk
                 }
-                ranks[r] = new RankPlan(r, items);
                 return local;
             },
             _ => { });
+        if (Array.Find(errors, e => e is not null) is Exception first) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+
         var commitItems = new List<WorkItem>();
         for (int f = 0; f < files.Count; f++)
         {
@@ -74,6 +72,23 @@ public static class Planner
         Serilog.Log.Debug("plan: validate {V:0.000} s, index {S:0.000} s, balance {B:0.000} s, chunks {C:0.000} s, coverage {P:0.000} s, hash {H:0.000} s",
             tValidate, tSetup - tValidate, tBalance - tSetup, tChunks - tBalance, tCoverage - tChunks, clock.Elapsed.TotalSeconds - tCoverage);
         return new Plan(layout, sources.Files, (int)options.ChunkBytes, ranks, commitItems, owners, slots, hash);
+    }
+
+    /// <summary>One rank's work items, in file and offset order; marks the files whose first byte it writes.</summary>
+    private static RankPlan BuildRank(int r, List<(int File, ByteRange Range)> assigned, ChunkBuilder builder, int[] owners)
+    {
+        var items = new List<WorkItem>();
+        foreach ((int file, ByteRange range) in assigned.OrderBy(p => p.File).ThenBy(p => p.Range.Start))
+        {
+            if (range.Start == 0) owners[file] = r;
+            WorkItem item = builder.Build(file, range);
+            // A file computed in another file's pass is created by the rank that writes it.
+            foreach (Chunk c in item.Chunks)
+            foreach (CompanionWrite w in c.Companions)
+                if (w.Start == 0) owners[w.File] = r;
+            items.Add(item);
+        }
+        return new RankPlan(r, items);
     }
 
     /// <summary>
