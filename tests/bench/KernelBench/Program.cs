@@ -6,6 +6,7 @@ using System.Diagnostics;
 using Ckptmpi.Tensors;
 using Ckptmpi.Tensors.Checksums;
 using Ckptmpi.Tensors.Kernels;
+using Ckptmpi.Tensors.Layout;
 
 int mib = args.Length > 0 ? int.Parse(args[0]) : 256;
 int chunk = (args.Length > 1 ? int.Parse(args[1]) : 4096) * 1024;
@@ -115,5 +116,29 @@ foreach (int bytes in new[] { HotBytes, chunk })
     Console.WriteLine($"rows of a dim-1 shard {size,-7}{rowsGather,6:F2} {rowsGather / copy,6:F2}x");
     Console.WriteLine($"tiled transpose {size,-12} {transpose,6:F2} {transpose / copy,6:F2}x");
     Console.WriteLine($"transpose + scale {size,-10} {transposeCast / 2,6:F2} {transposeCast / 2 / copy,6:F2}x (half the matrix, same bytes)");
+}
+// Int8 quantization as MaxText's AQT does it (per-channel absmax over axis 0 of a [embed, out] kernel, bf16 scales):
+// the values and the scales of one record, GB/s of fp32 input per core (the record is staged as fp32 in the buffer).
+Console.WriteLine("quantize (fp32 record in the buffer)  GB/s of fp32 input");
+foreach (int bytes in new[] { HotBytes, chunk })
+{
+    int n = bytes / sizeof(float);
+    long cols = 1024, rows = n / cols;
+    float[] x = f.Slice(0, n).ToArray();
+    byte[] q = new byte[n], scales = new byte[cols * 2];
+    double best = double.MaxValue;
+    int reps = Math.Max(1, Window / bytes);
+    foreach (bool warm in new[] { true, false })
+    for (int p = 0; p < (warm ? 1 : passes); p++)
+    {
+        var sw = Stopwatch.StartNew();
+        for (int r = 0; r < reps; r++)
+        {
+            Quantize.Run(x, [rows, cols], [0], DType.BF16, scales: false, q, QuantizeRule.AqtReciprocal);
+            Quantize.Run(x, [rows, cols], [0], DType.BF16, scales: true, scales, QuantizeRule.AqtReciprocal);
+        }
+        if (!warm) best = Math.Min(best, sw.Elapsed.TotalSeconds / reps);
+    }
+    Console.WriteLine($"AQT int8 values + scales {bytes >> 10} KiB {bytes / best / 1e9,6:F2}");
 }
 File.Delete(file);
