@@ -75,8 +75,21 @@ internal static class ChunkFiller
     /// <summary>The chunk's bytes, then its companions' (each at its place in its own file).</summary>
     public static void Write(Chunk chunk, ReadOnlySpan<byte> buffer, OutputFiles outputs)
     {
-        RandomAccess.Write(outputs.Writer(chunk.File), buffer[..chunk.Length], chunk.Start);
+        WriteInPieces(outputs.Writer(chunk.File), buffer[..chunk.Length], chunk.Start);
         foreach (CompanionWrite c in chunk.Companions)
-            RandomAccess.Write(outputs.Writer(c.File), buffer.Slice(c.BufferOffset, c.Length), c.Start);
+            WriteInPieces(outputs.Writer(c.File), buffer.Slice(c.BufferOffset, c.Length), c.Start);
+    }
+
+    /// <summary>
+    /// One pwrite per MiB, not one per chunk: on the Linux VM we measure on, a chunk written in one call (tens of MiB)
+    /// took 6.8-7.1 s of system time per GB, in 4 MiB pieces 1.9-3.2 s, in 1 MiB or 256 KiB pieces 0.9-1.2 s (NxDT ->
+    /// HF of a 1 GB model, 1 rank); a thousand calls per GB cost nothing measurable.
+    /// </summary>
+    private const int WritePiece = 1 << 20;
+
+    private static void WriteInPieces(Microsoft.Win32.SafeHandles.SafeFileHandle file, ReadOnlySpan<byte> bytes, long at)
+    {
+        for (int done = 0; done < bytes.Length; done += WritePiece)
+            RandomAccess.Write(file, bytes.Slice(done, Math.Min(WritePiece, bytes.Length - done)), at + done);
     }
 }
