@@ -6,7 +6,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
 [ -f "$dll" ] || dll="$repo/src/Ckptmpi/bin/Debug/net10.0/ckptmpi.dll"
-# shellcheck source=lib/same_bytes.sh
+# shellcheck source=tests/e2e/lib/same_bytes.sh
 . "$repo/tests/e2e/lib/same_bytes.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 fixture="$repo/tests/fixtures/megads/tp2_pp2_dp2"
