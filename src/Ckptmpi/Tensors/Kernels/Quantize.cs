@@ -71,20 +71,36 @@ public static class Quantize
     /// <summary>
     /// AQT's order (see <see cref="QuantizeRule.AqtReciprocal"/>): each operation is computed in fp32 from values of the
     /// compute dtype and rounded back to it, as JAX does for a bf16 array (and as NumPy's bf16 type does). Two passes
-    /// over the input, no copy of it: memory stays the chunk buffer's.
+    /// over the input, no copy of it: memory stays the chunk buffer's. Where channels form contiguous runs (every
+    /// MaxText kernel), <see cref="AqtRuns"/> does both passes in SIMD registers with the same bytes as the loop here.
     /// </summary>
     private static void Aqt(ReadOnlySpan<float> x, long[] shape, int[] reduced, DType computeDType, bool scales, Span<byte> output, float divisor)
     {
         if (computeDType is not (DType.BF16 or DType.F16 or DType.F32)) throw new ArgumentException($"AQT quantization computes in bf16, f16 or f32, not {computeDType}");
         long[] channelStrides = ChannelStrides(shape, reduced, out int channels);
 
+        long run = AqtRuns.RunLength(shape, reduced, computeDType, out int outerAxes);
+        long[] outerShape = shape[..outerAxes], outerStrides = channelStrides[..outerAxes];
+
         var scale = new float[channels];
         Span<long> index = stackalloc long[shape.Length];
         long channel = 0;
-        for (int i = 0; i < x.Length; i++)
+        if (run > 0)
         {
-            scale[channel] = MathF.Max(scale[channel], MathF.Abs(RoundTo(divisor == 1f ? x[i] : x[i] / divisor, computeDType)));
-            Step(shape, channelStrides, index, ref channel);
+            // Runs of consecutive channels: the outer index moves the channel base once per run.
+            for (long at = 0; at < x.Length; at += run)
+            {
+                AqtRuns.AbsMax(x.Slice((int)at, (int)run), scale.AsSpan((int)channel, (int)run), computeDType, divisor);
+                Step(outerShape, outerStrides, index, ref channel);
+            }
+        }
+        else
+        {
+            for (int i = 0; i < x.Length; i++)
+            {
+                scale[channel] = MathF.Max(scale[channel], MathF.Abs(RoundTo(divisor == 1f ? x[i] : x[i] / divisor, computeDType)));
+                Step(shape, channelStrides, index, ref channel);
+            }
         }
         for (int c = 0; c < channels; c++) scale[c] = RoundTo((scale[c] == 0f ? 1f : scale[c]) / 127.5f, computeDType);
         if (scales)
@@ -98,6 +114,15 @@ public static class Quantize
         if (q.Length != x.Length) throw new ArgumentException($"{q.Length} int8 values for {x.Length} elements");
         index.Clear();
         channel = 0;
+        if (run > 0)
+        {
+            for (long at = 0; at < x.Length; at += run)
+            {
+                AqtRuns.Values(x.Slice((int)at, (int)run), reciprocal.AsSpan((int)channel, (int)run), q.Slice((int)at, (int)run), computeDType, divisor);
+                Step(outerShape, outerStrides, index, ref channel);
+            }
+            return;
+        }
         for (int i = 0; i < x.Length; i++)
         {
             float product = RoundTo(RoundTo(divisor == 1f ? x[i] : x[i] / divisor, computeDType) * reciprocal[channel], computeDType);

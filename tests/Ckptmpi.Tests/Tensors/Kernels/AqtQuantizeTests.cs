@@ -78,4 +78,67 @@ public sealed class AqtQuantizeTests
         Assert.That(got, Is.EqualTo(x.Select(v => v / 3f).ToArray()));
         Assert.That(x.Count(v => v / 3f != v * (1f / 3f)), Is.GreaterThan(0), "the two differ on these values, so the test can tell them apart");
     }
+
+    /// <summary>
+    /// The SIMD runs (channels trailing, as in every MaxText kernel) and the scalar loop (any other layout) against an
+    /// element-by-element statement of AQT's arithmetic, on values that land on halves, signed zeros, subnormals,
+    /// infinities and NaN, with and without an input divisor.
+    /// </summary>
+    [TestCase(new long[] { 64, 96 }, new[] { 0 }, 1f)]
+    [TestCase(new long[] { 64, 96 }, new[] { 0 }, 2.828125f)]
+    [TestCase(new long[] { 8, 3, 4, 40 }, new[] { 0 }, 1f)]
+    [TestCase(new long[] { 6, 5, 4, 40 }, new[] { 0, 2 }, 11.3125f)]
+    [TestCase(new long[] { 4, 8, 3, 100 }, new[] { 0, 1 }, 1f)]
+    [TestCase(new long[] { 5, 7 }, new[] { 0 }, 1f)]
+    [TestCase(new long[] { 96, 64 }, new[] { 1 }, 1f)]
+    [TestCase(new long[] { 6, 40, 5 }, new[] { 0, 2 }, 3f)]
+    public void Every_layout_quantizes_as_the_element_by_element_statement(long[] shape, int[] reduced, float divisor)
+    {
+        var rng = new Random(shape.Aggregate(17, (h, v) => h * 31 + (int)v));
+        int n = (int)shape.Aggregate(1L, (a, b) => a * b);
+        float[] special = [0f, -0f, float.Epsilon, -1e-40f, 1e-38f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, 63.5f, -0.5f];
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++)
+            x[i] = rng.Next(50) == 0 ? special[rng.Next(special.Length)] : (float)((rng.NextDouble() * 2 - 1) * Math.Pow(2, rng.Next(-8, 8)));
+        // One whole channel of zeros, one holding a NaN only at its end: AQT's 1.0 absmax, and NaN propagation.
+        long[] channelShape = (long[])shape.Clone();
+        foreach (int a in reduced) channelShape[a] = 1;
+        int channels = (int)channelShape.Aggregate(1L, (a, b) => a * b);
+        int[] channelOf = ChannelOf(shape, reduced);
+        for (int i = 0; i < n; i++) if (channelOf[i] == 0) x[i] = 0f;
+
+        float[] absmax = new float[channels];
+        for (int i = 0; i < n; i++)
+            absmax[channelOf[i]] = MathF.Max(absmax[channelOf[i]], MathF.Abs(Quantize.RoundTo(divisor == 1f ? x[i] : x[i] / divisor, DType.BF16)));
+        float[] scale = absmax.Select(m => Quantize.RoundTo((m == 0f ? 1f : m) / 127.5f, DType.BF16)).ToArray();
+        sbyte[] expected = new sbyte[n];
+        for (int i = 0; i < n; i++)
+        {
+            float r = Quantize.RoundTo(1f / scale[channelOf[i]], DType.BF16);
+            float p = Quantize.RoundTo(Quantize.RoundTo(divisor == 1f ? x[i] : x[i] / divisor, DType.BF16) * r, DType.BF16);
+            expected[i] = (sbyte)MathF.Round(Math.Clamp(p, -127f, 127f), MidpointRounding.ToEven);
+        }
+        byte[] values = new byte[n], scales = new byte[channels * 2];
+        Quantize.Run(x, shape, reduced, DType.BF16, false, values, QuantizeRule.AqtReciprocal, divisor);
+        Quantize.Run(x, shape, reduced, DType.BF16, true, scales, QuantizeRule.AqtReciprocal, divisor);
+        Assert.That(MemoryMarshal.Cast<byte, sbyte>(values).ToArray(), Is.EqualTo(expected));
+        ushort[] expectedScales = scale.Select(s => (ushort)(BitConverter.SingleToUInt32Bits(s) >> 16)).ToArray();
+        Assert.That(MemoryMarshal.Cast<byte, ushort>(scales).ToArray(), Is.EqualTo(expectedScales));
+    }
+
+    /// <summary>Each element's channel: its row-major index over the axes that are not reduced.</summary>
+    private static int[] ChannelOf(long[] shape, int[] reduced)
+    {
+        int n = (int)shape.Aggregate(1L, (a, b) => a * b);
+        int[] result = new int[n];
+        long[] index = new long[shape.Length];
+        for (int i = 0; i < n; i++)
+        {
+            long c = 0;
+            for (int a = 0; a < shape.Length; a++) if (!reduced.Contains(a)) c = c * shape[a] + index[a];
+            result[i] = (int)c;
+            for (int a = shape.Length - 1; a >= 0 && ++index[a] == shape[a]; a--) index[a] = 0;
+        }
+        return result;
+    }
 }
