@@ -9,7 +9,8 @@ namespace Ckptmpi.Conversion.Planning;
 /// <summary>
 /// Cuts a byte range of one output file into chunks that each fit the buffer: the output bytes of a chunk sit
 /// at the start of the buffer; source elements of the output dtype are read straight into place, others are
-/// staged after the output area (64-byte aligned) and cast. Contiguous reads and casts are merged. View records
+/// staged after the output area (64-byte aligned) and cast. Chunks stop near a target size
+/// (<see cref="BufferBudget.TargetChunkBytes"/>; a reducing record, which needs one pass, may use the whole budget). Contiguous reads and casts are merged. View records
 /// (and tensor segments of tensors stored as boxes) are cut into row-major slabs whose sources are staged and
 /// gathered (see <see cref="ViewSlabPlanner"/>); a reducing record is one slab, and the scales a file written with it
 /// holds (<see cref="OutputFile.WrittenWith"/>) are computed from the same staged values into the buffer past the
@@ -23,6 +24,7 @@ internal sealed class ChunkBuilder
     private readonly SourceIndex _sources;
     private readonly CrcMarks[] _marks;
     private readonly int _budget;
+    private readonly int _target;
     private readonly ViewSlabPlanner _views;
     private readonly int[][] _companions;
 
@@ -41,13 +43,15 @@ internal sealed class ChunkBuilder
     private readonly List<CompanionWrite> _companionWrites = [];
 
     /// <param name="companions">For each file, the files its reducing record's chunk also writes (<see cref="CompanionFiles"/>).</param>
-    public ChunkBuilder(IReadOnlyList<OutputFile> files, SourceIndex sources, CrcMarks[] marks, int budget, int[][]? companions = null)
+    /// <param name="target">the size chunks stop near (at most <paramref name="budget"/>, the most one may use).</param>
+    public ChunkBuilder(IReadOnlyList<OutputFile> files, SourceIndex sources, CrcMarks[] marks, int budget, int target, int[][]? companions = null)
     {
         _companions = companions ?? CompanionFiles.Of(files);
         _files = files;
         _sources = sources;
         _marks = marks;
         _budget = budget;
+        _target = Math.Min(budget, target);
         _views = new ViewSlabPlanner(sources);
     }
 
@@ -64,14 +68,15 @@ internal sealed class ChunkBuilder
             OutputSegment seg = segments[si];
             long segEnd = Math.Min(seg.End, range.End);
             if (at >= segEnd) { si++; continue; }
-            long free = _budget - (StagingAlignment - 1) - _outUsed - _stageUsed;
+            long used = (StagingAlignment - 1) + _outUsed + _stageUsed;
+            long free = _target - used, hard = _budget - used;
             long taken = seg switch
             {
                 LiteralSegment => TakeLiteral(si, seg, at, segEnd, free),
                 ZeroSegment => TakeZeros(at, segEnd, free),
-                TensorSegment t when !_sources.AllFlat(t.Tensor) => TakeView(AsView(t), at, segEnd, free),
+                TensorSegment t when !_sources.AllFlat(t.Tensor) => TakeView(AsView(t), at, segEnd, free, hard),
                 TensorSegment t => TakeTensor(t, at, segEnd, free),
-                ViewSegment v => TakeView(v, at, segEnd, free),
+                ViewSegment v => TakeView(v, at, segEnd, free, hard),
                 _ => throw new UnreachableException($"segment type {seg.GetType().Name}"),
             };
             if (taken == 0)
@@ -144,9 +149,10 @@ internal sealed class ChunkBuilder
         new(t.Offset, [t.ElementCount], t.DType, TensorOp.Copy,
             [new ViewPart(t.Tensor, [_sources.ElementCount(t.Tensor)], Box.Range(t.FirstElement, t.ElementCount), [0], Box.Range(0, t.ElementCount))]);
 
-    private long TakeView(ViewSegment v, long at, long end, long free)
+    /// <param name="free">what the chunk may still take to stay near the preferred size.</param>
+    /// <param name="hard">what it may take within the buffer: for a reducing record, and for a first element that needs more than <paramref name="free"/>.</param>
+    private long TakeView(ViewSegment v, long at, long end, long free, long hard)
     {
-        int outSize = v.DType.SizeInBytes();
         int stageAt = Align(_stageUsed);
         if (v.Op.Reduces)
         {
@@ -159,7 +165,7 @@ internal sealed class ChunkBuilder
             long stagedEnd = (long)readsAt + whole.StagingBytes;
             foreach (int c in companions) stagedEnd = AlignLong(stagedEnd) + _files[c].Length;
             long need = v.Length + (stagedEnd - _stageUsed);
-            if (need > free)
+            if (need > hard)
             {
                 if (_outUsed > 0) return 0;
                 throw new UnsupportedCheckpointException(_sources.Root,
@@ -178,7 +184,18 @@ internal sealed class ChunkBuilder
             return v.Length;
         }
         // Each take reads every overlapping shard once: a nearly full chunk closes rather than taking a sliver.
-        if (_outUsed > 0 && free < _budget / 8) return 0;
+        if (_outUsed > 0 && free < _target / 8) return 0;
+        long taken = TakeSlab(v, at, end, free, stageAt);
+        if (taken == 0 && _outUsed == 0 && hard > free) taken = TakeSlab(v, at, end, hard, stageAt);
+        if (taken > 0 || _outUsed > 0) return taken;
+        throw new UnsupportedCheckpointException(_sources.Root,
+            $"output file '{_files[_file].RelativePath}': one element of record {v} needs more than the buffer of {_budget} bytes to stage its sources; raise --max-buffer");
+    }
+
+    /// <summary>The largest row-major slab from <paramref name="at"/> whose output and staging fit <paramref name="free"/>; 0 if not one element does.</summary>
+    private long TakeSlab(ViewSegment v, long at, long end, long free, int stageAt)
+    {
+        int outSize = v.DType.SizeInBytes();
         long first = (at - v.Offset) / outSize, last = (end - v.Offset) / outSize;
         // First guess: the sources staged at their stored size next to the output (exact for shards cut along rows or columns).
         long n = Math.Min(last - first, free / (outSize + _views.StoredSize(v)));
@@ -196,9 +213,7 @@ internal sealed class ChunkBuilder
             // Staging grows about linearly with the slab: shrink in proportion (a little more, for alignment and partial rows).
             n = Math.Min(count - 1, Math.Max(1, (long)(count * (free / (double)need) * 0.98)));
         }
-        if (_outUsed > 0) return 0;
-        throw new UnsupportedCheckpointException(_sources.Root,
-            $"output file '{_files[_file].RelativePath}': one element of record {v} needs more than the buffer of {_budget} bytes to stage its sources; raise --max-buffer");
+        return 0;
     }
 
     /// <summary>Adds a slab's reads and gathers with their staging offsets moved to <paramref name="stageAt"/>.</summary>

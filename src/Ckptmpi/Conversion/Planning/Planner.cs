@@ -31,7 +31,8 @@ public static class Planner
         IReadOnlyList<OutputFile> files = layout.Files;
         var marks = files.Select(f => new CrcMarks(f)).ToArray();
         int[][] companions = CompanionFiles.Of(files);
-        var builder = new ChunkBuilder(files, sources, marks, (int)options.ChunkBytes, companions);
+        int target = BufferBudget.TargetChunkBytes(layout.TotalBytes, (int)options.ChunkBytes);
+        var builder = new ChunkBuilder(files, sources, marks, (int)options.ChunkBytes, target, companions);
 
         double tSetup = clock.Elapsed.TotalSeconds;
         List<(int File, ByteRange Range)>[] assignment = Balance(files, options.RankCount, options.TargetBalance);
@@ -42,7 +43,7 @@ public static class Planner
         // one rank), so they are built in parallel, one builder per thread (a builder reuses its lists and caches). An
         // error is that of the lowest rank, so every process reports the same one whatever the threads' timing.
         var errors = new Exception?[ranks.Length];
-        ChunkBuilder NewBuilder() => new(files, sources, marks, (int)options.ChunkBytes, companions);
+        ChunkBuilder NewBuilder() => new(files, sources, marks, (int)options.ChunkBytes, target, companions);
         System.Threading.Tasks.Parallel.For(0, ranks.Length, NewBuilder,
             (r, _, local) =>
             {

@@ -55,6 +55,33 @@ public sealed class ViewPlannerTests
     }
 
     [Test]
+    public void Chunks_stop_near_the_target_size_while_a_quantized_record_takes_the_whole_budget()
+    {
+        // A 32 MiB bf16 matrix copied, then quantized whole (117 MB of buffer), with a 128 MiB budget (the default direct split).
+        const long rows = 4096, cols = 4096;
+        SourceCatalog catalog = Sharded(rows, cols);
+        IReadOnlyList<ViewPart> parts = [ViewPart.Whole("w", [rows, cols], Box.Full([rows, cols]))];
+        var copy = new ViewSegment(0, [rows, cols], DType.BF16, TensorOp.Copy, parts);
+        var values = new ViewSegment(0, [rows, cols], DType.I8, TensorOp.QuantizeValues([0], DType.BF16), parts);
+        int budget = BufferBudget.Direct(BufferBudget.Default).ChunkBytes;
+        Plan plan = Planner.Build(new OutputLayout([new OutputFile("copy", copy.Length, [copy], []), new OutputFile("q", values.Length, [values], [])]),
+                                  catalog, new PlanOptions(1, budget, RequireAllSourceTensorsConsumed: false));
+        Chunk[] chunks = plan.Ranks[0].Items.SelectMany(i => i.Chunks).ToArray();
+        Chunk[] copies = chunks.Where(c => plan.Files[c.File].RelativePath == "copy").ToArray();
+        Assert.That(copies, Has.Length.GreaterThanOrEqualTo(2), "32 MiB in chunks of at most 16 MiB");
+        Assert.That(copies.Max(c => c.BufferBytes), Is.LessThanOrEqualTo(BufferBudget.PreferredChunkBytes));
+        Chunk pass = chunks.Single(c => plan.Files[c.File].RelativePath == "q");
+        Assert.That(pass.BufferBytes, Is.GreaterThan(BufferBudget.PreferredChunkBytes).And.LessThanOrEqualTo(budget), "one pass over the whole record");
+    }
+
+    [TestCase(1L << 30, 128 << 20, 16 << 20, TestName = "A 1 GB model: 16 MiB chunks")]
+    [TestCase(810_000_000_000L, 128 << 20, 128 << 20, TestName = "Llama 405B: a power of two near 8192 chunks, here the whole half buffer")]
+    [TestCase(150_000_000_000L, 128 << 20, 32 << 20, TestName = "A 70B model: 32 MiB")]
+    [TestCase(1L << 30, 4 << 20, 4 << 20, TestName = "Never past the budget")]
+    public void The_target_chunk_size_keeps_plans_near_8192_chunks(long total, int budget, int expected) =>
+        Assert.That(BufferBudget.TargetChunkBytes(total, budget), Is.EqualTo(expected));
+
+    [Test]
     public void Scales_written_with_their_values_are_computed_in_the_values_pass_from_one_read()
     {
         SourceCatalog catalog = Sharded(64, 64);
