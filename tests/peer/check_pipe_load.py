@@ -27,7 +27,9 @@ point-to-point sends, which the pipeline's activations and gradients need). On e
     equals the HF value (padded rows: that bf16 value); the Adam state is empty (iteration 0), param_groups have the
     checkpoint's lr and weight decay (0 for norms) and clip_grad is the config's;
     --universal: (checkpoint.load_universal) fp32 masters, exp_avg, exp_avg_sq equal REF (engine names, as the live
-    engine had them), the module weights are the masters in bf16, and Adam's step is REF's (1 by default);
+    engine had them; padded vocabulary rows zero, as DeepSpeed pads the universal's unpadded vocabulary), the module
+    weights are the masters in bf16, and Adam's step is REF's (1 by default). Masters are read from the optimizer's
+    flat fp32 partition (see full_master for why not safe_get_full_fp32_param);
  4. train_batch twice on one fixed batch: finite losses, every fp32 master moved, the second loss lower.
 """
 import argparse
@@ -403,8 +405,8 @@ def worker(a):
     elif zero_loaded != [True]:
         rep.fail(f"DeepSpeed did not load the optimizer partitions (_load_zero_checkpoint -> {zero_loaded})")
     else:
-        rep.ok(f"load_checkpoint({a.ckpt}, {tag}) loaded the layer files and the optimizer partitions "
-               f"(global_steps {engine.global_steps})")
+        what = "the universal parameter files" if a.universal else "the layer files and the optimizer partitions"
+        rep.ok(f"load_checkpoint({a.ckpt}, {tag}) loaded {what} (global_steps {engine.global_steps})")
 
     # 3. values
     params = dict(engine.module.named_parameters())
