@@ -152,7 +152,11 @@ def megatron_reference(hf, cfg, vp, padding):
         ref[e + "mlp.dense_h_to_4h.weight"] = torch.cat([hf[p + "mlp.gate_proj.weight"], hf[p + "mlp.up_proj.weight"]])
         ref[e + "mlp.dense_4h_to_h.weight"] = hf[p + "mlp.down_proj.weight"]
     ref[f"{L + 2}.weight"] = hf["model.norm.weight"]
-    ref[f"{L + 3}.lm_head.weight"] = padded_rows(hf["lm_head.weight"], vp, padding)
+    if cfg.get("tie_word_embeddings"):
+        # GPTModelPipe's TiedLayerSpec('embed'): one module, named under tied_modules on every stage that holds it
+        ref["tied_modules.embed.word_embeddings.weight"] = ref.pop("1.word_embeddings.weight")
+    else:
+        ref[f"{L + 3}.lm_head.weight"] = padded_rows(hf["lm_head.weight"], vp, padding)
     return ref
 
 
@@ -161,7 +165,7 @@ def build_pipe(cfg, vp, pp, dp, seed):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
-    from deepspeed.pipe import PipelineModule, LayerSpec
+    from deepspeed.pipe import PipelineModule, LayerSpec, TiedLayerSpec
     from deepspeed.runtime.pipe.topology import PipeModelDataParallelTopology
 
     H, F_ = cfg["hidden_size"], cfg["intermediate_size"]
@@ -235,6 +239,10 @@ def build_pipe(cfg, vp, pp, dp, seed):
             super().__init__()
             self.word_embeddings = nn.Embedding(vp, H)
 
+        @property
+        def word_embeddings_weight(self):
+            return self.word_embeddings.weight
+
         def forward(self, ids):
             return self.word_embeddings(ids)
 
@@ -255,10 +263,18 @@ def build_pipe(cfg, vp, pp, dp, seed):
     def loss_fn(logits, labels):
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
 
+    def _logits_helper(embedding, lm_output):
+        return F.linear(lm_output, embedding.word_embeddings_weight)
+
+    tied = bool(cfg.get("tie_word_embeddings"))
     torch.manual_seed(seed)  # weights unlike the checkpoint's: loading must overwrite every one
-    specs = [_to_float16, LayerSpec(EmbeddingPipe)]
+    embed = TiedLayerSpec("embed", EmbeddingPipe, tied_weight_attr="word_embeddings_weight") if tied else LayerSpec(
+        EmbeddingPipe)
+    head = TiedLayerSpec("embed", EmbeddingPipe, forward_fn=_logits_helper,
+                         tied_weight_attr="word_embeddings_weight") if tied else LayerSpec(LMHeadPipe)
+    specs = [_to_float16, embed]
     specs += [LayerSpec(ParallelTransformerLayerPipe) for _ in range(cfg["num_hidden_layers"])]
-    specs += [LayerSpec(RMSNorm), LayerSpec(LMHeadPipe), float16_to_fp32]
+    specs += [LayerSpec(RMSNorm), head, float16_to_fp32]
     topo = PipeModelDataParallelTopology(num_pp=pp, num_mp=1, num_dp=dp)
 
     class GPTModelPipe(PipelineModule):

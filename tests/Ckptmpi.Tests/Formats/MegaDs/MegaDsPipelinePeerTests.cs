@@ -57,10 +57,10 @@ public sealed class MegaDsPipelinePeerTests
         Assert.That(r.ExitCode, Is.Zero, r.ToString());
     }
 
-    private string ToMegaDs(int pp, int dp, string ds)
+    private string ToMegaDs(int pp, int dp, string ds, string? hf = null)
     {
         string output = Path.Combine(_dir, $"megads_pp{pp}_dp{dp}");
-        Convert("--from", "hf", "--to", "megads", "--input", Hf, "--output", output, "--tp-size", "1", "--pp-size", $"{pp}", "--dp-size", $"{dp}", "--ds-config", ds);
+        Convert("--from", "hf", "--to", "megads", "--input", hf ?? Hf, "--output", output, "--tp-size", "1", "--pp-size", $"{pp}", "--dp-size", $"{dp}", "--ds-config", ds);
         return output;
     }
 
@@ -73,8 +73,9 @@ public sealed class MegaDsPipelinePeerTests
 
     private ProcessResult Check(string checkpoint, int pp, int dp, string ds, params string[] mode)
     {
+        string hf = mode.Length > 1 && mode[0] == "--hf" ? mode[1] : Hf;
         ProcessResult r = TestPaths.RunProcess(TestPaths.Python,
-            [Script, checkpoint, "--pp", $"{pp}", "--dp", $"{dp}", "--ds-config", ds, "--config", Path.Combine(Hf, "config.json"), .. mode],
+            [Script, checkpoint, "--pp", $"{pp}", "--dp", $"{dp}", "--ds-config", ds, "--config", Path.Combine(hf, "config.json"), .. mode],
             new Dictionary<string, string?> { ["PEER_HARNESS"] = Path.Combine(DeepSpeedPeer.Root, "harness"), ["DS_SRC"] = DeepSpeedPeer.SourceTree }, timeoutSeconds: 600);
         TestContext.Out.WriteLine(r.Stdout);
         return r;
@@ -110,6 +111,24 @@ public sealed class MegaDsPipelinePeerTests
                      "fp32 masters = HF values", "Adam state after load: 0 entries", "trains: loss" })
             Assert.That(CountOk(r.Stdout, line), Is.EqualTo(ranks), $"{line}\n{r}");
         Assert.That(r.Stdout, Does.Contain($"stage {pp - 1} of {pp}"), r.ToString());
+    }
+
+    /// <summary>
+    /// Tied embeddings (GPTModelPipe's TiedLayerSpec 'embed'): both end stages hold
+    /// <c>tied_modules.embed.word_embeddings.weight</c>; the first loads it from layer_01, the last gets it by
+    /// DeepSpeed's broadcast of tied weights, and each has its fp32 master in its own optimizer partition.
+    /// </summary>
+    [Test]
+    public void PipelineEngine_loads_our_tied_embedding_output_on_both_end_stages()
+    {
+        RequirePeer();
+        const int pp = 2, dp = 1;
+        string ds = DsConfig(pp, dp), hf = HfToMegaDsTests.TiedHf(_dir);
+        ProcessResult r = Check(ToMegaDs(pp, dp, ds, hf), pp, dp, ds, "--hf", hf);
+        Assert.That(r.ExitCode, Is.Zero, r.ToString());
+        Assert.That(CountOk(r.Stdout, "fp32 masters = HF values"), Is.EqualTo(2), r.ToString());
+        Assert.That(CountOk(r.Stdout, "trains: loss"), Is.EqualTo(2), r.ToString());
+        Assert.That(r.Stdout, Does.Contain("[rank 1 stage 1] ok   module weights (bf16) = HF in Megatron's layout: 8 tensors equal"), r.ToString());
     }
 
     [Test]
