@@ -296,7 +296,9 @@ def full_master(engine, p, dist):
     m = p._hp_mapping
     buf = torch.zeros(p.numel(), dtype=torch.float32)
     if m is not None:
-        flat = engine.optimizer.fp32_groups_flat_partition[m.param_group_index]
+        opt = engine.optimizer
+        flat = (opt.fp32_groups_flat_partition if hasattr(opt, "fp32_groups_flat_partition")
+                else opt.single_partition_of_fp32_groups)[m.param_group_index]
         lp, hp = m.lp_fragment_address, m.hp_fragment_address
         buf.narrow(0, lp.start, lp.numel).copy_(flat.detach().narrow(0, hp.start, hp.numel))
     dist.all_reduce(buf, group=p._dp_group)
