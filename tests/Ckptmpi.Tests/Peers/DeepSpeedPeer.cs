@@ -16,6 +16,9 @@ public static class DeepSpeedPeer
 
     private static readonly Lazy<string> Source = new(PrepareSource);
 
+    /// <summary>The DeepSpeed source tree to put in <c>DS_SRC</c> for scripts that import the harness themselves.</summary>
+    public static string SourceTree => Source.Value;
+
     /// <summary>Ignores the calling test when the peer is not there.</summary>
     public static void RequirePresent()
     {

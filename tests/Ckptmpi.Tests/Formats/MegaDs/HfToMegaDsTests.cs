@@ -54,9 +54,9 @@ public sealed class HfToMegaDsTests
     };
 
     /// <summary>The fixture's HF model with tied embeddings (config says so; no lm_head tensor), as the tied run was initialised.</summary>
-    private string TiedHf()
+    internal static string TiedHf(string parent)
     {
-        string dir = Path.Combine(_dir, "hf_tied");
+        string dir = Path.Combine(parent, "hf_tied");
         Directory.CreateDirectory(dir);
         string src = MegaDsFixtures.HfDir(MegaDsFixtures.Repo);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(src, "config.json")))!.AsObject();
@@ -101,7 +101,7 @@ public sealed class HfToMegaDsTests
     [TestCase("tp2_pp1_dp2_zeroopt", 2, 1, 2)]
     public void Equals_what_Megatron_DeepSpeed_saved_at_iteration_0(string fixture, int tp, int pp, int dp)
     {
-        string hf = fixture.Contains("tied", StringComparison.Ordinal) ? TiedHf() : MegaDsFixtures.HfDir(MegaDsFixtures.Repo);
+        string hf = fixture.Contains("tied", StringComparison.Ordinal) ? TiedHf(_dir) : MegaDsFixtures.HfDir(MegaDsFixtures.Repo);
         string output = Convert(hf, Path.Combine(_dir, "out"), 2, Options(fixture, tp, pp, dp));
         string expected = Path.Combine(MegaDsFixtures.Repo, fixture, "step0");
         // Beyond Megatron's files: ckptmpi's manifest, and config.json beside 'latest' for the way back.
