@@ -190,6 +190,29 @@ public sealed class MegaDsReshardTests
         return ds;
     }
 
+    /// <summary>
+    /// A real DeepSpeed ZeRO-1 run (bf16, torch Adam, dp 2, step 1) of another Llama (hidden 65, head_dim 16, 4 heads,
+    /// 2 KV heads), whose parameters have the HF names, into a Megatron-DeepSpeed tp 2 pp 2 layout: its masters,
+    /// moments and steps read back bit for bit.
+    /// </summary>
+    [Test]
+    public void A_real_DeepSpeed_ZeRO_run_reshards_into_megads_and_reads_back_bit_for_bit()
+    {
+        string input = Path.Combine(DeepSpeedFixtures.Root, "z1_w2_bf16"), config = Path.Combine(DeepSpeedFixtures.Root, "config.json");
+        string output = Path.Combine(_dir, "out");
+        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "megads", "--input", input, "--config", config, "--output", output,
+            "--tp-size", "2", "--pp-size", "2", "--dp-size", "1", "--ds-config", Path.Combine(Fixture(Tp1Pp1Dp1), "ds_config.json")]);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        Assert.That(r.Stderr, Does.Not.Contain("not carried"));
+        SourceCatalog theirs = new Ckptmpi.Formats.DeepSpeed.ZeroReader().Open(new ReadSettings(input),
+            new Ckptmpi.Formats.DeepSpeed.ZeroOptions { WithOptimizerStates = true, Config = config }).Catalog;
+        SourceCatalog ours = WithStates(MegaDsFormat.FormatName, output);
+        Assert.That(theirs.Tensors.Count(t => t.Name.EndsWith(".exp_avg", StringComparison.Ordinal)), Is.EqualTo(21));
+        Assert.That(ours.Tensors.Select(t => t.Name), Is.EquivalentTo(theirs.Tensors.Select(t => t.Name)));
+        Assert.That(CatalogComparer.Compare(theirs, ours), Is.Empty);
+        Assert.That(File.ReadAllText(Path.Combine(output, "latest")), Is.EqualTo("global_step1"));
+    }
+
     [Test]
     public void A_source_without_Adam_state_still_says_the_moments_are_not_carried()
     {
@@ -213,6 +236,17 @@ public sealed class MegaDsReshardTests
         Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
         Assert.That(r.Stderr, Does.Contain("--iteration 5").And.Contain("iteration 1"));
         Assert.That(Directory.Exists(Path.Combine(_dir, "out", "global_step1")), Is.False);
+    }
+
+    [Test]
+    public void A_FusedAdam_target_refuses_torch_Adams_per_parameter_steps_naming_the_option()
+    {
+        string args = Path.Combine(_dir, "args.json");
+        File.WriteAllText(args, """{"ds_fused_adam": true}""");
+        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--from", "megads", "--to", "megads", "--input", Source("megads", Tp2Pp2Dp2), "--output", Path.Combine(_dir, "out"),
+            "--tp-size", "1", "--pp-size", "1", "--dp-size", "1", "--ds-config", Path.Combine(Fixture(Tp1Pp1Dp1), "ds_config.json"), "--megatron-args", args]);
+        Assert.That(r.ExitCode, Is.EqualTo(2), r.ToString());
+        Assert.That(r.Stderr, Does.Contain("ds_fused_adam").And.Contain("torch Adam"));
     }
 
     /// <summary>DeepSpeed's own ds_to_universal merges our resharded partitions back into the source run's state.</summary>
