@@ -39,18 +39,18 @@ internal sealed class MegaDsWriter : IFormatWriter
         string config = input.Facts.ModelConfigJson
             ?? throw new UnsupportedCheckpointException(input.Catalog.Root, "the source has no config.json: --to megads builds the model (and Megatron's args) from it");
         TrainingState? training = input.Facts.Training;
+        bool trained = training is { StateTensors.Count: > 0 };
         // The weights; optimizer state rides on them (MegaDsResume) and is not a tensor of the model.
         SourceCatalog weights = input.Catalog;
-        if (training is { StateTensors.Count: > 0 })
+        if (trained)
         {
-            var state = training.StateTensors.ToHashSet(StringComparer.Ordinal);
+            var state = training!.StateTensors.ToHashSet(StringComparer.Ordinal);
             weights = new SourceCatalog(weights.Root, weights.Tensors.Where(x => !state.Contains(x.Name)).ToList());
         }
 
         string? userArgs = o.MegatronArgs is string ap ? Text(input, ap, "--megatron-args") : null;
         PyDict? ds = DsConfigOf(input, o, userArgs);
         int stage = ZeroStage(o, ds);
-        bool trained = training is { StateTensors.Count: > 0 };
         long iteration = (trained ? MegaDsResume.IterationOf(training!) : null) ?? o.Iteration ?? 0;
         MegaDsTarget target = MegaDsTarget.For(configPath, config, tp, pp, dp, o.VocabDivisibleBy, o.Tie, iteration);
         CheckCatalog(weights, target.Model);
