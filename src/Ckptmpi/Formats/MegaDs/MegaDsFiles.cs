@@ -16,10 +16,10 @@ namespace Ckptmpi.Formats.MegaDs;
 /// Every file of the Megatron-DeepSpeed checkpoint saved at the target iteration, from metadata alone: the layer
 /// files per pipeline layer and tensor rank (bf16 weights), Megatron's model-state file per model-parallel rank, the
 /// optimizer partitions (BF16_Optimizer's or DeepSpeed's ZeRO-1 optimizer's) per (model-parallel rank, data rank) with
-/// the fp32 masters and empty Adam state, and
+/// the fp32 masters and the Adam state (empty, or a trained source's: <see cref="MegaDsResume"/>), and
 /// the markers at the save root ('latest' last, as the commit marker).
 /// </summary>
-internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string tag, bool meanPadding, bool bf16Optimizer)
+internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string tag, bool meanPadding, bool bf16Optimizer, MegaDsResume? resume = null)
 {
     private const string DsVersion = "0.14.4";
     private MegaDsModel M => target.Model;
@@ -192,6 +192,8 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
         var mappings = new PyList();
         var paramGroups = new PyList();
         double lr = args.CurrentLr(), wd = args.CurrentWd();
+        // Pickling order: the Adam state (inside base_optimizer_state) comes before the fp32 partitions.
+        PyDict adam = resume is null ? new PyDict() : AdamState(storages, groups, t, d);
         for (int g = 0; g < groups.Count; g++)
         {
             var (name, wdMult, ps) = groups[g];
@@ -200,17 +202,7 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
             var map = new PyDict(isOrdered: true);
             foreach (PartitionFragment f in fragments) map.Add(ps[f.ParamIndex].Name, FragmentAddress(f.Count, f.PartitionOffset));
             long pad = flat.Padding(d);
-            TorchStorage s = storages.Add(DType.F32, flat.PartitionSize, at =>
-            {
-                var segs = new List<OutputSegment>();
-                foreach (PartitionFragment f in fragments)
-                {
-                    EngineParam p = ps[f.ParamIndex];
-                    at = ShardSplit.Emit(ShardSplit.Runs(M, p.Layer, p.Local, t, meanPadding), f.ParamOffset, f.Count, DType.F32, DType.BF16, at, segs);
-                }
-                if (pad > 0) segs.Add(new ZeroSegment(at, pad * sizeof(float)));
-                return segs;
-            });
+            TorchStorage s = storages.Add(DType.F32, flat.PartitionSize, at => Partition(ps, fragments, pad, t, "", at));
             // BF16_Optimizer saves the whole padded partition; DeepSpeed's ZeRO-1 optimizer the lean view of it (padding cut off).
             partitions.Items.Add(Tensor(s, 0, [bf16Optimizer ? flat.PartitionSize : flat.ValidElements(d)], requiresGrad: true));
             paddings.Items.Add(I(bf16Optimizer ? flat.Bf16OptimizerPadding(d) : pad));
@@ -219,7 +211,7 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
             paramGroups.Items.Add(ParamGroup(name, wdMult, lr, wd, g));
         }
         var baseState = new PyDict();
-        baseState.Add("state", new PyDict());
+        baseState.Add("state", adam);
         baseState.Add("param_groups", paramGroups);
         var osd = new PyDict();
         if (!bf16Optimizer)
@@ -242,6 +234,69 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
         root.Add("ds_config", args.DsConfig);
         root.Add("ds_version", S(DsVersion));
         return storages.Lay(InTag(DeepSpeedPaths.OptimStates(d, bf16: true, stage * M.Tp + t)), root);
+    }
+
+    /// <summary>
+    /// Data rank <paramref name="d"/>'s part of a param group's flat buffer on tensor rank <paramref name="t"/>: each
+    /// fragment's elements of the HF tensors named with <paramref name="suffix"/> ("" the fp32 masters, or a moment),
+    /// then the group's zero padding.
+    /// </summary>
+    private List<OutputSegment> Partition(List<EngineParam> ps, IReadOnlyList<PartitionFragment> fragments, long pad, int t, string suffix, long at)
+    {
+        var segs = new List<OutputSegment>();
+        foreach (PartitionFragment f in fragments)
+        {
+            EngineParam p = ps[f.ParamIndex];
+            List<ShardRun> runs = ShardSplit.Runs(M, p.Layer, p.Local, t, meanPadding);
+            if (suffix.Length > 0) runs = ShardSplit.Suffixed(runs, suffix);
+            at = ShardSplit.Emit(runs, f.ParamOffset, f.Count, DType.F32, DType.BF16, at, segs);
+        }
+        if (pad > 0) segs.Add(new ZeroSegment(at, pad * sizeof(float)));
+        return segs;
+    }
+
+    /// <summary>The HF tensors whose step each param group of <paramref name="stage"/> copies: the group's first parameter's.</summary>
+    public IEnumerable<string> StepSources(int stage) => Groups(stage).Select(g => ShardSplit.FirstTensor(M, g.Params[0].Layer, g.Params[0].Local));
+
+    /// <summary>
+    /// The wrapped torch Adam's (or FusedAdam's) trained <c>state</c>, keyed by group index as its state_dict keys it: per
+    /// group <c>step</c> (torch Adam: a 0-dim fp32 tensor, the source's step of the group's first parameter, or its
+    /// step number; FusedAdam: the int), then <c>exp_avg</c> and <c>exp_avg_sq</c> over the data rank's whole padded
+    /// partition (both optimizers step the padded flat partition; its padding's gradients are zero, so it stays zero).
+    /// </summary>
+    private PyDict AdamState(Storages storages, List<(string Name, double WdMult, List<EngineParam> Params)> groups, int t, int d)
+    {
+        MegaDsResume r = resume!;
+        var state = new PyDict();
+        for (int g = 0; g < groups.Count; g++)
+        {
+            List<EngineParam> ps = groups[g].Params;
+            var flat = FlatGroupPartitioning.For(ps.Select(p => p.ElementCount).ToList(), M.Dp);
+            var fragments = flat.Fragments(d);
+            long pad = flat.Padding(d);
+            var s = new PyDict();
+            if (r.Fused) s.Add("step", I(r.StepNumber!.Value));
+            else if (r.StepNumber is long n) s.Add("step", Tensor(storages.Literal(DType.F32, 1, Fp32(n)), 0, [], false));
+            else
+            {
+                string from = ShardSplit.FirstTensor(M, ps[0].Layer, ps[0].Local) + ZeroCheckpoint.StepSuffix;
+                s.Add("step", Tensor(storages.Add(DType.F32, 1, at => [new TensorSegment(at, from, 0, 1, DType.F32)]), 0, [], false));
+            }
+            foreach (string suffix in new[] { ZeroCheckpoint.ExpAvgSuffix, ZeroCheckpoint.ExpAvgSqSuffix })
+            {
+                TorchStorage m = storages.Add(DType.F32, flat.PartitionSize, at => Partition(ps, fragments, pad, t, suffix, at));
+                s.Add(suffix[1..], Tensor(m, 0, [flat.PartitionSize], false));
+            }
+            state.Items.Add(new(I(g), s));
+        }
+        return state;
+    }
+
+    private static byte[] Fp32(float v)
+    {
+        var b = new byte[sizeof(float)];
+        System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(b, v);
+        return b;
     }
 
     /// <summary>
@@ -270,6 +325,8 @@ internal sealed class MegaDsFiles(MegaDsTarget target, MegatronArgs args, string
             g.Add("differentiable", PyBool.False);
             g.Add("fused", PyBool.False);
         }
+        // FusedAdam's first step() adds the group's 'step' (0; the count lives in each param's state), after the other keys.
+        if (fused && resume is not null) g.Add("step", I(0));
         g.Add("params", new PyList([I(index)]));
         return g;
     }

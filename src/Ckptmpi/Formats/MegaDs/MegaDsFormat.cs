@@ -16,7 +16,7 @@ public sealed class MegaDsFormat : ICheckpointFormat
     private readonly Option<string?> _weightsFrom = CreateWeightsFrom();
     private readonly Option<int?> _divisible = new("--make-vocab-size-divisible-by") { Description = "--to megads: Megatron's make_vocab_size_divisible_by; the vocabulary is padded to a multiple of it times --tp-size (default 128)." };
     private readonly Option<string?> _tie = CreateTie();
-    private readonly Option<long?> _iteration = new("--iteration") { Description = "--to megads: the iteration the checkpoint is saved at (tag global_stepN; default 0)." };
+    private readonly Option<long?> _iteration = new("--iteration") { Description = "--to megads: the iteration the checkpoint is saved at (tag global_stepN; default: a trained source's, else 0)." };
     private readonly Option<string?> _padding = CreatePadding();
     private readonly Option<string?> _megatronArgs = new("--megatron-args") { Description = "--to megads: a JSON object of Megatron argument values (e.g. json.dumps of vars(args)) over the built-in template; see docs/formats/megads.md." };
 
@@ -63,7 +63,7 @@ public sealed class MegaDsFormat : ICheckpointFormat
         if (stage is not (null or 0 or 1)) throw new FormatOptionException("--zero-stage", $"--to megads writes ZeRO stage 0 or 1 (what Megatron-DeepSpeed pipelines run), got {stage}");
         int divisible = parse.GetValue(_divisible) ?? 128;
         if (divisible < 1) throw new FormatOptionException(_divisible.Name, $"--make-vocab-size-divisible-by must be positive, got {divisible}");
-        long iteration = parse.GetValue(_iteration) ?? 0;
+        long? iteration = parse.GetValue(_iteration);
         if (iteration < 0) throw new FormatOptionException(_iteration.Name, $"--iteration must be >= 0, got {iteration}");
         MegaDsTie tie = parse.GetValue(_tie) switch
         {
@@ -76,7 +76,6 @@ public sealed class MegaDsFormat : ICheckpointFormat
         {
             TpSize = Size("--tp-size"), PpSize = Size("--pp-size"), DpSize = Size("--dp-size"), ZeroStage = stage, VocabDivisibleBy = divisible,
             Tie = tie, Iteration = iteration, VocabPadding = parse.GetValue(_padding) switch { "mean" => MegaDsVocabPadding.Mean, "zero" => MegaDsVocabPadding.Zero, _ => MegaDsVocabPadding.Auto }, MegatronArgs = parse.GetValue(_megatronArgs), DsConfig = parse.GetValue<string?>("--ds-config"),
-            Tag = options.Tag ?? DeepSpeedPaths.DefaultTag(iteration),
         };
     }
 

@@ -66,8 +66,8 @@ public sealed record MegaDsOptions : FormatOptions
 
     public MegaDsVocabPadding VocabPadding { get; init; } = MegaDsVocabPadding.Auto;
 
-    /// <summary>Writing: the iteration the checkpoint is saved at (tag global_step{N}).</summary>
-    public long Iteration { get; init; }
+    /// <summary>Writing: the iteration the checkpoint is saved at (tag global_step{N}); null: the trained source's, else 0.</summary>
+    public long? Iteration { get; init; }
 
     /// <summary>Writing: a JSON object of Megatron argument values over the built-in template (see docs/formats/megads.md).</summary>
     public string? MegatronArgs { get; init; }

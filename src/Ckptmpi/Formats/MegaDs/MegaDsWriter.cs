@@ -10,13 +10,17 @@ namespace Ckptmpi.Formats.MegaDs;
 /// <summary>
 /// The Megatron-DeepSpeed checkpoint (GPTModelPipe, bf16, BF16_Optimizer or ZeRO-1) that a job with --tp-size, --pp-size and
 /// --dp-size saves at --iteration after initialising from a HuggingFace Llama: layer files with the fused QKV and
-/// SwiGLU shards, Megatron's model states with its args, the fp32 master partitions with empty Adam state.
+/// SwiGLU shards, Megatron's model states with its args, the fp32 master partitions with empty Adam state, or, from a
+/// trained source (another topology, a universal or ZeRO checkpoint), with its Adam moments, step, iteration and tag.
 /// </summary>
 internal sealed class MegaDsWriter : IFormatWriter
 {
     public string Description => "Megatron-DeepSpeed GPTModelPipe checkpoint (layer files, model states with Megatron's args, BF16_Optimizer or ZeRO-1 partitions; 'latest' last)";
 
     public bool ConsumesEverything => true;
+
+    /// <summary>A trained source's Adam moments, step, iteration and tag carry into the new partitions (<see cref="MegaDsResume"/>).</summary>
+    public bool CarriesTrainingState => true;
 
     public IReadOnlyList<string> InputFiles(FormatOptions options)
     {
@@ -35,32 +39,51 @@ internal sealed class MegaDsWriter : IFormatWriter
         string config = input.Facts.ModelConfigJson
             ?? throw new UnsupportedCheckpointException(input.Catalog.Root, "the source has no config.json: --to megads builds the model (and Megatron's args) from it");
         TrainingState? training = input.Facts.Training;
-        if (training is { StateTensors.Count: > 0 })
-            throw new FormatOptionException("--with-optimizer-states", "a megads target starts the Adam moments empty: drop --with-optimizer-states");
+        bool trained = training is { StateTensors.Count: > 0 };
+        // The weights; optimizer state rides on them (MegaDsResume) and is not a tensor of the model.
+        SourceCatalog weights = input.Catalog;
+        if (trained)
+        {
+            var state = training!.StateTensors.ToHashSet(StringComparer.Ordinal);
+            weights = new SourceCatalog(weights.Root, weights.Tensors.Where(x => !state.Contains(x.Name)).ToList());
+        }
 
         string? userArgs = o.MegatronArgs is string ap ? Text(input, ap, "--megatron-args") : null;
         PyDict? ds = DsConfigOf(input, o, userArgs);
         int stage = ZeroStage(o, ds);
-        MegaDsTarget target = MegaDsTarget.For(configPath, config, tp, pp, dp, o.VocabDivisibleBy, o.Tie, o.Iteration);
-        CheckCatalog(input.Catalog, target.Model);
+        long iteration = (trained ? MegaDsResume.IterationOf(training!) : null) ?? o.Iteration ?? 0;
+        MegaDsTarget target = MegaDsTarget.For(configPath, config, tp, pp, dp, o.VocabDivisibleBy, o.Tie, iteration);
+        CheckCatalog(weights, target.Model);
         MegatronArgs args = MegatronArgs.Build(target, o.MegatronArgs, userArgs, ds, stage, o.VocabDivisibleBy);
         bool bf16Optimizer = Bf16Optimizer(args.DsConfig, stage, o.DsConfig ?? "the DeepSpeed config built from the Megatron args");
         CheckBatch(args, target.Model);
         CheckOptimizerClass(args);
+        MegaDsResume? resume = trained
+            ? MegaDsResume.From(training!, weights.Tensors.Select(x => x.Name).ToList(), input.Catalog, o.Iteration, o.Tag, args.Flag("ds_fused_adam"))
+            : null;
 
         var notes = new List<string>();
-        bool mean = MeanPadding(input, target.Model, o.VocabPadding, notes);
-        string tag = o.Tag ?? DeepSpeedPaths.DefaultTag(o.Iteration);
-        var files = new MegaDsFiles(target, args, tag, mean, bf16Optimizer).All(optimizerFiles: true);
+        bool mean;
+        if (resume is null) mean = MeanPadding(input, target.Model, o.VocabPadding, notes);
+        else if (o.VocabPadding == MegaDsVocabPadding.Mean)
+            throw new FormatOptionException("--vocab-padding", "--vocab-padding mean: a trained source's padded vocabulary rows are written as zeros in the weights, the masters and both moments (as a universal checkpoint load leaves them); drop --vocab-padding mean");
+        else mean = false;
+        string tag = resume?.Tag ?? o.Tag ?? DeepSpeedPaths.DefaultTag(iteration);
+        var megads = new MegaDsFiles(target, args, tag, mean, bf16Optimizer, resume);
+        var files = megads.All(optimizerFiles: true);
         // config.json (and the source's side files: tokenizer, generation config) beside 'latest', as --to zero keeps
         // it, so that --from megads gives back the HF config rather than one rebuilt from args.
         var facts = input.Facts with { ModelConfigJson = WithTie(config, target.Model.Tied) };
         OutputLayout layout = ModelConfigFile.AppendTo(new OutputLayout(files), facts);
         layout.Validate();
-        if (training is not null)
-            notes.Add($"not carried into the megads target: {training.Description}; the output starts with empty Adam moments (the fp32 master weights are carried)");
-        Serilog.Log.Information("megads target: {Model}; ZeRO stage {Stage} with {Optimizer}, tag {Tag}", target.Model, stage, bf16Optimizer ? "BF16_Optimizer" : "DeepSpeed's ZeRO-1 optimizer", tag);
-        return new TargetLayout(layout, notes);
+        if (training is not null && resume is null)
+            notes.Add($"not carried into the megads target: {training.Description} (the source holds no Adam state yet); the output starts with empty Adam moments (the fp32 master weights are carried)");
+        if (resume is not null && target.Model.PaddedVocab > target.Model.Vocab)
+            notes.Add($"the {target.Model.PaddedVocab - target.Model.Vocab} padded vocabulary rows start at zero in the weights, the fp32 masters and both Adam moments, as a universal checkpoint load leaves them (the source's padded rows are not part of its HF tensors)");
+        Serilog.Log.Information("megads target: {Model}; ZeRO stage {Stage} with {Optimizer}, tag {Tag}{Resume}", target.Model, stage, bf16Optimizer ? "BF16_Optimizer" : "DeepSpeed's ZeRO-1 optimizer", tag,
+                                resume is null ? "" : $"; carrying the source's fp32 masters, Adam moments and step at iteration {resume.Iteration}");
+        var redundant = resume is null ? [] : resume.Redundant(Enumerable.Range(0, target.Model.Pp).SelectMany(megads.StepSources));
+        return new TargetLayout(layout, notes) { Redundant = redundant };
     }
 
     /// <summary>The most one pass can hold when the plan's chunk size is not known: the chunk of the largest --max-buffer.</summary>

@@ -70,6 +70,22 @@ internal static class ShardSplit
         }
     }
 
+    /// <summary>
+    /// The same runs over the HF tensors named <c>{name}{suffix}</c> (the Adam moments, laid out as the weights); padded
+    /// vocabulary rows stay zero, as a universal checkpoint load leaves every state of them.
+    /// </summary>
+    public static List<ShardRun> Suffixed(IEnumerable<ShardRun> runs, string suffix) => runs.Select(r => r switch
+    {
+        FlatRun f => f with { Tensor = f.Tensor + suffix },
+        ColumnRun c => c with { Tensor = c.Tensor + suffix },
+        ZeroRun z => (ShardRun)z,
+        _ => throw new ArgumentException($"{r.GetType().Name}: a trained state's padded rows are written as zeros"),
+    }).ToList();
+
+    /// <summary>The HF tensor a parameter's shard starts with (the one whose per-parameter state stands for the parameter).</summary>
+    public static string FirstTensor(MegaDsModel m, int layer, string local) =>
+        Runs(m, layer, local, 0, meanPadding: false).Select(r => r switch { FlatRun f => f.Tensor, ColumnRun c => c.Tensor, _ => null }).First(n => n is not null)!;
+
     private static ShardRun Columns(MegaDsModel m, string tensor, long rows, long cols, int t) =>
         m.Tp == 1 ? new FlatRun(0, rows * cols, tensor, 0) : new ColumnRun(0, rows * cols / m.Tp, tensor, rows, cols, m.Tp, t);
 
