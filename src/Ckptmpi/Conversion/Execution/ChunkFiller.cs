@@ -40,8 +40,10 @@ internal static class ChunkFiller
             Gather.Run(buffer, g.SourceOffset, g.SourceStrides, g.DestinationOffset, g.DestinationStrides, g.Shape, g.From, g.To,
                        g.Op is TensorOpKind.Scale or TensorOpKind.Divide ? g.Factor : null, divide: g.Op == TensorOpKind.Divide);
         }
-        foreach (ReduceStep r in chunk.Reduces)
+        ReduceStep[] reduces = chunk.Reduces;
+        for (int k = 0; k < reduces.Length; k++)
         {
+            ReduceStep r = reduces[k];
             int n = (int)DTypes.ElementCount(r.Shape);
             ReadOnlySpan<float> values = MemoryMarshal.Cast<byte, float>(buffer.Slice(r.ScratchOffset, n * sizeof(float)));
             if (r.Op.Kind == TensorOpKind.MeanRows)
@@ -51,10 +53,25 @@ internal static class ChunkFiller
                 continue;
             }
             bool scales = r.Op.Kind == TensorOpKind.QuantizeScales;
-            int bytes = scales ? (int)DTypes.ElementCount(r.Op.RecordShape(r.Shape)) * r.Op.ScaleDType.SizeInBytes() : n;
+            int bytes = scales ? ScaleBytes(r) : n;
+            // Values followed by their own scales (a companion file), from the same staged record: one call, one absmax pass.
+            if (!scales && k + 1 < reduces.Length && reduces[k + 1] is { Op.Kind: TensorOpKind.QuantizeScales } next && SameQuantization(r, next))
+            {
+                Quantize.Run(values, r.Shape, r.Op.ReducedAxes ?? [], r.Op.ScaleDType, buffer.Slice(r.BufferOffset, bytes),
+                             buffer.Slice(next.BufferOffset, ScaleBytes(next)), r.Op.Rule, r.Op.Factor);
+                k++;
+                continue;
+            }
             Quantize.Run(values, r.Shape, r.Op.ReducedAxes ?? [], r.Op.ScaleDType, scales, buffer.Slice(r.BufferOffset, bytes), r.Op.Rule, r.Op.Factor);
         }
     }
+
+    private static int ScaleBytes(ReduceStep r) => (int)DTypes.ElementCount(r.Op.RecordShape(r.Shape)) * r.Op.ScaleDType.SizeInBytes();
+
+    private static bool SameQuantization(ReduceStep values, ReduceStep scales) =>
+        values.ScratchOffset == scales.ScratchOffset && values.Shape.AsSpan().SequenceEqual(scales.Shape)
+        && (values.Op.ReducedAxes ?? []).AsSpan().SequenceEqual(scales.Op.ReducedAxes ?? []) && values.Op.ScaleDType == scales.Op.ScaleDType
+        && values.Op.Rule == scales.Op.Rule && values.Op.Factor == scales.Op.Factor;
 
     /// <summary>Appends the CRC of each run of the chunk, then of its companions' runs, to <paramref name="report"/>.</summary>
     public static void Checksum(Chunk chunk, ReadOnlySpan<byte> buffer, List<RunCrc> report)

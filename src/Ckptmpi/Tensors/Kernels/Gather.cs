@@ -207,6 +207,18 @@ public static unsafe class Gather
     {
         int fromSize = from.SizeInBytes(), toSize = to.SizeInBytes();
         int rank = shape.Length;
+        // Rows are converted independently, so the outer axes may run in any order: the one the source is contiguous
+        // along goes innermost, where the strip below can tile it (a [hidden, heads, head_dim] view of an [out, in]
+        // matrix otherwise moved one element, one cache line, at a time).
+        if (rank > 2 && ss[^1] != 1 && ss[^2] != 1)
+        {
+            for (int a = rank - 3; a >= 0; a--)
+            {
+                if (ss[a] != 1 || shape[a] <= 1) continue;
+                (ss, ds, shape) = (MoveBeforeLast(ss, a), MoveBeforeLast(ds, a), MoveBeforeLast(shape, a));
+                break;
+            }
+        }
         long n = rank == 0 ? 1 : shape[^1];
         long si = rank == 0 ? 1 : ss[^1], di = rank == 0 ? 1 : ds[^1];
         int outer = Math.Max(0, rank - 1);
@@ -275,6 +287,17 @@ public static unsafe class Gather
             ArrayPool<byte>.Shared.Return(rented);
             if (stripBytes is not null) ArrayPool<byte>.Shared.Return(stripBytes);
         }
+    }
+
+    /// <summary><paramref name="values"/> with axis <paramref name="axis"/> moved to just before the last.</summary>
+    private static long[] MoveBeforeLast(long[] values, int axis)
+    {
+        var moved = new long[values.Length];
+        int at = 0;
+        for (int a = 0; a < values.Length - 1; a++) if (a != axis) moved[at++] = values[a];
+        moved[at] = values[axis];
+        moved[^1] = values[^1];
+        return moved;
     }
 
     private static void TransposeBytes(byte* s, long sCol, byte* d, long dRow, long rows, long cols, int size)

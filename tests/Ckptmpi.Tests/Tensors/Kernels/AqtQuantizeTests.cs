@@ -124,6 +124,11 @@ public sealed class AqtQuantizeTests
         Assert.That(MemoryMarshal.Cast<byte, sbyte>(values).ToArray(), Is.EqualTo(expected));
         ushort[] expectedScales = scale.Select(s => (ushort)(BitConverter.SingleToUInt32Bits(s) >> 16)).ToArray();
         Assert.That(MemoryMarshal.Cast<byte, ushort>(scales).ToArray(), Is.EqualTo(expectedScales));
+        // Both from one absmax pass, as a chunk that writes the values and their scales does.
+        byte[] bothValues = new byte[n], bothScales = new byte[channels * 2];
+        Quantize.Run(x, shape, reduced, DType.BF16, bothValues, bothScales, QuantizeRule.AqtReciprocal, divisor);
+        Assert.That(bothValues, Is.EqualTo(values));
+        Assert.That(bothScales, Is.EqualTo(scales));
     }
 
     /// <summary>Each element's channel: its row-major index over the axes that are not reduced.</summary>

@@ -38,17 +38,19 @@ public sealed class GatherTests
     public void Every_layout_matches_the_reference(DType from, DType to, float? scale)
     {
         var rng = new Random(3);
-        for (int round = 0; round < 40; round++)
+        for (int round = 0; round < 60; round++)
         {
-            // A source matrix [r, c] (maybe with an extra outer axis), read transposed, as rows, or broadcast.
-            long outer = rng.Next(1, 3), rows = rng.Next(1, 70), cols = rng.Next(1, 70);
-            int kind = round % 3;
+            // A source matrix [r, c] (maybe with an extra outer axis), read transposed, as rows, or broadcast; or a
+            // [cols, rows, outer] source read with its last axis first (an [out, in] matrix as [in, heads, head_dim]).
+            int kind = round % 4;
+            long outer = kind == 3 ? rng.Next(2, 70) : rng.Next(1, 3), rows = rng.Next(1, 70), cols = rng.Next(1, 70);
             long[] shape = [outer, cols, rows];
             long[] ss = kind switch
             {
                 0 => [rows * cols, 1, cols],  // transpose: destination rows are source columns
                 1 => [rows * cols, rows, 1],  // rows of a [cols, rows] source as is
-                _ => [0, 1, cols],            // the outer axis repeats the transposed matrix
+                2 => [0, 1, cols],            // the outer axis repeats the transposed matrix
+                _ => [1, rows * outer, outer],
             };
             long[] ds = [cols * rows, rows, 1];
             int fs = from.SizeInBytes();
