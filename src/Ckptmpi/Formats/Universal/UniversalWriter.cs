@@ -125,8 +125,9 @@ internal sealed class UniversalWriter : IFormatWriter
 
     /// <summary>
     /// <c>zero/optimizer_state.pt</c>: the first optimizer file's state dict without its partitions
-    /// (base_optimizer_state, single_partition_of_fp32_groups, param_slice_mappings), then the base optimizer's
-    /// param_groups, as ds_to_universal builds it.
+    /// (base_optimizer_state, single_partition_of_fp32_groups, param_slice_mappings) and with its group paddings
+    /// zero, then the base optimizer's param_groups, as ds_to_universal builds it. A ZeRO-3 file's dict loses
+    /// optimizer_state_dict and fp32_flat_groups and gains the file's ds_version instead.
     /// </summary>
     internal static OutputFile OptimizerState(IReadOnlyDictionary<string, byte[]> native, string utag)
     {
@@ -143,8 +144,18 @@ internal sealed class UniversalWriter : IFormatWriter
         foreach (var kv in osd.Items)
         {
             if (kv.Key is PyString s && sharded.Contains(s.Value)) continue;
+            // ds_to_universal reads the rank's state with its paddings stripped and so records none (at dp 1 rank 0
+            // is the last rank, which holds the group's padding).
+            if (kv.Key is PyString { Value: "group_paddings" } && kv.Value is PyList paddings)
+            {
+                output.Add("group_paddings", new PyList(paddings.Items.Select(_ => (PyValue)new PyInt(0)).ToList()));
+                continue;
+            }
             output.Items.Add(kv);
         }
+        // DeepSpeed's ZeRO-1/2 universal load requires ds_version in it; ZeRO-3 keeps it beside optimizer_state_dict.
+        if (stage3 && output.Get("ds_version") is null && PyRead.Dict(root, name, "optimizer file").Get("ds_version") is PyValue version)
+            output.Add("ds_version", version);
         output.Add("param_groups", PyRead.Key(baseState, "param_groups", name, baseKey));
         TorchArchivePlan plan = TorchArchiveLayout.Plan(output, Path.GetFileNameWithoutExtension(UniversalPaths.OptimizerState));
         return plan.ToOutputFile($"{utag}/{UniversalPaths.Zero}/{UniversalPaths.OptimizerState}", (_, _) => []);
