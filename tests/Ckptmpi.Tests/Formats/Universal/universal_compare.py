@@ -3,7 +3,9 @@
 # storage sizes) and the same tensor values bit for bit; the model-state copies byte for byte. The one listed
 # difference: a vocabulary tensor's storage beyond its rows (ds_to_universal saves the padded rows it sliced off,
 # we write zeros there); the zip framing is torch 2.1's in ours. Usage: OURS THEIRS [--rebuilt-model-states] (a ZeRO
-# source: the model-state file is rebuilt, so its pickle and storage bytes are compared, not the file's). Prints "OK <n> files".
+# source: the model-state file is rebuilt, so its pickle and storage bytes are compared, not the file's)
+# [--states-only] (only the parameter folders: a ZeRO-3 source against the output of its ZeRO-2 reshard, whose
+# optimizer dict and model-state file are another stage's). Prints "OK <n> files".
 import os, pickle, sys, zipfile, torch
 
 ours, theirs = sys.argv[1], sys.argv[2]
@@ -16,6 +18,9 @@ def files(root):
     return sorted(out)
 
 a, b = files(ours), files(theirs)
+if '--states-only' in sys.argv[3:]:
+    keep = lambda fs: [f for f in fs if not os.path.basename(f).startswith('mp_rank_') and f != os.path.join('zero', 'optimizer_state.pt')]
+    a, b = keep(a), keep(b)
 assert a == b, f"file sets differ: only ours {sorted(set(a) - set(b))}, only theirs {sorted(set(b) - set(a))}"
 
 def record(path, suffix):
