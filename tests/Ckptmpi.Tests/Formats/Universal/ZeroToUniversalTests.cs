@@ -53,7 +53,15 @@ public sealed class ZeroToUniversalTests
     /// </summary>
     private string DsToUniversal(string saveRoot)
     {
-        string copy = Path.Combine(_dir, "reference"), work = Path.Combine(_dir, "work");
+        ProcessResult r = RunDsToUniversal(saveRoot, out string copy);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        return copy;
+    }
+
+    private ProcessResult RunDsToUniversal(string saveRoot, out string copy)
+    {
+        copy = Path.Combine(_dir, "reference-" + Guid.NewGuid().ToString("N")[..8]);
+        string work = Path.Combine(_dir, "work");
         MegaDsToHfTests.CopyDir(saveRoot, copy);
         Directory.CreateDirectory(work);
         string tag = File.ReadAllText(Path.Combine(copy, DeepSpeedPaths.Latest)).Trim();
@@ -65,10 +73,8 @@ public sealed class ZeroToUniversalTests
             sd['universal_checkpoint_info'] = {}
             torch.save(sd, p)
             """, Path.Combine(copy, tag, DeepSpeedPaths.ModelStates(0)));
-        var r = TestPaths.RunProcess(TestPaths.Python, [Path.Combine(TestPaths.RepoRoot, "tests", "peer", "ds_to_universal.py"), DeepSpeedPeer.Root, work,
+        return TestPaths.RunProcess(TestPaths.Python, [Path.Combine(TestPaths.RepoRoot, "tests", "peer", "ds_to_universal.py"), DeepSpeedPeer.Root, work,
             Path.Combine(copy, tag), Path.Combine(copy, UniversalPaths.TagFor(tag))], timeoutSeconds: 600);
-        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
-        return copy;
     }
 
     private static string Compare(string ours, string theirs, string mode) =>
@@ -136,7 +142,11 @@ public sealed class ZeroToUniversalTests
     {
         MegaDsFixtures.RequireTorch();
         DeepSpeedFixtures.Fixture f = Fixture(fixture);
-        string ours = ToUniversal(f.Dir, 2);
+        AssertHoldsReference(ToUniversal(f.Dir, 2), f.ReferencePath);
+    }
+
+    private static void AssertHoldsReference(string ours, string reference)
+    {
         string verdict = TestPaths.RunPython(DeepSpeedFixtures.PythonPrelude + """
 
             root, ref = sys.argv[1], torch.load(sys.argv[2])
@@ -153,8 +163,39 @@ public sealed class ZeroToUniversalTests
                 s = torch.load(f'{root}/zero/{name}/step.pt')
                 assert torch.is_tensor(s) and s.dim() == 0 and float(s) == float(ref['step']), (name, s)
             print(f'OK {n} tensors')
-            """, Path.Combine(ours, "global_step1_universal"), f.ReferencePath).Trim();
+            """, Path.Combine(ours, "global_step1_universal"), reference).Trim();
         Assert.That(verdict, Is.EqualTo("OK 63 tensors"));
+    }
+
+    /// <summary>
+    /// dp 768 (as at ALCF) of the fixture model: its one flat group pads to a multiple of 2 x 768, 571 elements, more
+    /// than a partition (142). DeepSpeed records all 571 on the last rank, and ds_to_universal's padding strip then
+    /// fails with a negative narrow length; ours converts it to the source run's values, equal to what
+    /// ds_to_universal writes for the same values with the padding spread over the ranks that hold it.
+    /// </summary>
+    [Test]
+    public void Padding_that_exceeds_a_partition_converts_where_ds_to_universal_crashes()
+    {
+        DeepSpeedPeer.RequirePresent();
+        MegaDsFixtures.RequireTorch();
+        DeepSpeedFixtures.Fixture f = Fixture("z1_w2_bf16");
+        string spread = Path.Combine(_dir, "spread");
+        ProcessResult r = TestPaths.RunCkptmpi(["convert", "--from", "zero", "--to", "zero", "--input", f.Dir, "--output", spread,
+            "--zero-stage", "1", "--dp-size", "768", "--ds-config", Path.Combine(f.Dir, "ds_config.json"), "--config", Config, "--no-report"], timeoutSeconds: 180);
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.ToString());
+        string whole = Path.Combine(_dir, "whole");
+        MegaDsToHfTests.CopyDir(spread, whole);
+        string made = TestPaths.RunPython(DeepSpeedFixtures.PythonPrelude + File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "Ckptmpi.Tests", "Formats", "Universal", "zero_whole_padding.py")),
+            Path.Combine(whole, "global_step1")).Trim();
+        Assert.That(made, Is.EqualTo("OK 768 142 571"));
+
+        ProcessResult crash = RunDsToUniversal(whole, out _);
+        Assert.That(crash.ExitCode, Is.Not.EqualTo(0), "DeepSpeed 0.14.4 cannot strip a padding larger than the partition");
+        Assert.That(crash.Stderr, Does.Contain("length (-429)"));
+        string theirs = DsToUniversal(spread);
+        string ours = ToUniversal(whole, 2);
+        Assert.That(Compare(ours, theirs, "--rebuilt-model-states"), Is.EqualTo("OK 86 files"));
+        AssertHoldsReference(ours, f.ReferencePath);
     }
 
     [TestCase("z1_w2_bf16")]
