@@ -10,7 +10,7 @@ namespace Ckptmpi.Formats.DeepSpeed;
 /// finds them) and the pickle of data rank 0's optimizer file (the hyperparameters; never the partitions it points
 /// at), with the names of both files for messages.
 /// </summary>
-public static class ZeroNativeFiles
+internal static class ZeroNativeFiles
 {
     /// <summary>Keys: the two pickles (<c>data.pkl</c> records), and the file names they came from (UTF-8).</summary>
     public const string OptimizerPickle = "optim_states.data.pkl", ModelStatesPickle = "model_states.data.pkl",

@@ -14,11 +14,12 @@ namespace Ckptmpi.Formats.Universal;
 /// root, <c>{tag}_universal/zero/{param}/{fp32,exp_avg,exp_avg_sq,step}.pt</c> (each tensor merged over tensor
 /// and data ranks, with the TP-merge markers), <c>zero/optimizer_state.pt</c>, copies of the
 /// <c>mp_rank_XX_model_states.pt</c> files, and <c>latest_universal</c> (the commit marker). Every file is its own
-/// output, so the planner spreads them over the ranks; tensors stream from the source's partitions.
+/// output, so the planner spreads them over the ranks; tensors stream from the source's partitions. A plain ZeRO
+/// run's checkpoint (<c>--from zero</c>) is laid out by <see cref="ZeroToUniversal"/>.
 /// </summary>
 internal sealed class UniversalWriter : IFormatWriter
 {
-    public string Description => "DeepSpeed universal checkpoint (per-parameter fp32/exp_avg/exp_avg_sq/step of a Megatron-DeepSpeed run; ds_to_universal's layout)";
+    public string Description => "DeepSpeed universal checkpoint (per-parameter fp32/exp_avg/exp_avg_sq/step of a Megatron-DeepSpeed or plain ZeRO-1/2/3 run; ds_to_universal's layout)";
 
     // The writer checks it holds every source tensor itself: q, k and v (gate and up) share one step.pt, so the
     // steps of k, v and up are read by no segment and yet not lost.
