@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # --from megads --to universal of the real Megatron-DeepSpeed fixture (tp 2, pp 2, dp 2, after one training step),
 # and --from universal --to hf of DeepSpeed's own ds_to_universal output of it, under mpiexec -n 4 with Open MPI and
-# with MPICH (--io direct and aggregate) give the same bytes as one plain process.
+# with MPICH (--io direct and aggregate) give the same bytes as one plain process; so does --from zero --to universal
+# of DeepSpeed's own ZeRO-3 and ZeRO-1 fixtures.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dll="$repo/src/Ckptmpi/bin/Release/net10.0/ckptmpi.dll"
@@ -23,6 +24,16 @@ for mpi in openmpi mpich; do
         same_as_single "megads -> universal, mpiexec.$mpi -n 4, --io $io" "$tmp/u-$mpi-$io" "$tmp/u-one"
         mpiexec.$mpi -n 4 dotnet "$dll" "${to_hf[@]}" --io "$io" --output "$tmp/h-$mpi-$io" >/dev/null
         same_as_single "universal -> hf, mpiexec.$mpi -n 4, --io $io" "$tmp/h-$mpi-$io" "$tmp/h-one"
+    done
+done
+for z in z3_w4_bf16 z1_w2_fp16; do
+    from_zero=(convert --from zero --to universal --input "$repo/tests/fixtures/deepspeed/$z" --no-report)
+    dotnet "$dll" "${from_zero[@]}" --output "$tmp/z-$z-one" >/dev/null
+    for mpi in openmpi mpich; do
+        for io in direct aggregate; do
+            mpiexec.$mpi -n 4 dotnet "$dll" "${from_zero[@]}" --io "$io" --output "$tmp/z-$z-$mpi-$io" >/dev/null
+            same_as_single "zero ($z) -> universal, mpiexec.$mpi -n 4, --io $io" "$tmp/z-$z-$mpi-$io" "$tmp/z-$z-one"
+        done
     done
 done
 exit $status

@@ -38,6 +38,19 @@ public static class DeepSpeedPeer
     public static ProcessResult CheckFp32(string checkpoint, string reference) =>
         Run("check_fp32.py", [checkpoint, "--ref", reference]);
 
+    /// <summary>
+    /// <c>tests/peer/check_universal_load.py</c>: loads the universal checkpoint under <paramref name="saveRoot"/> into a
+    /// real ZeRO-<paramref name="stage"/> engine on <paramref name="world"/> ranks, compares masters, moments and step
+    /// with <paramref name="reference"/> exactly, and trains one step.
+    /// </summary>
+    public static ProcessResult CheckUniversalLoad(string saveRoot, int stage, int world, string dtype, string reference, string modelConfig, string dsConfig)
+    {
+        RequirePresent();
+        return TestPaths.RunProcess(TestPaths.Python, [Path.Combine(TestPaths.RepoRoot, "tests", "peer", "check_universal_load.py"), Root, saveRoot,
+            "--stage", $"{stage}", "--world", $"{world}", "--dtype", dtype, "--ref", reference, "--model", modelConfig, "--ds-config", dsConfig],
+            new Dictionary<string, string?> { ["DS_SRC"] = Source.Value }, timeoutSeconds: 900);
+    }
+
     private static ProcessResult Run(string script, string[] args)
     {
         RequirePresent();

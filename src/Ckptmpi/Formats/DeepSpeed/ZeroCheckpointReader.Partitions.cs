@@ -65,7 +65,23 @@ internal sealed partial class ZeroCheckpointReader
         int world = tensors.Length;
         var pad = new long[world];
         for (int r = 0; r < world; r++) pad[r] = Int(pads[r][g], optims[r].Path, $"group_paddings[{g}]");
-        if (kind == ZeroKind.Stage12)
+        if (kind == ZeroKind.Stage12 && world > 1 && pad[^1] > tensors[0].ElementCount + pad[0])
+        {
+            // DeepSpeed records the group's whole padding on the last rank and saves group[:numel - padding]: when the
+            // padding exceeds a partition (a small group on many ranks, dp 768 at ALCF) the ranks before the last hold
+            // padding too, saved in full and recorded as 0, and the last rank's Python slice has a negative end.
+            long ps = tensors[0].ElementCount + pad[0];
+            for (int r = 0; r < world; r++)
+            {
+                long saved = r == world - 1 ? Math.Max(0, ps + Math.Min(0, ps - pad[r])) : ps - pad[r];
+                if (tensors[r].ElementCount != saved)
+                    throw new CheckpointFormatException(optims[r].Path, null, $"group {g}: partition of {tensors[r].ElementCount} elements, but a partition of {ps} with {pad[r]} padding saves {saved}");
+                valid[r] = Math.Clamp(orig - r * ps, 0, ps);
+            }
+            if (checked(ps * world) - orig != pad[^1] || pad[..^1].Any(p => p != 0))
+                throw new CheckpointFormatException(optims[^1].Path, null, $"group {g}: {world} partitions of {ps} hold {ps * world} elements; the params need {orig} and group_paddings document {pad.Sum()}");
+        }
+        else if (kind == ZeroKind.Stage12)
         {
             // ZeRO-1/2 saves the lean view: partition size = saved numel + padding cut off, equal on every rank.
             long ps = tensors[0].ElementCount + pad[0];

@@ -33,7 +33,8 @@ internal sealed class ZeroReader : IFormatReader
     public SourceMetadata Open(ReadSettings settings, FormatOptions options)
     {
         var o = (ZeroOptions)options;
-        ZeroSource source = ZeroCheckpoint.Read(settings.Input, o.Tag, o.WithOptimizerStates || settings.WithTrainingState);
+        bool withStates = o.WithOptimizerStates || settings.WithTrainingState;
+        ZeroSource source = ZeroCheckpoint.Read(settings.Input, o.Tag, withStates);
         var files = source.Catalog.Tensors.SelectMany(t => t.Pieces).Select(p => p.File).Distinct().Order(StringComparer.Ordinal)
             .Select(f => Path.Combine(source.Catalog.Root, f)).ToList();
         string latest = Path.Combine(settings.Input, DeepSpeedPaths.Latest);
@@ -55,6 +56,8 @@ internal sealed class ZeroReader : IFormatReader
             Format = ZeroFormat.FormatName,
             ModelConfigJson = configText,
             PreferredDType = DType.F32,
+            // What a universal target reuses; the catalog root is the tag folder.
+            NativeFiles = withStates ? ZeroNativeFiles.Collect(source.Catalog.Root, info) : null,
             Training = new TrainingState
             {
                 Description = $"the Adam moments (exp_avg, exp_avg_sq){(info.Step is string s ? $" and step {s}" : " and step")} of a ZeRO-{info.Stage} run (dp {info.DpSize}, tag {info.Tag})",

@@ -14,15 +14,19 @@ namespace Ckptmpi.Formats.Universal;
 /// root, <c>{tag}_universal/zero/{param}/{fp32,exp_avg,exp_avg_sq,step}.pt</c> (each tensor merged over tensor
 /// and data ranks, with the TP-merge markers), <c>zero/optimizer_state.pt</c>, copies of the
 /// <c>mp_rank_XX_model_states.pt</c> files, and <c>latest_universal</c> (the commit marker). Every file is its own
-/// output, so the planner spreads them over the ranks; tensors stream from the source's partitions.
+/// output, so the planner spreads them over the ranks; tensors stream from the source's partitions. A plain ZeRO
+/// run's checkpoint (<c>--from zero</c>) is laid out by <see cref="ZeroToUniversal"/>.
 /// </summary>
 internal sealed class UniversalWriter : IFormatWriter
 {
-    public string Description => "DeepSpeed universal checkpoint (per-parameter fp32/exp_avg/exp_avg_sq/step of a Megatron-DeepSpeed run; ds_to_universal's layout)";
+    public string Description => "DeepSpeed universal checkpoint (per-parameter fp32/exp_avg/exp_avg_sq/step of a Megatron-DeepSpeed or plain ZeRO-1/2/3 run; ds_to_universal's layout)";
 
     // The writer checks it holds every source tensor itself: q, k and v (gate and up) share one step.pt, so the
     // steps of k, v and up are read by no segment and yet not lost.
     public bool ConsumesEverything => false;
+
+    // A universal checkpoint is the optimizer state: a ZeRO source hands over its moments without being asked.
+    public bool CarriesTrainingState => true;
 
     public IReadOnlyList<string> InputFiles(FormatOptions options) => [];
 
@@ -31,6 +35,7 @@ internal sealed class UniversalWriter : IFormatWriter
         SourceFacts facts = input.Facts;
         if (input.DType is DType d && d != DType.F32)
             throw new FormatOptionException("--dtype", $"a universal checkpoint holds fp32 masters and moments; --dtype {d.ToString().ToLowerInvariant()} is not possible (drop --dtype)");
+        if (facts.Format == ZeroFormat.FormatName) return ZeroToUniversal.Layout(input);
         if (facts.NativeFiles is not { } native || !native.ContainsKey(DeepSpeedPaths.ModelStates(0)))
             throw new UnsupportedCheckpointException(input.Catalog.Root, facts.Format == MegaDsFormat.FormatName
                 ? "a universal checkpoint holds the Adam moments and the optimizer's settings: pass --with-optimizer-states (a checkpoint saved before the first step has no moments; ds_to_universal cannot convert it either)"
@@ -87,7 +92,7 @@ internal sealed class UniversalWriter : IFormatWriter
     /// ds_to_universal saves (it slices the merged tensor, and torch.save writes the whole storage); its padded rows
     /// are zeros here, which is what a universal load puts there.
     /// </summary>
-    private static OutputFile StateFile(MegaDsModel m, EngineParam p, string utag, string state, string suffix)
+    internal static OutputFile StateFile(MegaDsModel? m, EngineParam p, string utag, string state, string suffix)
     {
         var storage = new TorchStorage("0", DType.F32, p.MergedCount);
         // The fp32 masters are slices of DeepSpeed's flat fp32 partitions, which require grad; the moments do not.
@@ -96,10 +101,10 @@ internal sealed class UniversalWriter : IFormatWriter
         return plan.ToOutputFile(UniversalPaths.StateFile(utag, p.Name, state), (_, range) => Fill(m, p, suffix, range.Start));
     }
 
-    private static IEnumerable<OutputSegment> Fill(MegaDsModel m, EngineParam p, string suffix, long at)
+    private static IEnumerable<OutputSegment> Fill(MegaDsModel? m, EngineParam p, string suffix, long at)
     {
         const int f32 = 4;
-        if (p.IsQkv)
+        if (p.IsQkv && m is not null)
         {
             int qPerKv = m.Heads / m.KvHeads;
             long row = (long)m.HeadDim * m.Hidden;
@@ -121,24 +126,38 @@ internal sealed class UniversalWriter : IFormatWriter
 
     /// <summary>
     /// <c>zero/optimizer_state.pt</c>: the first optimizer file's state dict without its partitions
-    /// (base_optimizer_state, single_partition_of_fp32_groups, param_slice_mappings), then the base optimizer's
-    /// param_groups, as ds_to_universal builds it.
+    /// (base_optimizer_state, single_partition_of_fp32_groups, param_slice_mappings) and with its group paddings
+    /// zero, then the base optimizer's param_groups, as ds_to_universal builds it. A ZeRO-3 file's dict loses
+    /// optimizer_state_dict and fp32_flat_groups and gains the file's ds_version instead.
     /// </summary>
-    private static OutputFile OptimizerState(IReadOnlyDictionary<string, byte[]> native, string utag)
+    internal static OutputFile OptimizerState(IReadOnlyDictionary<string, byte[]> native, string utag)
     {
         const string name = MegaDsNativeFiles.OptimizerPickle;
         if (!native.TryGetValue(name, out byte[]? pickle)) throw new UnsupportedCheckpointException(name, "the source gave no optimizer pickle");
         var (root, _) = PickleReader.Read(pickle, name);
         PyDict osd = PyRead.Dict(PyRead.Key(PyRead.Dict(root, name, "optimizer file"), "optimizer_state_dict", name, "optimizer file"), name, "optimizer_state_dict");
-        PyDict baseState = PyRead.Dict(PyRead.Key(osd, "base_optimizer_state", name, "optimizer_state_dict"), name, "base_optimizer_state");
-        string[] sharded = ["base_optimizer_state", "param_slice_mappings", "single_partition_of_fp32_groups"];
+        // ZeRO-3 keeps the base optimizer's state dict under 'optimizer_state_dict' and its partitions in 'fp32_flat_groups'.
+        bool stage3 = osd.Get("fp32_flat_groups") is not null && osd.Get("base_optimizer_state") is null;
+        string baseKey = stage3 ? "optimizer_state_dict" : "base_optimizer_state";
+        PyDict baseState = PyRead.Dict(PyRead.Key(osd, baseKey, name, "optimizer_state_dict"), name, baseKey);
+        string[] sharded = stage3 ? ["optimizer_state_dict", "fp32_flat_groups"] : ["base_optimizer_state", "param_slice_mappings", "single_partition_of_fp32_groups"];
         var output = new PyDict();
         foreach (var kv in osd.Items)
         {
             if (kv.Key is PyString s && sharded.Contains(s.Value)) continue;
+            // ds_to_universal reads the rank's state with its paddings stripped and so records none (at dp 1 rank 0
+            // is the last rank, which holds the group's padding).
+            if (kv.Key is PyString { Value: "group_paddings" } && kv.Value is PyList paddings)
+            {
+                output.Add("group_paddings", new PyList(paddings.Items.Select(_ => (PyValue)new PyInt(0)).ToList()));
+                continue;
+            }
             output.Items.Add(kv);
         }
-        output.Add("param_groups", PyRead.Key(baseState, "param_groups", name, "base_optimizer_state"));
+        // DeepSpeed's ZeRO-1/2 universal load requires ds_version in it; ZeRO-3 keeps it beside optimizer_state_dict.
+        if (stage3 && output.Get("ds_version") is null && PyRead.Dict(root, name, "optimizer file").Get("ds_version") is PyValue version)
+            output.Add("ds_version", version);
+        output.Add("param_groups", PyRead.Key(baseState, "param_groups", name, baseKey));
         TorchArchivePlan plan = TorchArchiveLayout.Plan(output, Path.GetFileNameWithoutExtension(UniversalPaths.OptimizerState));
         return plan.ToOutputFile($"{utag}/{UniversalPaths.Zero}/{UniversalPaths.OptimizerState}", (_, _) => []);
     }
