@@ -5,7 +5,7 @@
 # base_optimizer_state, param_slice_mappings) rebuilt for the new shapes with random values. Not a model anyone
 # trained; the layout is the real one.
 # Usage: make_megads.py FIXTURE_STEP1 OUT_SAVE_DIR [--layers 8 --hidden 1024 --ffn 2816 --heads 16 --kv 8 --vocab 32000 --dp 2]
-import argparse, collections, enum, os, sys, types
+import argparse, collections, os, sys, types
 
 ap = argparse.ArgumentParser()
 ap.add_argument('fixture'); ap.add_argument('out')
@@ -17,16 +17,9 @@ ap.add_argument('--dp', type=int, default=2)
 # DeepSpeed's readers accept even where the padding exceeds a partition (the values are the same).
 ap.add_argument('--group-paddings', choices=['last', 'none'], default='last')
 a = ap.parse_args()
-megatron, core, enums = (types.ModuleType(n) for n in ('megatron', 'megatron.core', 'megatron.core.enums'))
-class ModelType(enum.Enum):
-    encoder_or_decoder = 1
-    encoder_and_decoder = 2
-    retro_encoder = 3
-    retro_decoder = 4
-ModelType.__module__ = 'megatron.core.enums'
-enums.ModelType = ModelType
-megatron.core, core.enums = core, enums
-sys.modules.update({'megatron': megatron, 'megatron.core': core, 'megatron.core.enums': enums})
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'peer'))
+import megatron_stub  # noqa: E402
+ModelType = megatron_stub.install()
 # DeepSpeed's fragment_address, a plain dataclass: pickled by module and name, so this stand-in writes what it
 # writes and reads the fixture's optimizer files without DeepSpeed installed.
 import dataclasses

@@ -19,7 +19,6 @@ Exit 0 only if everything passes.
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 
@@ -74,6 +73,8 @@ if "DS_SRC" not in os.environ:
 sys.path.insert(0, harness_dir())
 import dsenv  # noqa: E402
 import check_load  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_read import read_safetensors  # noqa: E402
 
 
 # --------------------------------------------------------------------------- the model
@@ -134,30 +135,6 @@ def build_model(spec):
 
 
 # --------------------------------------------------------------------------- the reference
-DT = {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}
-
-
-def read_safetensors(folder):
-    import torch
-    out = {}
-    for f in sorted(os.listdir(folder)):
-        if not f.endswith(".safetensors"):
-            continue
-        with open(os.path.join(folder, f), "rb") as fh:
-            n = struct.unpack("<Q", fh.read(8))[0]
-            header = json.loads(fh.read(n))
-            data = fh.read()
-        for name, t in header.items():
-            if name == "__metadata__":
-                continue
-            a, b = t["data_offsets"]
-            raw = bytearray(data[a:b])
-            dt = getattr(torch, DT[t["dtype"]])
-            x = torch.frombuffer(raw, dtype=dt) if raw else torch.zeros(0, dtype=dt)
-            out[name] = x.reshape(t["shape"]).float()
-    return out
-
-
 # --------------------------------------------------------------------------- settings kept by the engine
 def check_settings(engine, conf):
     bad = []

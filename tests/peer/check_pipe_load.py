@@ -33,13 +33,10 @@ point-to-point sends, which the pipeline's activations and gradients need). On e
  4. train_batch twice on one fixed batch: finite losses, every fp32 master moved, the second loss lower.
 """
 import argparse
-import enum
 import json
 import math
 import os
-import struct
 import sys
-import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -59,21 +56,9 @@ if "DS_SRC" not in os.environ:
     import check_family  # noqa: E402,F401  (sets DS_SRC)
 sys.path.insert(0, harness_dir())
 import dsenv  # noqa: E402
-
-
-def stub_megatron():
-    """Megatron's args pickle names megatron.core.enums.ModelType; unpickling mp_rank_XX_model_states.pt needs it."""
-    megatron, core, enums = (types.ModuleType(n) for n in ("megatron", "megatron.core", "megatron.core.enums"))
-
-    class ModelType(enum.Enum):
-        encoder_or_decoder = 1
-        encoder_and_decoder = 2
-        retro_encoder = 3
-        retro_decoder = 4
-
-    enums.ModelType = ModelType
-    megatron.core, core.enums = core, enums
-    sys.modules.update({"megatron": megatron, "megatron.core": core, "megatron.core.enums": enums})
+sys.path.insert(0, HERE)
+import megatron_stub  # noqa: E402
+from safetensors_read import read_safetensors  # noqa: E402
 
 
 def patch_bf16_p2p():
@@ -98,28 +83,6 @@ def patch_bf16_p2p():
 
 
 # --------------------------------------------------------------------------- HF weights in Megatron's layout
-DT = {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}
-
-
-def read_safetensors(folder):
-    import torch
-    out = {}
-    for f in sorted(os.listdir(folder)):
-        if not f.endswith(".safetensors"):
-            continue
-        with open(os.path.join(folder, f), "rb") as fh:
-            n = struct.unpack("<Q", fh.read(8))[0]
-            header = json.loads(fh.read(n))
-            data = fh.read()
-        for name, t in header.items():
-            if name == "__metadata__":
-                continue
-            a, b = t["data_offsets"]
-            x = torch.frombuffer(bytearray(data[a:b]), dtype=getattr(torch, DT[t["dtype"]]))
-            out[name] = x.reshape(t["shape"]).float()
-    return out
-
-
 def padded_rows(w, vp, padding):
     """Megatron-DeepSpeed's converter fills padded vocabulary rows with the mean of the real rows; the fp32 master
     copies the bf16 weight, so both hold the bf16 value."""
@@ -361,7 +324,7 @@ class Report:
 
 def worker(a):
     dsenv.setup_env()
-    stub_megatron()
+    megatron_stub.install()
     import torch
     deepspeed = dsenv.init_deepspeed()
     patch_bf16_p2p()

@@ -4,7 +4,7 @@
 # megatron.core.enums.ModelType, which unpickling Megatron's args needs.
 # Usage: ds_to_universal.py PEER_DIR WORK_DIR INPUT_TAG_FOLDER OUTPUT_TAG_FOLDER (WORK_DIR keeps the source tree for
 # later runs). Used by the universal peer test and tests/bench/convert.sh.
-import enum, os, shutil, sys, types
+import os, shutil, sys
 
 peer, work, src_tag, out_tag = sys.argv[1:5]
 src = os.path.join(peer, 'src')
@@ -23,15 +23,9 @@ sys.path[:0] = [tree, os.path.join(peer, 'harness', 'stubs')]
 os.environ.setdefault('DS_ACCELERATOR', 'cpu')
 os.environ.setdefault('DS_BUILD_OPS', '0')
 
-megatron, core, enums = (types.ModuleType(n) for n in ('megatron', 'megatron.core', 'megatron.core.enums'))
-class ModelType(enum.Enum):
-    encoder_or_decoder = 1
-    encoder_and_decoder = 2
-    retro_encoder = 3
-    retro_decoder = 4
-enums.ModelType = ModelType
-megatron.core, core.enums = core, enums
-sys.modules.update({'megatron': megatron, 'megatron.core': core, 'megatron.core.enums': enums})
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import megatron_stub  # noqa: E402
+megatron_stub.install()
 
 sys.argv = ['ds_to_universal.py', '--input_folder', src_tag, '--output_folder', out_tag]
 # Imported, not run as __main__: its worker processes pickle its functions by module name.
