@@ -104,12 +104,18 @@ public sealed class UniversalTests
     {
         Peers.DeepSpeedPeer.RequirePresent();
         MegaDsFixtures.RequireTorch();
-        string make = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "bench", "make_megads.py"));
+        // Run from its place in the repository: it imports tests/peer/megatron_stub.py beside it.
+        string make = Path.Combine(TestPaths.RepoRoot, "tests", "bench", "make_megads.py");
+        void Make(params string[] args)
+        {
+            var r = TestPaths.RunProcess(TestPaths.Python, [make, .. args], timeoutSeconds: 300);
+            Assert.That(r.ExitCode, Is.Zero, $"make_megads.py failed:\n{r.Stderr}\n{r.Stdout}");
+        }
         string[] dims = ["--layers", "2", "--hidden", "32", "--ffn", "48", "--heads", "8", "--kv", "4", "--vocab", "250", "--dp", "64"];
         string real = Path.Combine(_dir, "real"), unpadded = Path.Combine(_dir, "unpadded"), work = Path.Combine(_dir, "work");
         Directory.CreateDirectory(work);
-        TestPaths.RunPython(make, [Step1, real, .. dims]);
-        TestPaths.RunPython(make, [Step1, unpadded, .. dims, "--group-paddings", "none"]);
+        Make([Step1, real, .. dims]);
+        Make([Step1, unpadded, .. dims, "--group-paddings", "none"]);
         ProcessResult Ds(string save) => TestPaths.RunProcess(TestPaths.Python, [Path.Combine(TestPaths.RepoRoot, "tests", "peer", "ds_to_universal.py"),
             Peers.DeepSpeedPeer.Root, work, Path.Combine(save, "global_step1"), Path.Combine(save, "global_step1_universal")], timeoutSeconds: 600);
         var crash = Ds(real);
